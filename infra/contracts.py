@@ -1,0 +1,342 @@
+"""Wire contracts: the message envelope, the topics and the payload of every message.
+
+Every message is JSON in an :class:`Envelope` (ARCHITECTURE.md): ``schema`` (name and
+version), ``message_id`` (deterministic for the same business fact, so it doubles as the
+idempotency key), ``park_id``, ``market_day``, ``produced_at`` and ``payload``.
+
+Sign convention everywhere: power and energy are *net injection* into the market, seen from
+the park or asset: generation and discharge positive, consumption and charging negative.
+Payloads carry per-interval arrays aligned with ``interval_starts`` (half-open intervals of
+``interval_minutes``). Amounts carry their unit in the field name.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from infra.timeutil import MARKET_TZ, now
+
+
+class Topic(StrEnum):
+    FORECASTS = "vpp.forecasts"
+    OFFERS = "vpp.offers"
+    BIDS = "vpp.bids"
+    AWARDS = "vpp.awards"
+    DISPATCH = "vpp.dispatch"
+    METERING = "vpp.metering"
+    SETTLEMENTS = "vpp.settlements"
+
+
+MESSAGE_NAMESPACE = uuid.UUID("6f1d3c2a-9b7e-4c1f-8a52-3e0d7b9c4a11")
+
+
+def message_id(schema: str, park_id: str, market_day: date, *key: object) -> str:
+    """Deterministic id of a business fact: the same fact always gets the same id."""
+    parts = [schema, park_id, market_day.isoformat(), *(str(k) for k in key)]
+    return str(uuid.uuid5(MESSAGE_NAMESPACE, "|".join(parts)))
+
+
+class SchemaRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    version: int
+
+
+class Envelope(BaseModel):
+    """The JSON envelope around every Kafka message."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    schema_: SchemaRef = Field(alias="schema")
+    message_id: str
+    park_id: str
+    market_day: date
+    produced_at: datetime
+    payload: dict[str, Any]
+
+    @field_validator("produced_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("produced_at must carry a timezone offset")
+        return value.astimezone(MARKET_TZ)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Envelope:
+        return cls.model_validate(json.loads(raw))
+
+
+class Payload(BaseModel):
+    """Base of all payloads: knows its schema name/version and how to wrap itself."""
+
+    model_config = ConfigDict(extra="forbid")
+    SCHEMA: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[Topic]
+
+    def envelope(self, park_id: str, market_day: date, *key: object) -> Envelope:
+        return Envelope(
+            schema=SchemaRef(name=self.SCHEMA, version=self.VERSION),
+            message_id=message_id(self.SCHEMA, park_id, market_day, *key),
+            park_id=park_id,
+            market_day=market_day,
+            produced_at=now(),
+            payload=self.model_dump(mode="json"),
+        )
+
+    @classmethod
+    def from_envelope(cls, env: Envelope) -> Any:
+        if env.schema_.name != cls.SCHEMA:
+            raise ValueError(f"message {env.message_id}: schema {env.schema_.name!r} is not {cls.SCHEMA!r}")
+        if env.schema_.version != cls.VERSION:
+            raise ValueError(
+                f"message {env.message_id}: {cls.SCHEMA} version {env.schema_.version} is not supported "
+                f"(this build reads version {cls.VERSION})"
+            )
+        return cls.model_validate(env.payload)
+
+
+class Intervals(Payload):
+    """Mixin for payloads that carry per-interval arrays."""
+
+    interval_minutes: int = Field(gt=0)
+    interval_starts: list[datetime]
+
+    @model_validator(mode="after")
+    def _check_arrays(self) -> Intervals:
+        n = len(self.interval_starts)
+        for name, value in self._interval_arrays():
+            if len(value) != n:
+                raise ValueError(f"{name}: has {len(value)} values for {n} intervals")
+        return self
+
+    def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
+        return []
+
+
+# --- forecasts -------------------------------------------------------------------------
+
+Horizon = Literal["day_ahead", "72h", "intraday"]
+
+
+class SeriesForecast(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    series_id: str
+    asset_id: str | None = None
+    quantity: str = Field(
+        description="what is forecast, with unit, e.g. load_mw, pv_mw, price_da_cny_per_mwh"
+    )
+    model: str
+    model_version: str
+    quantiles: dict[str, list[float]] = Field(description='keys like "0.1", "0.5", "0.9"')
+
+
+class ForecastSet(Intervals):
+    SCHEMA: ClassVar[str] = "forecast_set"
+    TOPIC: ClassVar[Topic] = Topic.FORECASTS
+    horizon: Horizon
+    issued_at: datetime
+    data_cutoff: datetime
+    series: list[SeriesForecast]
+
+    def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
+        return [(f"{s.series_id}.q{q}", v) for s in self.series for q, v in s.quantiles.items()]
+
+
+# --- offers, bids, awards --------------------------------------------------------------
+
+MarketName = Literal["day_ahead", "real_time"]
+
+
+class Segment(BaseModel):
+    """One price-quantity step: ``quantity_mw`` more net injection at or above ``price``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    price_cny_per_mwh: float
+    quantity_mw: float = Field(ge=0)
+
+
+class EnergyCurve(BaseModel):
+    """Net-injection supply curve for one interval.
+
+    At clearing price ``p`` the park injects ``base_mw + sum(s.quantity_mw for s if s.price <= p)``.
+    ``base_mw`` is the price-taking position (negative when the park must buy).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    base_mw: float
+    segments: list[Segment]
+
+    def quantity_at(self, price_cny_per_mwh: float) -> float:
+        return self.base_mw + sum(
+            s.quantity_mw for s in self.segments if s.price_cny_per_mwh <= price_cny_per_mwh
+        )
+
+
+class RegulationOffer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    capacity_mw: float = Field(ge=0)
+    mileage_price_cny_per_mw: float = Field(ge=0)
+
+
+class DemandResponseOffer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    direction: Literal["peak_cut", "valley_fill"]
+    capacity_mw: float = Field(ge=0)
+    price_cny_per_mwh: float = Field(ge=0)
+
+
+class Offer(Intervals):
+    """The aggregator's pooled VPP offer for one market and day."""
+
+    SCHEMA: ClassVar[str] = "offer"
+    TOPIC: ClassVar[Topic] = Topic.OFFERS
+    market: MarketName
+    scenario_version: str
+    forecast_message_id: str
+    energy: list[EnergyCurve]
+    regulation: list[RegulationOffer] = Field(default_factory=list)
+    demand_response: list[list[DemandResponseOffer]] = Field(default_factory=list)
+    expected_revenue_cny: float
+    expected_emissions_tco2: float
+
+    def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
+        arrays: list[tuple[str, list[Any]]] = [("energy", self.energy)]
+        if self.regulation:
+            arrays.append(("regulation", self.regulation))
+        if self.demand_response:
+            arrays.append(("demand_response", self.demand_response))
+        return arrays
+
+
+class Bid(Offer):
+    """An offer after the province rules were applied; what is submitted to the market."""
+
+    SCHEMA: ClassVar[str] = "bid"
+    TOPIC: ClassVar[Topic] = Topic.BIDS
+    offer_message_id: str
+    rules_version: str
+    adjustments: list[str] = Field(default_factory=list, description="what the rules changed, for the trader")
+
+
+class Award(Intervals):
+    """What the (simulated) exchange cleared for a bid."""
+
+    SCHEMA: ClassVar[str] = "award"
+    TOPIC: ClassVar[Topic] = Topic.AWARDS
+    market: MarketName
+    bid_message_id: str
+    exchange: str
+    cleared_mw: list[float]
+    clearing_price_cny_per_mwh: list[float]
+    regulation_mw: list[float] = Field(default_factory=list)
+    regulation_mileage_price_cny_per_mw: list[float] = Field(default_factory=list)
+    demand_response_mw: list[float] = Field(default_factory=list, description="+ peak cut, - valley fill")
+    demand_response_price_cny_per_mwh: list[float] = Field(default_factory=list)
+
+    def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
+        arrays = [
+            ("cleared_mw", self.cleared_mw),
+            ("clearing_price_cny_per_mwh", self.clearing_price_cny_per_mwh),
+        ]
+        for name in (
+            "regulation_mw",
+            "regulation_mileage_price_cny_per_mw",
+            "demand_response_mw",
+            "demand_response_price_cny_per_mwh",
+        ):
+            if getattr(self, name):
+                arrays.append((name, getattr(self, name)))
+        return arrays
+
+
+# --- dispatch and metering -------------------------------------------------------------
+
+
+class AssetSetpoints(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    asset_id: str
+    enterprise_id: str
+    power_mw: list[float]
+
+
+class Dispatch(Intervals):
+    """Asset set-points that deliver an award."""
+
+    SCHEMA: ClassVar[str] = "dispatch"
+    TOPIC: ClassVar[Topic] = Topic.DISPATCH
+    award_message_id: str
+    assets: list[AssetSetpoints]
+    deviation_mw: list[float] = Field(description="sum of set-points minus the award")
+    notes: list[str] = Field(default_factory=list)
+
+
+class AssetMetering(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    asset_id: str
+    enterprise_id: str
+    energy_mwh: list[float | None] = Field(description="None where the meter has a gap")
+
+
+class Metering(Intervals):
+    """Metered delivery at every asset and at the park's grid connection."""
+
+    SCHEMA: ClassVar[str] = "metering"
+    TOPIC: ClassVar[Topic] = Topic.METERING
+    source: str
+    grid_energy_mwh: list[float] = Field(description="net injection at the park's grid connection")
+    assets: list[AssetMetering]
+
+    def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
+        return [("grid_energy_mwh", self.grid_energy_mwh)] + [
+            (f"assets.{a.asset_id}", a.energy_mwh) for a in self.assets
+        ]
+
+
+# --- settlement ------------------------------------------------------------------------
+
+
+class StatementLine(BaseModel):
+    """One revenue or cost line; ``amount_cny`` positive is money to the account holder."""
+
+    model_config = ConfigDict(extra="forbid")
+    item: str
+    amount_cny: float
+    energy_mwh: float | None = None
+    interval_amount_cny: list[float] = Field(default_factory=list)
+
+
+class Settlement(Intervals):
+    """A daily statement for the park or one enterprise."""
+
+    SCHEMA: ClassVar[str] = "settlement"
+    TOPIC: ClassVar[Topic] = Topic.SETTLEMENTS
+    account_id: str
+    rules_version: str
+    source_message_ids: list[str]
+    lines: list[StatementLine]
+    interval_total_cny: list[float]
+    total_cny: float
+    emissions_tco2: float
+    carbon_adjusted_revenue_cny: float
+
+    def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
+        return [("interval_total_cny", self.interval_total_cny)] + [
+            (f"lines.{line.item}", line.interval_amount_cny)
+            for line in self.lines
+            if line.interval_amount_cny
+        ]
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    cls.SCHEMA: cls for cls in (ForecastSet, Offer, Bid, Award, Dispatch, Metering, Settlement)
+}

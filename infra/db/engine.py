@@ -1,0 +1,61 @@
+"""Engines and small dialect-neutral helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+
+metadata = MetaData()
+
+_engines: dict[str, Engine] = {}
+
+
+def make_engine(url: str) -> Engine:
+    """One engine per URL per process (pools are shared by the worker threads)."""
+    if url in _engines:
+        return _engines[url]
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    _engines[url] = engine
+    return engine
+
+
+def dispose_all() -> None:
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def connect(url: str) -> Connection:
+    return make_engine(url).connect()
+
+
+def insert_ignore(
+    conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]], conflict_columns: list[str]
+) -> int:
+    """Insert rows, skipping any whose ``conflict_columns`` already exist. Returns rows inserted."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+    result = conn.execute(stmt, rows)
+    return max(result.rowcount, 0)

@@ -1,0 +1,104 @@
+"""Store-then-publish: facts enter the outbox in the caller's transaction, a relay publishes them.
+
+A fact is identified by its deterministic ``message_id``. Storing the same fact again is a
+no-op; storing a *different* payload under an existing id raises :class:`FactConflict`,
+because a submitted bid or a settled statement must never change silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from kafka import KafkaProducer
+from sqlalchemy import Connection, Engine, select, update
+
+from infra.contracts import Envelope
+from infra.db.engine import insert_ignore
+from infra.db.tables import consumed_messages, outbox
+from infra.kafka import publish
+from infra.timeutil import now
+
+log = logging.getLogger(__name__)
+
+
+class FactConflict(RuntimeError):
+    """A fact with this id already exists with different content."""
+
+
+def payload_digest(envelope: Envelope) -> str:
+    canonical = json.dumps(envelope.payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def enqueue(conn: Connection, topic: str, envelope: Envelope) -> bool:
+    """Add a fact to the outbox inside the caller's transaction. Returns True if it is new."""
+    digest = payload_digest(envelope)
+    row = {
+        "message_id": envelope.message_id,
+        "topic": topic,
+        "schema_name": envelope.schema_.name,
+        "park_id": envelope.park_id,
+        "market_day": envelope.market_day,
+        "payload_sha256": digest,
+        "envelope": envelope.to_json(),
+        "created_at": now(),
+        "published_at": None,
+    }
+    if insert_ignore(conn, outbox, [row], ["message_id"]):
+        return True
+    stored = conn.execute(
+        select(outbox.c.payload_sha256).where(outbox.c.message_id == envelope.message_id)
+    ).scalar()
+    if stored != digest:
+        raise FactConflict(
+            f"{envelope.schema_.name} for park {envelope.park_id} on {envelope.market_day} "
+            f"(message {envelope.message_id}) is already stored with different content; "
+            "stored facts are never changed (use a fresh database or another day)"
+        )
+    return False
+
+
+def stored_envelopes(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[Envelope]:
+    """Facts of one kind for a park and day, in the order they were stored."""
+    rows = conn.execute(
+        select(outbox.c.envelope)
+        .where(
+            outbox.c.park_id == park_id,
+            outbox.c.market_day == market_day,
+            outbox.c.schema_name == schema_name,
+        )
+        .order_by(outbox.c.seq)
+    ).scalars()
+    return [Envelope.from_json(raw) for raw in rows]
+
+
+def relay(engine: Engine, producer: KafkaProducer, batch: int = 100) -> int:
+    """Publish every unpublished fact in store order; returns how many were published.
+
+    A row is marked published only after the broker acknowledged it, so a crash or a broker
+    outage in between means the message is sent again later (consumers dedupe by id).
+    """
+    published = 0
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(outbox.c.seq, outbox.c.topic, outbox.c.envelope)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.seq)
+                .limit(batch)
+            ).all()
+        if not rows:
+            return published
+        for seq, topic, raw in rows:
+            publish(producer, topic, Envelope.from_json(raw))
+            with engine.begin() as conn:
+                conn.execute(update(outbox).where(outbox.c.seq == seq).values(published_at=now()))
+            published += 1
+
+
+def first_delivery(conn: Connection, consumer: str, envelope: Envelope, topic: str) -> bool:
+    """Record that ``consumer`` applied this message; False if it already had (skip it)."""
+    row = {"consumer": consumer, "message_id": envelope.message_id, "topic": topic, "consumed_at": now()}
+    return insert_ignore(conn, consumed_messages, [row], ["consumer", "message_id"]) == 1

@@ -1,0 +1,117 @@
+"""Kafka access through kafka-python, always carrying :class:`~infra.contracts.Envelope` JSON.
+
+Producers wait for every acknowledgement (``acks=all``) because the outbox marks a message
+published only after the broker confirmed it. Consumers never auto-commit: a worker commits
+after its effects are stored, so a crash re-delivers and the consumer's dedupe makes that safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from infra.contracts import Envelope, Topic
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+# Tansu and small clusters join consumer groups slowly with kafka-python's 10 s default.
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 1000
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[str] = tuple(Topic), partitions: int = 1) -> None:
+    """Create missing topics (one partition keeps a park's day in order; key = park id)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="parkvpp-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(missing)
+    finally:
+        admin.close()
+
+
+def make_producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_request_size=MAX_MESSAGE_BYTES,
+        client_id="parkvpp",
+    )
+
+
+def publish(producer: KafkaProducer, topic: str, envelope: Envelope, timeout_s: float = 30.0) -> None:
+    """Send one envelope keyed by park and wait for the broker's acknowledgement."""
+    producer.send(topic, key=envelope.park_id.encode(), value=envelope.to_json().encode()).get(timeout_s)
+
+
+def make_consumer(bootstrap: str, group_id: str, topics: Iterable[str]) -> KafkaConsumer:
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        client_id=group_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        fetch_max_bytes=MAX_MESSAGE_BYTES * 4,
+    )
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    partition: int
+    offset: int
+    envelope: Envelope
+
+
+def read_topic(
+    bootstrap: str, topic: str, idle_s: float = 1.0, timeout_s: float = 30.0
+) -> Iterator[Received]:
+    """Read a whole topic from the beginning without joining a group (audits and tests).
+
+    Stops once every partition has reached the end offset the broker reported and no new
+    record arrived for ``idle_s``. (Tansu reports the base offset of the last batch plus
+    one as the end, so reaching it means the last batch was fetched.)
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        fetch_max_bytes=MAX_MESSAGE_BYTES * 4,
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        last_record = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200)
+            for tp, records in batch.items():
+                for record in records:
+                    last_record = time.monotonic()
+                    yield Received(tp.topic, tp.partition, record.offset, Envelope.from_json(record.value))
+            caught_up = all(consumer.position(tp) >= end[tp] for tp in tps)
+            if caught_up and time.monotonic() - last_record >= idle_s:
+                return
+        raise TimeoutError(f"reading {topic} did not reach its end within {timeout_s:.0f} s")
+    finally:
+        consumer.close()

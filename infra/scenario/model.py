@@ -1,0 +1,496 @@
+"""Park scenario: every asset, enterprise, grid connection, market rule and carbon setting.
+
+Scenarios are versioned YAML files (``parks/<id>.yaml``, ``markets/<id>.yaml``). Every
+object carries a ``source`` for its figures (DOMAIN.md tags: [plan], [rule], [est], or
+[assumption] with the reasoning) and ``field_sources`` for figures whose source differs.
+The checks here reject a scenario that is internally inconsistent, naming asset and field.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Hour = Annotated[float, Field(ge=0, le=24)]
+
+
+class Sourced(BaseModel):
+    """Base: strict fields, a source for the figures and optional per-field sources."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str = Field(min_length=3)
+    field_sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _field_sources_name_fields(self) -> Sourced:
+        unknown = sorted(set(self.field_sources) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"field_sources names unknown fields: {', '.join(unknown)}")
+        return self
+
+
+# --- market rules ------------------------------------------------------------------------
+
+
+class DeviationRule(Sourced):
+    """Charge for delivering short of an award (Guangdong-style DR deviation, DOMAIN.md §3)."""
+
+    threshold_fraction: Fraction = Field(description="delivery below award x this fraction is penalised")
+    penalty_price_factor: NonNegative = Field(description="penalty = shortfall x clearing price x factor")
+    free_band_fraction: Fraction = Field(description="energy deviation within this band of the award is free")
+
+
+class RegulationRule(Sourced):
+    mileage_price_min_cny_per_mw: NonNegative
+    mileage_price_max_cny_per_mw: Positive
+    price_tick_cny_per_mw: Positive
+    k_weights: tuple[float, float, float] = Field(
+        description="K = w0*(a*k1 + k2 + k3) with a = k1_multiplier"
+    )
+    k1_multiplier: Positive
+    k_cap: Positive
+    capacity_price_cny_per_mw_h: NonNegative = 0.0
+    mileage_per_mw_h: NonNegative = Field(
+        description="expected mileage (MW moved) per MW of capacity per hour"
+    )
+
+
+class DemandResponseRule(Sourced):
+    peak_cut_cap_cny_per_mwh: NonNegative
+    valley_fill_cap_cny_per_mwh: NonNegative
+    emergency_peak_cut_cap_cny_per_mwh: NonNegative
+    emergency_valley_fill_cap_cny_per_mwh: NonNegative
+    baseline_days: int = Field(gt=0, description="baseline = mean of this many recent similar days")
+    min_delivery_fraction: Fraction
+
+
+class PriceShape(Sourced):
+    """Parameters of the synthetic price history for this province (the simulator's, not a rule)."""
+
+    mean_cny_per_mwh: Positive
+    solar_dip_cny_per_mwh: NonNegative
+    evening_peak_cny_per_mwh: NonNegative
+    morning_peak_cny_per_mwh: NonNegative
+    seasonal_amplitude_fraction: Fraction
+    daily_noise_cny_per_mwh: NonNegative
+    real_time_noise_cny_per_mwh: NonNegative
+    spike_probability: Fraction
+    weekend_discount_cny_per_mwh: NonNegative
+
+
+class MarketRules(Sourced):
+    id: str
+    name: str
+    version: str
+    day_ahead_interval_minutes: int = Field(gt=0)
+    real_time_interval_minutes: int = Field(gt=0)
+    offer_price_floor_cny_per_mwh: float
+    offer_price_cap_cny_per_mwh: float
+    clearing_price_floor_cny_per_mwh: float
+    clearing_price_cap_cny_per_mwh: float
+    max_segments: int = Field(gt=0)
+    price_tick_cny_per_mwh: Positive
+    min_segment_mw: NonNegative
+    gate_closure_local_time: time = Field(description="day-ahead bids close at this time on D-1")
+    vpp_min_capacity_mw: NonNegative
+    vpp_min_response_hours: NonNegative
+    deviation: DeviationRule
+    regulation: RegulationRule
+    demand_response: DemandResponseRule
+    price_shape: PriceShape
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MarketRules:
+        if self.offer_price_floor_cny_per_mwh >= self.offer_price_cap_cny_per_mwh:
+            raise ValueError("offer_price_floor_cny_per_mwh must be below offer_price_cap_cny_per_mwh")
+        if self.clearing_price_floor_cny_per_mwh >= self.clearing_price_cap_cny_per_mwh:
+            raise ValueError("clearing_price_floor_cny_per_mwh must be below clearing_price_cap_cny_per_mwh")
+        for name in ("day_ahead_interval_minutes", "real_time_interval_minutes"):
+            if 1440 % getattr(self, name):
+                raise ValueError(f"{name}: must divide a day (1440 minutes) evenly")
+        return self
+
+
+# --- carbon --------------------------------------------------------------------------------
+
+
+class Fuel(Sourced):
+    unit: Literal["m3", "kg", "t"]
+    ncv_mj_per_unit: Positive = Field(description="net calorific value")
+    ef_tco2_per_tj: Positive
+    oxidation_fraction: Fraction = 1.0
+    kgce_per_unit: Positive = Field(description="standard-coal equivalent, GB/T 2589-2020")
+    price_cny_per_unit: NonNegative = 0.0
+
+
+class IndicatorBand(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_annual_tce: NonNegative
+    max_annual_tce: float | None = None
+    max_tco2_per_tce: Positive
+
+
+class CarbonSettings(Sourced):
+    version: str
+    grid_ef_tco2_per_mwh: Positive = Field(description="park method factor for non-green grid electricity")
+    location_grid_ef_tco2_per_mwh: dict[int, Positive] = Field(
+        description="provincial factor by year, scope 2"
+    )
+    fossil_heat_ef_tco2_per_gj: Positive
+    electricity_tce_basis: Literal["calorific", "equal_value"]
+    kgce_per_kwh: dict[Literal["calorific", "equal_value"], Positive]
+    heat_kgce_per_mj: Positive
+    carbon_price_cny_per_tco2: NonNegative
+    green_certificate_price_cny: NonNegative
+    ccer_price_cny_per_tco2: NonNegative
+    indicator_bands: list[IndicatorBand]
+    clean_energy_share_target: Fraction
+    green_power_share_target: Fraction
+    fuels: dict[str, Fuel]
+
+    @model_validator(mode="after")
+    def _basis_known(self) -> CarbonSettings:
+        if self.electricity_tce_basis not in self.kgce_per_kwh:
+            raise ValueError(
+                f"kgce_per_kwh has no value for electricity_tce_basis={self.electricity_tce_basis!r}"
+            )
+        return self
+
+
+# --- park structure ----------------------------------------------------------------------
+
+
+class RevenueShare(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["fixed_plus_share", "tou_plus_share"]
+    fixed_price_cny_per_mwh: NonNegative = 0.0
+    share_fraction: Fraction
+
+
+class Enterprise(Sourced):
+    id: str
+    name: str
+    sector: str
+    contract: RevenueShare | None = Field(
+        None, description="flexibility revenue-sharing terms; None = the operator"
+    )
+
+
+class GridNode(Sourced):
+    id: str
+    voltage_kv: Positive
+    import_limit_mw: NonNegative
+    export_limit_mw: NonNegative
+
+
+class Location(Sourced):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    altitude_m: float
+    weather_file: Literal["723170TYA.CSV", "703165TY.csv"]
+    weather_file_latitude: float
+    weather_file_longitude: float
+
+
+class LongTermContract(Sourced):
+    id: str
+    quantity_mw: float = Field(description="net injection; negative is a purchase")
+    price_cny_per_mwh: float
+    green: bool = Field(description="a green-power contract: energy with its certificates")
+    hours: tuple[Hour, Hour] = (0, 24)
+
+
+# --- assets --------------------------------------------------------------------------------
+
+
+class AssetBase(Sourced):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str
+    enterprise: str
+    connection: str
+
+    @property
+    def is_flexible(self) -> bool:
+        return True
+
+
+class PV(AssetBase):
+    type: Literal["pv"]
+    capacity_mw: Positive
+    kind: Literal["central", "rooftop"]
+    tilt_deg: float = Field(ge=0, le=90)
+    azimuth_deg: float = Field(ge=0, lt=360)
+    system_loss_fraction: Fraction
+    curtailable: bool = True
+
+
+class Wind(AssetBase):
+    type: Literal["wind"]
+    capacity_mw: Positive
+    turbines: int = Field(gt=0)
+    turbine_type: str = Field(description="windpowerlib turbine library name")
+    hub_height_m: Positive
+    full_load_hours: Positive = Field(description="annual energy / capacity; calibrates the wind history")
+    curtailable: bool = True
+
+
+class Battery(AssetBase):
+    type: Literal["battery"]
+    power_mw: Positive
+    energy_mwh: Positive
+    charge_efficiency: Annotated[float, Field(gt=0, le=1)]
+    discharge_efficiency: Annotated[float, Field(gt=0, le=1)]
+    soc_min_fraction: Fraction
+    soc_max_fraction: Fraction
+    soc_initial_fraction: Fraction
+    degradation_cny_per_mwh: NonNegative
+    max_duration_h: Positive = Field(8.0, description="energy_mwh may be at most power_mw x this")
+
+    @model_validator(mode="after")
+    def _window(self) -> Battery:
+        if self.soc_min_fraction >= self.soc_max_fraction:
+            raise ValueError("soc_min_fraction must be below soc_max_fraction")
+        if not self.soc_min_fraction <= self.soc_initial_fraction <= self.soc_max_fraction:
+            raise ValueError("soc_initial_fraction must lie within [soc_min_fraction, soc_max_fraction]")
+        if self.energy_mwh > self.power_mw * self.max_duration_h + 1e-9:
+            raise ValueError(
+                f"energy_mwh={self.energy_mwh} exceeds power_mw x max_duration_h = "
+                f"{self.power_mw} x {self.max_duration_h}"
+            )
+        return self
+
+
+class HeatPump(AssetBase):
+    type: Literal["heat_pump"]
+    electric_mw: Positive
+    cop: Positive
+    heat_peak_mw_th: Positive = Field(description="peak heat demand served by this plant")
+    tank_mwh_th: NonNegative
+    tank_loss_fraction_per_h: Fraction
+    heating_months: list[Annotated[int, Field(ge=1, le=12)]]
+    cooling_peak_mw_th: NonNegative = Field(0.0, description="summer cooling demand served in reverse mode")
+
+    @model_validator(mode="after")
+    def _can_meet_peak(self) -> HeatPump:
+        if self.heat_peak_mw_th > self.electric_mw * self.cop + 1e-9:
+            raise ValueError(
+                f"heat_peak_mw_th={self.heat_peak_mw_th} exceeds electric_mw x cop = {self.electric_mw * self.cop:g}"
+            )
+        return self
+
+
+class EVFleet(AssetBase):
+    type: Literal["ev_fleet"]
+    charge_mw: Positive
+    vehicles: int = Field(gt=0)
+    energy_per_day_mwh: Positive
+    arrival_hour: Hour
+    departure_hour: Hour
+    v2g_mw: NonNegative = 0.0
+
+    @property
+    def plugged_hours(self) -> float:
+        return (self.departure_hour - self.arrival_hour) % 24 or 24
+
+    @model_validator(mode="after")
+    def _energy_fits(self) -> EVFleet:
+        if self.energy_per_day_mwh > self.charge_mw * self.plugged_hours + 1e-9:
+            raise ValueError(
+                f"energy_per_day_mwh={self.energy_per_day_mwh} exceeds charge_mw x plugged hours = "
+                f"{self.charge_mw} x {self.plugged_hours:g}"
+            )
+        return self
+
+
+class ShiftableBatch(AssetBase):
+    type: Literal["shiftable_batch"]
+    energy_per_day_mwh: Positive
+    power_min_mw: NonNegative
+    power_max_mw: Positive
+    window_start_hour: Hour
+    window_end_hour: Hour
+
+    @property
+    def window_hours(self) -> float:
+        return (self.window_end_hour - self.window_start_hour) % 24 or 24
+
+    @model_validator(mode="after")
+    def _energy_fits(self) -> ShiftableBatch:
+        if self.power_min_mw > self.power_max_mw:
+            raise ValueError("power_min_mw must not exceed power_max_mw")
+        if self.energy_per_day_mwh > self.power_max_mw * self.window_hours + 1e-9:
+            raise ValueError(
+                f"energy_per_day_mwh={self.energy_per_day_mwh} exceeds power_max_mw x window = "
+                f"{self.power_max_mw} x {self.window_hours:g} h"
+            )
+        return self
+
+
+class InterruptibleLoad(AssetBase):
+    type: Literal["interruptible_load"]
+    baseline_mw: Positive = Field(description="typical consumption of the interruptible process")
+    max_curtail_mw: Positive
+    max_duration_h: Positive
+    max_energy_mwh_per_day: Positive
+    cost_cny_per_mwh: NonNegative
+    notice_minutes: NonNegative
+
+    @model_validator(mode="after")
+    def _limits(self) -> InterruptibleLoad:
+        if self.max_curtail_mw > self.baseline_mw + 1e-9:
+            raise ValueError(f"max_curtail_mw={self.max_curtail_mw} exceeds baseline_mw={self.baseline_mw}")
+        if self.max_energy_mwh_per_day > self.max_curtail_mw * self.max_duration_h + 1e-9:
+            raise ValueError(
+                f"max_energy_mwh_per_day={self.max_energy_mwh_per_day} exceeds max_curtail_mw x max_duration_h"
+                f" = {self.max_curtail_mw} x {self.max_duration_h}"
+            )
+        return self
+
+
+class Electrolyser(AssetBase):
+    type: Literal["electrolyser"]
+    capacity_mw: Positive
+    min_load_fraction: Fraction
+    ramp_fraction_per_h: Annotated[float, Field(gt=0)]
+    kwh_per_kg_h2: Positive
+    h2_demand_kg_per_day: Positive
+    h2_storage_kg: NonNegative
+
+    @model_validator(mode="after")
+    def _demand_fits(self) -> Electrolyser:
+        max_kg = self.capacity_mw * 1000 * 24 / self.kwh_per_kg_h2
+        if self.h2_demand_kg_per_day > max_kg + 1e-9:
+            raise ValueError(
+                f"h2_demand_kg_per_day={self.h2_demand_kg_per_day} exceeds 24 h at capacity = {max_kg:.0f}"
+            )
+        return self
+
+
+class DataCentre(AssetBase):
+    type: Literal["data_centre"]
+    it_load_mw: Positive
+    pue: Annotated[float, Field(ge=1)]
+    deferrable_fraction: Fraction
+    max_deferral_h: Positive
+    max_power_mw: Positive = Field(description="electrical limit of the site including cooling")
+
+    @model_validator(mode="after")
+    def _headroom(self) -> DataCentre:
+        if self.it_load_mw * self.pue > self.max_power_mw + 1e-9:
+            raise ValueError(
+                f"it_load_mw x pue = {self.it_load_mw * self.pue:g} exceeds max_power_mw={self.max_power_mw}"
+            )
+        return self
+
+
+class GasGenerator(AssetBase):
+    type: Literal["gas_generator"]
+    capacity_mw: Positive
+    min_load_fraction: Fraction
+    electric_efficiency: Annotated[float, Field(gt=0, le=1)]
+    fuel: str
+    annual_fuel_budget_units: NonNegative = Field(description="fuel the park may burn per year (plan figure)")
+
+
+class InflexibleLoad(AssetBase):
+    type: Literal["inflexible_load"]
+    peak_mw: Positive
+    load_factor: Annotated[float, Field(gt=0, le=1)]
+    profile: Literal["three_shift", "two_shift", "day_shift", "flat", "commercial"]
+    weekend_factor: Annotated[float, Field(gt=0, le=1.5)]
+    holiday_factor: Annotated[float, Field(gt=0, le=1.5)]
+
+    @property
+    def is_flexible(self) -> bool:
+        return False
+
+
+Asset = Annotated[
+    PV
+    | Wind
+    | Battery
+    | HeatPump
+    | EVFleet
+    | ShiftableBatch
+    | InterruptibleLoad
+    | Electrolyser
+    | DataCentre
+    | GasGenerator
+    | InflexibleLoad,
+    Field(discriminator="type"),
+]
+
+
+class Simulation(Sourced):
+    """How the synthetic history is made (simulator parameters, not domain facts)."""
+
+    seed: int
+    history_days: int = Field(ge=365)
+    load_noise_fraction: Fraction
+    weather_forecast_error_fraction: Fraction
+    wind_forecast_error_ms: NonNegative
+    outage_probability_per_day: Fraction
+    meter_gap_probability_per_day: Fraction
+    delivery_deviation_fraction: Fraction
+
+
+class StoragePolicy(Sourced):
+    """A rule tying operator storage to renewable capacity (e.g. Inner Mongolia: >= 15 % for 4 h)."""
+
+    min_power_fraction_of_renewables: Fraction
+    min_hours: Positive
+    renewable_utilisation_target: Fraction
+
+
+class Park(Sourced):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str
+    province: str
+    version: str
+    timezone: Literal["Asia/Shanghai"]
+    market: str = Field(description="id of a markets/<id>.yaml rule file")
+    location: Location
+    choices: list[str] = Field(description="where the source plans conflict: what was chosen and why")
+    enterprises: list[Enterprise]
+    grid: list[GridNode]
+    contracts: list[LongTermContract]
+    carbon: CarbonSettings
+    simulation: Simulation
+    storage_policy: StoragePolicy | None = None
+    assets: list[Asset]
+
+
+class Scenario(BaseModel):
+    """A park with its market rules resolved: what every service reads."""
+
+    model_config = ConfigDict(frozen=True)
+    park: Park
+    market: MarketRules
+
+    @property
+    def id(self) -> str:
+        return self.park.id
+
+    @property
+    def version(self) -> str:
+        return f"{self.park.id}@{self.park.version}+{self.market.id}@{self.market.version}"
+
+    def asset(self, asset_id: str) -> Any:
+        for a in self.park.assets:
+            if a.id == asset_id:
+                return a
+        raise KeyError(f"park {self.park.id} has no asset {asset_id!r}")
+
+    def assets_of(self, *types: str) -> list[Any]:
+        return [a for a in self.park.assets if a.type in types]
+
+    def enterprise(self, enterprise_id: str) -> Enterprise:
+        for e in self.park.enterprises:
+            if e.id == enterprise_id:
+                return e
+        raise KeyError(f"park {self.park.id} has no enterprise {enterprise_id!r}")

@@ -1,0 +1,144 @@
+"""The loop every service worker runs: consume, apply once, commit.
+
+A service subclasses :class:`Worker`, names its consumer group and topics, and implements
+:meth:`Worker.handle`. Inside ``handle`` it computes first and then writes its effects in
+``ctx.transaction()``, which also records the message as applied; a message that was
+already applied is skipped, so replaying a topic changes nothing. Offsets are committed
+only after the effects are stored. A message that cannot be applied is recorded in
+``dead_letters`` with its reason and skipped, so one bad message never stalls a service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, insert
+
+from infra.contracts import Envelope
+from infra.db.outbox import first_delivery, relay
+from infra.db.tables import dead_letters
+from infra.kafka import make_consumer, make_producer
+from infra.timeutil import now
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyApplied(Exception):
+    """The message was applied before; its transaction is rolled back and it is skipped."""
+
+
+@dataclass
+class MessageContext:
+    engine: Engine
+    consumer: str
+    topic: str
+    envelope: Envelope
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction that also records this message as applied by this consumer."""
+        with self.engine.begin() as conn:
+            if not first_delivery(conn, self.consumer, self.envelope, self.topic):
+                raise AlreadyApplied(self.envelope.message_id)
+            yield conn
+
+
+class Worker(ABC):
+    """One service's consumer; run it with :func:`run_worker` or :class:`WorkerThread`."""
+
+    group: str
+    topics: tuple[str, ...]
+
+    def __init__(self, engine: Engine, kafka_bootstrap: str) -> None:
+        self.engine = engine
+        self.kafka_bootstrap = kafka_bootstrap
+
+    @abstractmethod
+    def handle(self, ctx: MessageContext) -> None:
+        """Apply one message; write effects inside ``ctx.transaction()``."""
+
+    def apply(self, topic: str, envelope: Envelope) -> bool:
+        """Apply one message; returns False if it was a duplicate or rejected."""
+        ctx = MessageContext(self.engine, self.group, topic, envelope)
+        try:
+            self.handle(ctx)
+            return True
+        except AlreadyApplied:
+            log.debug("%s: %s already applied, skipped", self.group, envelope.message_id)
+        except Exception as exc:
+            log.error("%s: rejected %s %s: %s", self.group, envelope.schema_.name, envelope.message_id, exc)
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(dead_letters).values(
+                        consumer=self.group,
+                        message_id=envelope.message_id,
+                        topic=topic,
+                        reason=f"{type(exc).__name__}: {exc}",
+                        rejected_at=now(),
+                    )
+                )
+        return False
+
+
+def run_worker(worker: Worker, stop: threading.Event, ready: threading.Event | None = None) -> None:
+    """Consume until ``stop`` is set; commit after each poll's messages are applied."""
+    consumer = make_consumer(worker.kafka_bootstrap, worker.group, worker.topics)
+    try:
+        while not stop.is_set():
+            batch = consumer.poll(timeout_ms=200)
+            if ready is not None and consumer.assignment():
+                ready.set()
+            for tp, records in batch.items():
+                for record in records:
+                    try:
+                        envelope = Envelope.from_json(record.value)
+                    except Exception as exc:
+                        log.error("%s: unreadable message at %s/%s: %s", worker.group, tp, record.offset, exc)
+                        continue
+                    worker.apply(tp.topic, envelope)
+            if batch:
+                consumer.commit()
+    finally:
+        consumer.close()
+
+
+def run_relay(engine: Engine, kafka_bootstrap: str, stop: threading.Event, interval_s: float = 0.2) -> None:
+    """Publish outbox rows until ``stop`` is set (one relay per database)."""
+    producer = make_producer(kafka_bootstrap)
+    try:
+        while not stop.is_set():
+            try:
+                relay(engine, producer)
+            except Exception as exc:
+                log.warning("outbox relay: %s; retrying", exc)
+            stop.wait(interval_s)
+        relay(engine, producer)
+    finally:
+        producer.close()
+
+
+class WorkerThread(threading.Thread):
+    """A worker loop in a daemon thread, stoppable and waitable for group assignment."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(name=f"worker-{worker.group}", daemon=True)
+        self.worker = worker
+        self.stop_event = threading.Event()
+        self.ready_event = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            run_worker(self.worker, self.stop_event, self.ready_event)
+        except BaseException as exc:
+            self.error = exc
+            log.exception("worker %s crashed", self.worker.group)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.stop_event.set()
+        self.join(timeout_s)
