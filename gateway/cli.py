@@ -1,0 +1,63 @@
+"""``parkvpp``: the one console command.
+
+Services plug their own commands in: a service package with a ``cli`` module exposing
+``register(app, bench)`` adds its command groups to ``app`` and its benchmark to ``bench``.
+Heavy libraries (Ray, sktime, cvxpy) are imported inside commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+
+import typer
+
+from infra.logging_setup import setup_logging
+from infra.settings import SettingsError, get_settings
+
+SERVICE_CLIS = ("forecast.cli", "aggregator.cli", "bidding.cli", "settlement.cli", "gateway.commands")
+
+app = typer.Typer(
+    name="parkvpp",
+    help="parkvpp: virtual power plant and market bidding for a zero-carbon industrial park.\n\n"
+    "Start with `parkvpp run-day --park datong`. Configuration comes from PARKVPP_* "
+    "environment variables (see README.md).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench = typer.Typer(
+    help="Benchmarks: each measures a service and the naive or peer approach side by side in one run "
+    "and prints the ratio.",
+    no_args_is_help=True,
+)
+app.add_typer(bench, name="bench")
+
+
+@app.callback()
+def _configure() -> None:
+    try:
+        setup_logging(get_settings().log_level)
+    except SettingsError as exc:
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _register_services() -> None:
+    for module_name in SERVICE_CLIS:
+        package = module_name.split(".")[0]
+        if importlib.util.find_spec(package) and importlib.util.find_spec(module_name):
+            importlib.import_module(module_name).register(app, bench)
+
+
+_register_services()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        logging.getLogger("parkvpp").warning("interrupted")
+        sys.exit(130)

@@ -1,0 +1,77 @@
+"""Shared fixtures: real embedded Kafka and Redis, SQLite and PostgreSQL databases.
+
+Tests that touch Kafka, Redis or a database use real servers. PostgreSQL is the server at
+``PARKVPP_TEST_POSTGRES_URL`` (default: the CI machine's 127.0.0.1:5432, database ``test``);
+each test session works in its own schema, dropped at the end, so parallel runs don't collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from infra.embedded import Endpoints, local_services
+from infra.settings import Settings
+
+POSTGRES_URL = os.environ.get("PARKVPP_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """All tests share one run directory so the generated history is cached once per session."""
+    run_dir = tmp_path_factory.mktemp("runs")
+    previous = {k: os.environ.get(k) for k in ("PARKVPP_RUN_DIR", "PARKVPP_KAFKA_BOOTSTRAP", "PARKVPP_REDIS_URL",
+                                               "PARKVPP_DATABASE_URL")}
+    os.environ["PARKVPP_RUN_DIR"] = str(run_dir)
+    for key in ("PARKVPP_KAFKA_BOOTSTRAP", "PARKVPP_REDIS_URL", "PARKVPP_DATABASE_URL"):
+        os.environ.pop(key, None)
+    yield run_dir
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def services(session_run_dir: Path) -> Iterator[Endpoints]:
+    """Embedded Kafka (Tansu) and Redis for the whole session: real servers, child processes."""
+    with local_services(Settings(run_dir=session_run_dir)) as endpoints:
+        yield endpoints
+
+
+@pytest.fixture()
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'parkvpp.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    try:
+        with create_engine(POSTGRES_URL).connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable ({exc}); start it or set PARKVPP_TEST_POSTGRES_URL")
+    return POSTGRES_URL
+
+
+@pytest.fixture()
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty schema on the PostgreSQL server for one test."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in postgres_server_url else "?"
+    yield f"{postgres_server_url}{sep}options=-csearch_path%3D{schema}"
+    from infra.db.engine import dispose_all
+
+    dispose_all()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
