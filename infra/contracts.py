@@ -229,7 +229,13 @@ class Bid(Offer):
 
 
 class Award(Intervals):
-    """What the (simulated) exchange cleared for a bid."""
+    """What the (simulated) exchange cleared for a bid.
+
+    ``market="day_ahead"``: ``cleared_mw`` is the park's day-ahead position Q_DA (total net
+    injection, medium/long-term contracts included) at the day-ahead price. ``market="real_time"``:
+    ``cleared_mw`` is the real-time schedule (Q_DA when no real-time bid was made) and the
+    price is the real-time price P_RT at which deviations from Q_DA settle.
+    """
 
     SCHEMA: ClassVar[str] = "award"
     TOPIC: ClassVar[Topic] = Topic.AWARDS
@@ -287,6 +293,16 @@ class AssetMetering(BaseModel):
     energy_mwh: list[float | None] = Field(description="None where the meter has a gap")
 
 
+class RegulationPerformance(BaseModel):
+    """Measured frequency-regulation performance per interval (inputs to the K factor)."""
+
+    model_config = ConfigDict(extra="forbid")
+    mileage_mw: list[float]
+    k1_ramp: list[float] = Field(description="achieved / required ramp rate")
+    k2_delay: list[float] = Field(description="1 - delay / allowed delay")
+    k3_error: list[float] = Field(description="1 - error / allowed error")
+
+
 class Metering(Intervals):
     """Metered delivery at every asset and at the park's grid connection."""
 
@@ -295,11 +311,14 @@ class Metering(Intervals):
     source: str
     grid_energy_mwh: list[float] = Field(description="net injection at the park's grid connection")
     assets: list[AssetMetering]
+    regulation: RegulationPerformance | None = None
 
     def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
-        return [("grid_energy_mwh", self.grid_energy_mwh)] + [
-            (f"assets.{a.asset_id}", a.energy_mwh) for a in self.assets
-        ]
+        arrays: list[tuple[str, list[Any]]] = [("grid_energy_mwh", self.grid_energy_mwh)]
+        arrays += [(f"assets.{a.asset_id}", a.energy_mwh) for a in self.assets]
+        if self.regulation is not None:
+            arrays += [(f"regulation.{k}", v) for k, v in self.regulation.model_dump().items()]
+        return arrays
 
 
 # --- settlement ------------------------------------------------------------------------

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import logging
 
-QUIET = ("kafka", "urllib3", "alembic.runtime.migration", "ray", "matplotlib", "numba", "cmdstanpy", "prophet")
+QUIET = (
+    "kafka",
+    "urllib3",
+    "alembic.runtime.migration",
+    "ray",
+    "matplotlib",
+    "numba",
+    "cmdstanpy",
+    "prophet",
+)
 
 
 def setup_logging(level: str = "INFO") -> None:
