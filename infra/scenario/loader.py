@@ -68,6 +68,8 @@ def _cross_reference_problems(park: Park) -> list[str]:
         fuel = getattr(a, "fuel", None)
         if fuel is not None and fuel not in park.carbon.fuels:
             problems.append(f"asset {a.id!r} ({a.type}): fuel {fuel!r} has no entry in carbon.fuels")
+    if park.grid_connection is not None and park.grid_connection not in nodes:
+        problems.append(f"grid_connection: {park.grid_connection!r} is not a grid node")
     problems += _storage_policy_problems(park)
     if not any(e.contract is None for e in park.enterprises):
         problems.append("enterprises: one enterprise must be the operator (contract: null)")

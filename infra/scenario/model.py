@@ -58,6 +58,12 @@ class RegulationRule(Sourced):
     mileage_per_mw_h: NonNegative = Field(
         description="expected mileage (MW moved) per MW of capacity per hour"
     )
+    expected_mileage_price_cny_per_mw: NonNegative = Field(
+        0.0, description="mileage price a VPP expects to clear at, for valuing capacity when offering"
+    )
+    expected_k_factor: NonNegative = Field(
+        1.0, description="performance factor K a storage resource typically earns (same formula as k_weights)"
+    )
 
 
 class DemandResponseRule(Sourced):
@@ -462,6 +468,9 @@ class Park(Sourced):
     carbon: CarbonSettings
     simulation: Simulation
     storage_policy: StoragePolicy | None = None
+    grid_connection: str | None = Field(
+        None, description="grid node joining the park to the State Grid; its limits bound the park's total"
+    )
     assets: list[Asset]
 
 
