@@ -1,0 +1,132 @@
+"""Ancillary offers read off a solved offer model: frequency regulation and demand response.
+
+Regulation capacity is what the model reserved on the batteries (with the power and state-
+of-charge headroom to deliver it). Its mileage price is the break-even price: the expected
+price less the marginal value the cap on capacity had, i.e. what the energy schedule would
+lose per MW, turned into CNY per MW of mileage.
+
+Demand-response capacity is the headroom left after regulation and the forecast-uncertainty
+reserve, sustainable for the market's minimum response time, available in every price
+scenario. Each provider has a marginal cost; cheaper providers cover the reserve first and
+the rest is offered in price steps so every provider in a step is paid its cost. Regulation
+is held by the batteries, which are then not offered for demand response.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from aggregator.model import ParkModel
+from infra.contracts import DemandResponseOffer, RegulationOffer
+from infra.scenario import MarketRules
+
+CAPACITY_DECIMALS = 3
+
+
+def regulation_value_per_mw_interval(rules: MarketRules, dt_h: float) -> float:
+    """Expected revenue of one MW of regulation capacity held for one interval."""
+    reg = rules.regulation
+    mileage = reg.mileage_per_mw_h * reg.expected_mileage_price_cny_per_mw * reg.expected_k_factor
+    return (reg.capacity_price_cny_per_mw_h + mileage) * dt_h
+
+
+def regulation_offers(model: ParkModel, rules: MarketRules) -> list[RegulationOffer]:
+    if model.reg_total is None:
+        return []
+    reg = rules.regulation
+    dt = model.b.dt_h
+    value = float(model.reg_value.value)
+    capacity = np.maximum(np.asarray(model.reg_total.value), 0.0)
+    shadow = np.maximum(np.asarray(model.reg_cap_constraint.dual_value, dtype=float), 0.0)
+    per_mileage = reg.mileage_per_mw_h * dt * reg.expected_k_factor
+    offers = []
+    for t in range(model.b.T):
+        break_even = (
+            max(value - shadow[t] - reg.capacity_price_cny_per_mw_h * dt, 0.0) / per_mileage
+            if per_mileage
+            else 0.0
+        )
+        ticks = math.ceil(round(break_even / reg.price_tick_cny_per_mw, 6))
+        price = min(
+            max(ticks * reg.price_tick_cny_per_mw, reg.mileage_price_min_cny_per_mw),
+            reg.mileage_price_max_cny_per_mw,
+        )
+        offers.append(
+            RegulationOffer(
+                capacity_mw=round(float(capacity[t]), CAPACITY_DECIMALS),
+                mileage_price_cny_per_mw=round(price, 6),
+            )
+        )
+    return offers
+
+
+def _providers(
+    model: ParkModel, direction: str, hours: float, reference_price: float
+) -> list[tuple[np.ndarray, float]]:
+    """(capacity (T,) available in every scenario, cost CNY/MWh) per providing device."""
+    out = []
+    for f in model.fleets:
+        per_scenario = []
+        cost = None
+        for s in range(model.b.K):
+            offer = (f.peak_cut if direction == "peak_cut" else f.valley_fill)(s, hours, reference_price)
+            if offer is None:
+                break
+            per_scenario.append(offer[0])
+            cost = offer[1]
+        if per_scenario and cost is not None:
+            capacity = np.min(np.stack(per_scenario), axis=0)
+            out += [(capacity[i], float(cost[i])) for i in range(f.n)]
+    return out
+
+
+def demand_response_offers(
+    model: ParkModel,
+    rules: MarketRules,
+    reserve_up: np.ndarray,
+    reserve_down: np.ndarray,
+    reference_price: float,
+) -> list[list[DemandResponseOffer]]:
+    dr = rules.demand_response
+    regulation = (
+        np.zeros(model.b.T) if model.reg_total is None else np.maximum(np.asarray(model.reg_total.value), 0.0)
+    )
+    hours = max(rules.vpp_min_response_hours, model.b.dt_h)
+    tick = rules.price_tick_cny_per_mwh
+    offers: list[list[DemandResponseOffer]] = [[] for _ in range(model.b.T)]
+    for direction, cap, reserve in (
+        ("peak_cut", dr.peak_cut_cap_cny_per_mwh, reserve_up),
+        ("valley_fill", dr.valley_fill_cap_cny_per_mwh, reserve_down),
+    ):
+        providers = [
+            (c, math.ceil(round(cost / tick, 6)) * tick)
+            for c, cost in _providers(model, direction, hours, reference_price)
+        ]
+        providers = [(c, max(price, 0.0)) for c, price in providers if price <= cap]
+        for t in range(model.b.T):
+            steps: dict[float, float] = defaultdict(float)
+            for capacity, price in providers:
+                steps[price] += float(capacity[t])
+            held = float(reserve[t]) + float(regulation[t])
+            ladder = []
+            for price in sorted(steps):
+                keep = min(held, steps[price])
+                held -= keep
+                if steps[price] - keep > 0:
+                    ladder.append([price, steps[price] - keep])
+            while len(ladder) > rules.max_segments:
+                price, qty = ladder.pop()
+                ladder[-1] = [price, ladder[-1][1] + qty]
+            if sum(q for _, q in ladder) < rules.vpp_min_capacity_mw:
+                continue
+            offers[t] += [
+                DemandResponseOffer(
+                    direction=direction, capacity_mw=round(q, CAPACITY_DECIMALS), price_cny_per_mwh=p
+                )
+                for p, q in ladder
+                if q >= rules.min_segment_mw
+            ]
+    return offers

@@ -1,0 +1,118 @@
+"""Offer curves: the optimiser's (price, injection) points put into the province's offer format.
+
+Each interval's points come from the K price scenarios (cheapest first). The rules are
+applied in a fixed order: prices to the tick and inside the offer limits, equal prices
+merged, then segments below the minimum size and beyond the maximum count merged with their
+nearest neighbour at the quantity-weighted price. The result is monotone by construction:
+prices strictly rise and every quantity is positive.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+from infra.contracts import EnergyCurve, Segment
+from infra.scenario import MarketRules
+
+# Quantities below this (MW) are solver noise, not an offer.
+QUANTITY_EPSILON_MW = 1e-3
+QUANTITY_DECIMALS = 3
+
+
+def to_tick(price: float, rules: MarketRules) -> float:
+    tick = rules.price_tick_cny_per_mwh
+    clipped = min(max(price, rules.offer_price_floor_cny_per_mwh), rules.offer_price_cap_cny_per_mwh)
+    ticked = round(clipped / tick) * tick
+    # Rounding may step outside a limit that is not itself on the tick grid.
+    if ticked > rules.offer_price_cap_cny_per_mwh:
+        ticked -= tick
+    if ticked < rules.offer_price_floor_cny_per_mwh:
+        ticked += tick
+    return round(ticked, 6)
+
+
+def _merge(steps: list[list[float]], i: int, j: int, rules: MarketRules) -> None:
+    """Merge step j into step i (neighbours) at their quantity-weighted price."""
+    (pi, qi), (pj, qj) = steps[i], steps[j]
+    steps[i] = [to_tick((pi * qi + pj * qj) / (qi + qj), rules), qi + qj]
+    del steps[j]
+
+
+def _merge_equal_prices(steps: list[list[float]]) -> list[list[float]]:
+    out: list[list[float]] = []
+    for price, qty in steps:
+        if out and abs(out[-1][0] - price) < 1e-9:
+            out[-1][1] += qty
+        else:
+            out.append([price, qty])
+    return out
+
+
+def energy_curve(
+    prices: Sequence[float], quantities: Sequence[float], rules: MarketRules, median_price: float
+) -> EnergyCurve:
+    """Offer curve through the points (prices ascending, the park's injection at each).
+
+    ``base_mw`` is the injection at the cheapest point. Flexibility too small for one
+    minimum-size segment goes into the base if the median price would buy it, else is dropped.
+    """
+    q = np.maximum.accumulate(np.asarray(quantities, dtype=float))
+    base = float(q[0])
+    steps = [[to_tick(p, rules), float(dq)] for p, dq in zip(prices[1:], np.diff(q), strict=True)]
+    steps = _merge_equal_prices([s for s in steps if s[1] > QUANTITY_EPSILON_MW])
+    minimum = max(rules.min_segment_mw, QUANTITY_EPSILON_MW)
+    while len(steps) > 1:
+        small = [k for k, s in enumerate(steps) if s[1] < minimum]
+        if len(steps) > rules.max_segments:
+            gaps = [steps[k + 1][0] - steps[k][0] for k in range(len(steps) - 1)]
+            k = int(np.argmin(gaps))
+            _merge(steps, k, k + 1, rules)
+        elif small:
+            k = min(small, key=lambda idx: steps[idx][1])
+            if k == 0:
+                neighbour = 1
+            elif k == len(steps) - 1:
+                neighbour = k - 1
+            else:
+                neighbour = k - 1 if steps[k][0] - steps[k - 1][0] <= steps[k + 1][0] - steps[k][0] else k + 1
+            lo, hi = sorted((k, neighbour))
+            _merge(steps, lo, hi, rules)
+        else:
+            break
+        steps = _merge_equal_prices(steps)
+    if len(steps) == 1 and steps[0][1] < minimum:
+        price, qty = steps.pop()
+        if price <= median_price:
+            base += qty
+    return EnergyCurve(
+        base_mw=round(base, QUANTITY_DECIMALS),
+        segments=[
+            Segment(price_cny_per_mwh=p, quantity_mw=round(qty, QUANTITY_DECIMALS)) for p, qty in steps
+        ],
+    )
+
+
+def curve_problems(curve: EnergyCurve, rules: MarketRules) -> list[str]:
+    """Every way a curve breaks the province's offer format (empty when it complies)."""
+    out = []
+    prices = [s.price_cny_per_mwh for s in curve.segments]
+    if len(curve.segments) > rules.max_segments:
+        out.append(f"{len(curve.segments)} segments, more than max_segments={rules.max_segments}")
+    if any(b <= a for a, b in itertools.pairwise(prices)):
+        out.append("segment prices do not strictly rise")
+    for s in curve.segments:
+        if s.quantity_mw < rules.min_segment_mw - 1e-9:
+            out.append(f"segment of {s.quantity_mw} MW is below min_segment_mw={rules.min_segment_mw}")
+        if (
+            not rules.offer_price_floor_cny_per_mwh
+            <= s.price_cny_per_mwh
+            <= rules.offer_price_cap_cny_per_mwh
+        ):
+            out.append(f"price {s.price_cny_per_mwh} outside the offer limits")
+        ticks = s.price_cny_per_mwh / rules.price_tick_cny_per_mwh
+        if abs(ticks - round(ticks)) > 1e-6:
+            out.append(f"price {s.price_cny_per_mwh} is not on the {rules.price_tick_cny_per_mwh} tick")
+    return out

@@ -1,0 +1,309 @@
+"""Awards back into set-points: every asset gets a feasible schedule that together delivers the award.
+
+``disaggregate`` solves the dispatch model (one scenario, the award as target, deviation
+priced above any clearing price) and reports any deviation with its reason. ``reoptimise``
+is the intraday step: intervals already dispatched are frozen (and interruptible loads keep
+orders inside their notice time), the rest is re-solved with the latest forecasts, warm
+started on the compiled model. ``check_setpoints`` re-checks every device's limits in plain
+numpy, independently of the optimiser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from aggregator.devices import Fleet, InterruptibleFleet, fleets_for
+from aggregator.errors import InfeasibleError, InputError, Violation
+from aggregator.inputs import DayInputs, contract_positions, inputs_from_forecast
+from aggregator.model import ParkModel, Portfolio, SolveInfo, cached_model
+from aggregator.offer import forecast_day, reserve_needs
+from infra.contracts import AssetSetpoints, Award, Dispatch, ForecastSet
+from infra.scenario import Scenario
+from infra.timeutil import ensure_aware
+
+# Deviations below this (MW) are solver tolerance, not a deviation worth a note.
+DEVIATION_TOLERANCE_MW = 1e-3
+SETPOINT_DECIMALS = 6
+
+
+@dataclass
+class DispatchResult:
+    dispatch: Dispatch
+    info: SolveInfo
+    state: dict[str, float]
+    violations: list[Violation] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def setpoints(self) -> dict[str, np.ndarray]:
+        return {a.asset_id: np.asarray(a.power_mw) for a in self.dispatch.assets}
+
+
+def dispatch_model(scenario: Scenario, T: int, dt_h: float) -> ParkModel:
+    return cached_model(
+        ("dispatch", scenario.version, T, dt_h),
+        lambda: ParkModel(Portfolio.from_scenario(scenario), 1, T, dt_h, "dispatch"),
+    )
+
+
+def _award_arrays(award: Award, inputs: DayInputs) -> dict[str, np.ndarray]:
+    """The award's per-interval arrays, checked against the forecast's interval grid."""
+    if award.interval_minutes != inputs.interval_minutes:
+        raise InputError(
+            f"award interval_minutes={award.interval_minutes}: the day-ahead model uses {inputs.interval_minutes}"
+        )
+    starts = [ensure_aware(ts, "interval_starts") for ts in award.interval_starts]
+    if len(starts) != inputs.T or any(a != b for a, b in zip(starts, inputs.starts, strict=True)):
+        raise InputError(
+            f"award interval_starts: expected {inputs.T} intervals from {inputs.starts[0].isoformat()}, the day of "
+            "the forecast the offer was built on"
+        )
+    arrays = {"cleared_mw": np.asarray(award.cleared_mw, dtype=float)}
+    for name in ("regulation_mw", "demand_response_mw"):
+        values = getattr(award, name)
+        arrays[name] = np.asarray(values, dtype=float) if values else np.zeros(inputs.T)
+    for name, values in arrays.items():
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"award {name}: every value must be a finite number")
+    if np.any(arrays["regulation_mw"] < 0):
+        raise InputError("award regulation_mw: capacity must be >= 0")
+    return arrays
+
+
+def _load(
+    model: ParkModel, scenario: Scenario, inputs: DayInputs, award: dict[str, np.ndarray], carbon_price: float
+) -> None:
+    contracts = contract_positions(scenario, inputs.starts, inputs.dt_h)
+    need_up, need_down = reserve_needs(scenario, inputs)
+    dr = award["demand_response_mw"]
+    model.set_day(
+        inputs.medians(), contracts.green_mw, need_up + np.maximum(dr, 0), need_down + np.maximum(-dr, 0)
+    )
+    model.set_carbon_price(carbon_price)
+    model.target.value = award["cleared_mw"]
+    if model.reg_total is not None:
+        model.reg_min.value = award["regulation_mw"]
+
+
+def disaggregate(
+    scenario: Scenario,
+    forecast: ForecastSet,
+    award: Award,
+    *,
+    award_message_id: str,
+    carbon_price_cny_per_tco2: float | None = None,
+    solver: str = "ECOS",
+    allow_relaxed: bool = False,
+) -> DispatchResult:
+    """Set-points for every asset that deliver ``award`` (or the closest feasible, with the reason)."""
+    inputs = inputs_from_forecast(scenario, forecast, forecast_day(forecast))
+    arrays = _award_arrays(award, inputs)
+    carbon_price = _carbon_price(scenario, carbon_price_cny_per_tco2)
+    model = dispatch_model(scenario, inputs.T, inputs.dt_h)
+    with model.lock:
+        _load(model, scenario, inputs, arrays, carbon_price)
+        info = model.solve(solver)
+        return _result(model, scenario, inputs, arrays, award_message_id, info, allow_relaxed, [])
+
+
+def reoptimise(
+    scenario: Scenario,
+    day_ahead: ForecastSet,
+    latest: ForecastSet,
+    award: Award,
+    previous: Dispatch,
+    *,
+    award_message_id: str,
+    state: dict[str, float],
+    from_time: datetime,
+    carbon_price_cny_per_tco2: float | None = None,
+    solver: str = "ECOS",
+    allow_relaxed: bool = False,
+) -> DispatchResult:
+    """Intraday: re-plan the intervals from ``from_time`` on with the latest forecast.
+
+    Intervals before ``from_time`` keep the set-points of ``previous``; ``state`` holds the
+    storage levels the earlier solve started the day with (``DispatchResult.state``).
+    """
+    day = forecast_day(day_ahead)
+    inputs = inputs_from_forecast(scenario, day_ahead, day)
+    now_index = int(np.searchsorted(inputs.starts, ensure_aware(from_time, "from_time")))
+    inputs = inputs.merged_with(inputs_from_forecast(scenario, latest, day, full_day=False), now_index)
+    arrays = _award_arrays(award, inputs)
+    frozen = np.arange(inputs.T) < now_index
+    before = {a.asset_id: np.asarray(a.power_mw, dtype=float) for a in previous.assets}
+    model = dispatch_model(scenario, inputs.T, inputs.dt_h)
+    with model.lock:
+        _load(model, scenario, inputs, arrays, _carbon_price(scenario, carbon_price_cny_per_tco2))
+        model.release_headroom(frozen)  # the past needs no reserve
+        for f in model.fleets:
+            missing = [a for a in f.ids if a not in before]
+            if missing:
+                raise InputError(f"previous dispatch has no set-points for {', '.join(missing)}")
+            prev = np.stack([before[a] for a in f.ids])
+            f.restore_state(state)
+            f.freeze(prev, frozen)
+            if isinstance(f, InterruptibleFleet):
+                f.freeze_notice(prev, now_index)
+        info = model.solve(solver, warm_start=True)
+        note = f"intraday re-optimisation from {inputs.starts[min(now_index, inputs.T - 1)]:%H:%M} with the forecast issued {latest.issued_at:%H:%M}"
+        return _result(model, scenario, inputs, arrays, award_message_id, info, allow_relaxed, [note], state)
+
+
+def _carbon_price(scenario: Scenario, override: float | None) -> float:
+    return scenario.park.carbon.carbon_price_cny_per_tco2 if override is None else override
+
+
+def _result(
+    model: ParkModel,
+    scenario: Scenario,
+    inputs: DayInputs,
+    award: dict[str, np.ndarray],
+    award_message_id: str,
+    info: SolveInfo,
+    allow_relaxed: bool,
+    notes: list[str],
+    state: dict[str, float] | None = None,
+) -> DispatchResult:
+    if info.violations and not allow_relaxed:
+        raise InfeasibleError(f"the dispatch for park {scenario.id} on {inputs.day}", info.violations)
+    setpoints = {
+        f.ids[i]: f.setpoints(0)[i].round(SETPOINT_DECIMALS) for f in model.fleets for i in range(f.n)
+    }
+    enterprise = {a.id: a.enterprise for a in scenario.park.assets}
+    total = np.sum(list(setpoints.values()), axis=0)
+    deviation = total - award["cleared_mw"]
+    notes = notes + _deviation_notes(model, inputs, deviation)
+    notes += _reserve_notes(model, inputs, award)
+    notes += [f"relaxed: {v.describe()}" for v in info.violations]
+    problems = check_setpoints(scenario, inputs, setpoints)
+    notes += [f"feasibility check: {p}" for p in problems]
+    dispatch = Dispatch(
+        interval_minutes=inputs.interval_minutes,
+        interval_starts=[ts.to_pydatetime() for ts in inputs.starts],
+        award_message_id=award_message_id,
+        assets=[
+            AssetSetpoints(asset_id=a, enterprise_id=enterprise[a], power_mw=values.tolist())
+            for a, values in setpoints.items()
+        ],
+        deviation_mw=deviation.round(SETPOINT_DECIMALS).tolist(),
+        notes=notes,
+    )
+    return DispatchResult(
+        dispatch=dispatch,
+        info=info,
+        state=state if state is not None else model.state(),
+        violations=info.violations,
+        problems=problems,
+    )
+
+
+def _ranges(mask: np.ndarray, inputs: DayInputs) -> list[tuple[int, int]]:
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))
+    return list(zip(edges[::2], edges[1::2], strict=True))
+
+
+def _span(inputs: DayInputs, start: int, end: int) -> str:
+    last = inputs.starts[end - 1] + pd.Timedelta(minutes=inputs.interval_minutes)
+    return f"{inputs.starts[start]:%H:%M}-{last:%H:%M}"
+
+
+def _limited(model: ParkModel, direction: str, t0: int, t1: int) -> list[str]:
+    """Flexible assets with no headroom left in ``direction`` over intervals [t0, t1)."""
+    names = []
+    for f in model.fleets:
+        head = f.up if direction == "up" else f.down
+        if head is None:
+            continue
+        value = np.asarray(head.value)[: f.n, t0:t1]
+        names += [f.ids[i] for i in range(f.n) if value[i].max() <= 1e-3]
+    return names
+
+
+def _deviation_notes(model: ParkModel, inputs: DayInputs, deviation: np.ndarray) -> list[str]:
+    notes = []
+    for sign, direction, words in ((-1, "up", "short of"), (1, "down", "above")):
+        mask = sign * deviation > DEVIATION_TOLERANCE_MW
+        for t0, t1 in _ranges(mask, inputs):
+            worst = float(np.max(np.abs(deviation[t0:t1])))
+            limited = _limited(model, direction, t0, t1)
+            reason = (
+                "every flexible asset is at its limit in that direction"
+                if limited
+                else "grid or energy limits bind"
+            )
+            at_limit = (
+                f" ({', '.join(limited[:6])}{', ...' if len(limited) > 6 else ''} at their limits)"
+                if limited
+                else ""
+            )
+            notes.append(
+                f"{_span(inputs, t0, t1)}: set-points are {words} the award by up to {worst:.3f} MW; {reason}{at_limit}"
+            )
+    return notes
+
+
+def _reserve_notes(model: ParkModel, inputs: DayInputs, award: dict[str, np.ndarray]) -> list[str]:
+    notes = []
+    if model.reg_total is not None:
+        short = np.asarray(model.reg_short.value)
+        for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW, inputs):
+            notes.append(
+                f"{_span(inputs, t0, t1)}: batteries hold only part of the awarded regulation (short by up to "
+                f"{short[t0:t1].max():.3f} MW)"
+            )
+    dr = award["demand_response_mw"]
+    for direction, short in (("up", model.short_up.value[0]), ("down", model.short_down.value[0])):
+        short = np.asarray(short)
+        for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW, inputs):
+            what = (
+                "awarded demand response and forecast reserve"
+                if np.any(dr[t0:t1] != 0)
+                else "forecast reserve"
+            )
+            notes.append(
+                f"{_span(inputs, t0, t1)}: {direction}ward headroom for the {what} is short by up to {short[t0:t1].max():.3f} MW"
+            )
+    return notes
+
+
+def check_setpoints(scenario: Scenario, inputs: DayInputs, setpoints: dict[str, np.ndarray]) -> list[str]:
+    """Every device limit and grid limit the set-points break (empty when all are feasible)."""
+    profiles = inputs.medians()
+    problems = []
+    missing = sorted({a.id for a in scenario.park.assets} - set(setpoints))
+    if missing:
+        problems.append(f"no set-points for {', '.join(missing)}")
+        return problems
+    fleets: list[Fleet] = fleets_for(scenario)
+    for f in fleets:
+        values = np.stack([np.asarray(setpoints[a], dtype=float) for a in f.ids])
+        problems += f.check(values, profiles, inputs.dt_h)
+    node_of = {a.id: a.connection for a in scenario.park.assets}
+    total = np.sum([np.asarray(v) for v in setpoints.values()], axis=0)
+    for g in scenario.park.grid:
+        at_node = np.sum(
+            [np.asarray(v) for a, v in setpoints.items() if node_of.get(a) == g.id] or [np.zeros(inputs.T)],
+            axis=0,
+        )
+        if at_node.min() < -g.import_limit_mw - 1e-3:
+            problems.append(
+                f"grid node {g.id}: imports {-at_node.min():.1f} MW, above its {g.import_limit_mw:g} MW limit"
+            )
+        if at_node.max() > g.export_limit_mw + 1e-3:
+            problems.append(
+                f"grid node {g.id}: exports {at_node.max():.1f} MW, above its {g.export_limit_mw:g} MW limit"
+            )
+        if g.id == scenario.park.grid_connection:
+            if total.min() < -g.import_limit_mw - 1e-3:
+                problems.append(
+                    f"park connection {g.id}: the park imports {-total.min():.1f} MW, above {g.import_limit_mw:g} MW"
+                )
+            if total.max() > g.export_limit_mw + 1e-3:
+                problems.append(
+                    f"park connection {g.id}: the park exports {total.max():.1f} MW, above {g.export_limit_mw:g} MW"
+                )
+    return problems
