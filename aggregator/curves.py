@@ -1,15 +1,17 @@
 """Offer curves: the optimiser's (price, injection) points put into the province's offer format.
 
 Each interval's points come from the K price scenarios (cheapest first). The rules are
-applied in a fixed order: prices to the tick and inside the offer limits, equal prices
-merged, then segments below the minimum size and beyond the maximum count merged with their
-nearest neighbour at the quantity-weighted price. The result is monotone by construction:
+applied in a fixed order: prices to the tick (half up) and inside the offer limits, equal
+prices merged, then segments below the minimum size merged with their nearest neighbour,
+then the closest-priced neighbours merged until the count fits; merges take the
+quantity-weighted price. The result is monotone by construction:
 prices strictly rise and every quantity is positive.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,7 +27,7 @@ QUANTITY_DECIMALS = 3
 def to_tick(price: float, rules: MarketRules) -> float:
     tick = rules.price_tick_cny_per_mwh
     clipped = min(max(price, rules.offer_price_floor_cny_per_mwh), rules.offer_price_cap_cny_per_mwh)
-    ticked = round(clipped / tick) * tick
+    ticked = math.floor(clipped / tick + 0.5) * tick  # half up
     # Rounding may step outside a limit that is not itself on the tick grid.
     if ticked > rules.offer_price_cap_cny_per_mwh:
         ticked -= tick
@@ -66,20 +68,20 @@ def energy_curve(
     minimum = max(rules.min_segment_mw, QUANTITY_EPSILON_MW)
     while len(steps) > 1:
         small = [k for k, s in enumerate(steps) if s[1] < minimum]
-        if len(steps) > rules.max_segments:
-            gaps = [steps[k + 1][0] - steps[k][0] for k in range(len(steps) - 1)]
-            k = int(np.argmin(gaps))
-            _merge(steps, k, k + 1, rules)
-        elif small:
+        if small:
             k = min(small, key=lambda idx: steps[idx][1])
             if k == 0:
                 neighbour = 1
             elif k == len(steps) - 1:
                 neighbour = k - 1
             else:
-                neighbour = k - 1 if steps[k][0] - steps[k - 1][0] <= steps[k + 1][0] - steps[k][0] else k + 1
-            lo, hi = sorted((k, neighbour))
-            _merge(steps, lo, hi, rules)
+                closer_below = steps[k][0] - steps[k - 1][0] <= steps[k + 1][0] - steps[k][0]
+                neighbour = k - 1 if closer_below else k + 1
+            _merge(steps, *sorted((k, neighbour)), rules)
+        elif len(steps) > rules.max_segments:
+            gaps = [steps[k + 1][0] - steps[k][0] for k in range(len(steps) - 1)]
+            k = int(np.argmin(gaps))
+            _merge(steps, k, k + 1, rules)
         else:
             break
         steps = _merge_equal_prices(steps)

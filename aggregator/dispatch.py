@@ -19,7 +19,7 @@ import pandas as pd
 from aggregator.devices import Fleet, InterruptibleFleet, fleets_for
 from aggregator.errors import InfeasibleError, InputError, Violation
 from aggregator.inputs import DayInputs, contract_positions, inputs_from_forecast
-from aggregator.model import ParkModel, Portfolio, SolveInfo, cached_model
+from aggregator.model import ParkModel, Portfolio, SolveInfo, cached_model, fingerprint
 from aggregator.offer import forecast_day, reserve_needs
 from infra.contracts import AssetSetpoints, Award, Dispatch, ForecastSet
 from infra.scenario import Scenario
@@ -44,7 +44,7 @@ class DispatchResult:
 
 def dispatch_model(scenario: Scenario, T: int, dt_h: float) -> ParkModel:
     return cached_model(
-        ("dispatch", scenario.version, T, dt_h),
+        ("dispatch", fingerprint(scenario), T, dt_h),
         lambda: ParkModel(Portfolio.from_scenario(scenario), 1, T, dt_h, "dispatch"),
     )
 

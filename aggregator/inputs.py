@@ -231,51 +231,23 @@ def _clip_price(table: np.ndarray, scenario: Scenario, notes: list[str]) -> np.n
 
 @dataclass(frozen=True)
 class PriceScenarios:
-    """K price paths: at every interval each scenario sits at a different forecast quantile."""
+    """K price paths, scenario k at the forecast's level (k + 0.5) / K in every interval.
 
-    prices: np.ndarray  # (K, T) CNY/MWh
-    rank: np.ndarray  # (K, T) int: 0 = the cheapest scenario at that interval
+    The paths are comonotone (a dear day is dear all day), so a market clearing near one
+    level all day awards one scenario's schedule, which is feasible by construction.
+    """
+
+    prices: np.ndarray  # (K, T) CNY/MWh, rising with k in every interval
     weights: np.ndarray  # (K,) probabilities
 
     @property
     def K(self) -> int:
         return self.prices.shape[0]
 
-    def by_rank(self, values: np.ndarray) -> np.ndarray:
-        """Reorder a (K, T) array so row k holds the value of the k-th cheapest scenario."""
-        out = np.empty_like(values)
-        cols = np.arange(values.shape[1])
-        for s in range(self.K):
-            out[self.rank[s], cols] = values[s]
-        return out
 
-
-def rank_design(K: int, T: int, block: int, seed: int) -> np.ndarray:
-    """A fixed Latin design: in each block of intervals the K scenarios take the K levels in a new order.
-
-    Comonotone scenarios (all cheap or all dear all day) would make every scenario schedule
-    the same and the offer curve flat; rotating the levels in blocks lets the optimiser see
-    each interval cheap while others are dear. The design depends only on (K, T, block, seed),
-    so the model structure built on it never changes with the data.
-    """
-    gen = np.random.default_rng(seed)
-    rank = np.empty((K, T), dtype=int)
-    previous = None
-    for start in range(0, T, block):
-        perm = gen.permutation(K)
-        while previous is not None and K > 1 and np.array_equal(perm, previous):
-            perm = gen.permutation(K)
-        rank[:, start : start + block] = perm[:, None]
-        previous = perm
-    return rank
-
-
-def price_scenarios(inputs: DayInputs, rank: np.ndarray) -> PriceScenarios:
-    """Prices at the mid-levels (k + 0.5) / K of the price forecast, arranged by ``rank``."""
-    K = rank.shape[0]
-    by_level = np.stack([inputs.quantile(PRICE_DA, (k + 0.5) / K) for k in range(K)])
-    prices = np.take_along_axis(by_level, rank, axis=0)
-    return PriceScenarios(prices=prices, rank=rank, weights=np.full(K, 1.0 / K))
+def price_scenarios(inputs: DayInputs, K: int) -> PriceScenarios:
+    prices = np.stack([inputs.quantile(PRICE_DA, (k + 0.5) / K) for k in range(K)])
+    return PriceScenarios(prices=prices, weights=np.full(K, 1.0 / K))
 
 
 # --- medium/long-term contracts --------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 Two modes share the fleets:
 
-* ``offer``: K price scenarios; each scenario schedules every device, and the park's net
-  injection must rise with the price at every interval (so the K points form a monotone
-  offer curve). Objective: expected market revenue plus regulation revenue, minus fuel,
+* ``offer``: K price scenarios (forecast quantile paths); each scenario schedules every
+  device, and the park's net injection must rise with the price at every interval (so the
+  K points form a monotone offer curve). Objective: expected market revenue plus regulation revenue, minus fuel,
   wear and curtailment costs, minus the internal carbon price times expected emissions.
 * ``dispatch``: one scenario that must deliver a cleared award; deviation from it is
   allowed only at a penalty above any price the market can clear at.
@@ -17,6 +17,7 @@ so the model always solves; any slack left in the answer is reported as a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -112,13 +113,20 @@ class ParkModel:
     """A compiled park model; set parameters, :meth:`solve`, read results; repeat."""
 
     def __init__(
-        self, portfolio: Portfolio, K: int, T: int, dt_h: float, mode: Mode, rank: np.ndarray | None = None
+        self,
+        portfolio: Portfolio,
+        K: int,
+        T: int,
+        dt_h: float,
+        mode: Mode,
+        reserves: bool = True,
     ) -> None:
+        """Offer scenarios are ordered by price (scenario k+1 dearer than k in every interval);
+        ``reserves=False`` leaves out regulation and reserve headroom (the scale benchmark)."""
         self.portfolio = portfolio
         self.mode = mode
         self.b = b = Build(K, T, dt_h)
         self.lock = threading.RLock()  # held while parameters are set, solved and read
-        self.rank = rank
         fleets = portfolio.fleets
         for f in fleets:
             f.build(b)
@@ -137,16 +145,17 @@ class ParkModel:
         cons: list[cp.Constraint] = [c for f in fleets for c in f.constraints]
         cons.append(self.imports >= -self.G - self.green)
         # Regulation is held by the batteries (both directions); every other reserve by anyone.
-        battery = portfolio.fleet("battery")
+        battery = portfolio.fleet("battery") if reserves else None
         self.reg_total = cp.Variable(T, nonneg=True, name="regulation_mw") if battery is not None else None
         reg = cp.vstack([self.reg_total] * K) if self.reg_total is not None else 0.0
         if battery is not None:
             cons.append(self._per_scenario(battery) @ battery.up >= reg)
             cons.append(self._per_scenario(battery) @ battery.down >= reg)
-        ups = [self._per_scenario(f) @ f.up for f in fleets if f.up is not None]
-        downs = [self._per_scenario(f) @ f.down for f in fleets if f.down is not None]
-        cons.append(sum(ups) + self.short_up >= self.need_up + reg)
-        cons.append(sum(downs) + self.short_down >= self.need_down + reg)
+        if reserves:
+            ups = [self._per_scenario(f) @ f.up for f in fleets if f.up is not None]
+            downs = [self._per_scenario(f) @ f.down for f in fleets if f.down is not None]
+            cons.append(sum(ups) + self.short_up >= self.need_up + reg)
+            cons.append(sum(downs) + self.short_down >= self.need_down + reg)
         cons += self._grid_constraints()
 
         w_col = weights[:, None]
@@ -170,11 +179,8 @@ class ParkModel:
             self.weighted_price = cp.Parameter((K, T), name="weighted_price")
             self.revenue = cp.sum(cp.multiply(self.weighted_price, self.G)) * dt_h
             objective = objective + self.revenue
-            if rank is not None and K > 1:
-                for k in range(K - 1):
-                    lower = cp.sum(cp.multiply((rank == k).astype(float), self.G), axis=0)
-                    upper = cp.sum(cp.multiply((rank == k + 1).astype(float), self.G), axis=0)
-                    cons.append(upper >= lower)
+            if K > 1:  # the offer curve: more injection at every dearer point
+                cons.append(self.G[1:] >= self.G[:-1])
             if self.reg_total is not None:
                 self.reg_value = cp.Parameter(nonneg=True, name="regulation_value_cny_per_mw_interval")
                 self.reg_cap = cp.Parameter(T, nonneg=True, name="regulation_cap_mw")
@@ -435,6 +441,11 @@ def _hhmm(hours: float) -> str:
 _MODELS: dict[Hashable, ParkModel] = {}
 _MODELS_LOCK = threading.Lock()
 MAX_CACHED_MODELS = 8
+
+
+def fingerprint(scenario: Scenario) -> str:
+    """Identifies a scenario's content: models are compiled with its numbers as constants."""
+    return hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()[:20]
 
 
 def cached_model(key: Hashable, make: Callable[[], ParkModel]) -> ParkModel:

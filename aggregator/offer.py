@@ -22,16 +22,13 @@ from aggregator.inputs import (
     contract_positions,
     inputs_from_forecast,
     price_scenarios,
-    rank_design,
 )
-from aggregator.model import ParkModel, Portfolio, SolveInfo, cached_model
+from aggregator.model import ParkModel, Portfolio, SolveInfo, cached_model, fingerprint
 from infra.contracts import ForecastSet, Offer
 from infra.scenario import Scenario
 
 # Tuning knobs of the offer model (not domain numbers).
 PRICE_SCENARIOS = 5  # K: points per offer curve; solve time grows about linearly with K
-SCENARIO_BLOCK_H = 4.0  # price levels rotate between scenarios every this many hours
-SCENARIO_SEED = 20261121  # fixes the rotation, so the model structure never changes
 RISK_LOW, RISK_HIGH = 0.1, 0.9  # the forecast range the offer must stay deliverable for
 RISK_TOLERANCE_MW = 0.01
 
@@ -110,11 +107,9 @@ def reserve_needs(scenario: Scenario, inputs: DayInputs) -> tuple[np.ndarray, np
 
 def offer_model(scenario: Scenario, T: int, dt_h: float) -> ParkModel:
     """The compiled offer model for a park (built on first use, then re-solved)."""
-    block = max(round(SCENARIO_BLOCK_H / dt_h), 1)
-    rank = rank_design(PRICE_SCENARIOS, T, block, SCENARIO_SEED)
     return cached_model(
-        ("offer", scenario.version, PRICE_SCENARIOS, T, dt_h),
-        lambda: ParkModel(Portfolio.from_scenario(scenario), PRICE_SCENARIOS, T, dt_h, "offer", rank),
+        ("offer", fingerprint(scenario), PRICE_SCENARIOS, T, dt_h),
+        lambda: ParkModel(Portfolio.from_scenario(scenario), PRICE_SCENARIOS, T, dt_h, "offer"),
     )
 
 
@@ -155,7 +150,7 @@ def _solve_offer(
     solver: str,
     allow_relaxed: bool,
 ) -> OfferResult:
-    prices = price_scenarios(inputs, model.rank)
+    prices = price_scenarios(inputs, model.b.K)
     contracts = contract_positions(scenario, inputs.starts, inputs.dt_h)
     need_up, need_down = reserve_needs(scenario, inputs)
     model.set_day(inputs.medians(), contracts.green_mw, need_up, need_down)
@@ -171,11 +166,9 @@ def _solve_offer(
         raise InfeasibleError(f"the day-ahead offer for park {scenario.id} on {inputs.day}", info.violations)
 
     G = np.asarray(model.G.value)
-    by_rank_q = prices.by_rank(G)
-    by_rank_p = prices.by_rank(prices.prices)
     median_price = inputs.median("market.price_da_cny_per_mwh")
     curves = [
-        energy_curve(by_rank_p[:, t], by_rank_q[:, t], scenario.market, float(median_price[t]))
+        energy_curve(prices.prices[:, t], G[:, t], scenario.market, float(median_price[t]))
         for t in range(inputs.T)
     ]
     revenue = contracts.revenue_cny + float(

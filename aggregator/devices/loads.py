@@ -387,7 +387,11 @@ class EVFleetModel(Fleet):
         self.b = b
         n = self.n
         self.e, self.e_lo, self.e_hi = self.bounded(b, "ev_charge", "charging limits")
-        self.v, self.v_lo, self.v_hi = self.bounded(b, "ev_discharge", "vehicle-to-grid limits")
+        self.has_v2g = bool(np.any(self.v2g_mw > 0))
+        if self.has_v2g:
+            self.v, self.v_lo, self.v_hi = self.bounded(b, "ev_discharge", "vehicle-to-grid limits")
+        else:
+            self.v = self.v_lo = self.v_hi = 0.0
         cons = self.constraints
         masks, shares = self.stretches(b.T, b.dt_h)
         net = self.e - self.v
@@ -398,7 +402,7 @@ class EVFleetModel(Fleet):
             short = cp.Variable(b.K * n, nonneg=True, name=f"ev_short_{j}")
             cons.append(cp.sum(cp.multiply(mask, net), axis=1) * b.dt_h + short == b.rows(shares[:, j]))
             softs.append(Soft("energy by departure", short, "MWh"))
-            if np.any(self.v2g_mw > 0):
+            if self.has_v2g:
                 cons.append(cp.multiply(mask, net) @ upper >= 0)
         self.softs = softs
         self.power = self.v - self.e
@@ -409,16 +413,17 @@ class EVFleetModel(Fleet):
     def set_profiles(self, profiles: Profiles) -> None:
         b = self.b
         plugged = self.stretches(b.T, b.dt_h)[0].sum(axis=1)
-        zeros = np.zeros((b.K * self.n, b.T))
-        self.e_lo.value = zeros
-        self.v_lo.value = zeros.copy()
+        self.e_lo.value = np.zeros((b.K * self.n, b.T))
         self.e_hi.value = b.rows(plugged * self.charge_mw[:, None])
-        self.v_hi.value = b.rows(plugged * self.v2g_mw[:, None])
+        if self.has_v2g:
+            self.v_lo.value = np.zeros((b.K * self.n, b.T))
+            self.v_hi.value = b.rows(plugged * self.v2g_mw[:, None])
 
     def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
         rows = self.b.rows(previous)
         _freeze([self.e_lo, self.e_hi], np.maximum(-rows, 0.0), mask)
-        _freeze([self.v_lo, self.v_hi], np.maximum(rows, 0.0), mask)
+        if self.has_v2g:
+            _freeze([self.v_lo, self.v_hi], np.maximum(rows, 0.0), mask)
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         masks, shares = self.stretches(setpoints.shape[1], dt_h)

@@ -1,0 +1,241 @@
+"""``parkvpp bench aggregator``: aggregated vs monolithic offer for a generated portfolio, and Datong timings.
+
+Both sides solve the same energy offer (price scenarios, monotone curves, every device
+constraint, wear, curtailment and carbon costs) with ECOS in the same run: the monolithic
+model with all devices, and the model over equivalent virtual devices followed by the exact
+proportional split. The gap is measured on the split, feasible schedule, evaluated by the
+same numpy function as the monolithic one. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from aggregator.dispatch import disaggregate
+from aggregator.inputs import inputs_from_forecast, price_scenarios
+from aggregator.model import ParkModel, Portfolio
+from aggregator.offer import build_offer
+from aggregator.scale import (
+    aggregate,
+    flexible_count,
+    generate_portfolio,
+    inflexible_setpoints,
+    objective_cny,
+    split,
+)
+from aggregator.synthetic import forecast_from_history
+from infra.contracts import Award
+from infra.scenario import load_scenario
+from infra.settings import get_settings
+
+SOLVER = "ECOS"
+# The monolithic reference grows fast (10,000 devices x 2 scenarios is ~3 million variables for
+# ECOS), so the benchmark's offer has two price scenarios: one curve segment per interval.
+BENCH_PRICE_SCENARIOS = 2
+HEARTBEAT_S = 15.0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _heartbeat(label: str) -> Iterator[None]:
+    """Print the elapsed time every few seconds while a long step runs."""
+    stop = threading.Event()
+    started = time.perf_counter()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            _say(f"  ... {label}: {time.perf_counter() - started:.0f} s")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def datong_timings() -> dict[str, float]:
+    """Datong day-ahead offer plus dispatch: first run (compiles the models) and a warm run."""
+    scenario = load_scenario("datong")
+    day = get_settings().default_day
+    forecast = forecast_from_history(scenario, day)
+    times: dict[str, float] = {}
+    for label in ("cold", "warm"):
+        t0 = time.perf_counter()
+        result = build_offer(scenario, forecast, forecast_message_id="bench")
+        t1 = time.perf_counter()
+        median = inputs_from_forecast(scenario, forecast, day).median("market.price_da_cny_per_mwh")
+        award = Award(
+            interval_minutes=forecast.interval_minutes,
+            interval_starts=forecast.interval_starts,
+            market="day_ahead",
+            bid_message_id="bench",
+            exchange="bench",
+            cleared_mw=[c.quantity_at(p) for c, p in zip(result.offer.energy, median, strict=True)],
+            clearing_price_cny_per_mwh=median.tolist(),
+        )
+        t2 = time.perf_counter()
+        dispatch = disaggregate(scenario, forecast, award, award_message_id="bench")
+        t3 = time.perf_counter()
+        times[f"datong_offer_seconds_{label}"] = round(t1 - t0, 3)
+        times[f"datong_dispatch_seconds_{label}"] = round(t3 - t2, 3)
+        times[f"datong_offer_dispatch_seconds_{label}"] = round(t1 - t0 + t3 - t2, 3)
+        times["datong_dispatch_max_deviation_mw"] = round(
+            float(np.max(np.abs(dispatch.dispatch.deviation_mw))), 6
+        )
+    return times
+
+
+def _day_data(devices: int) -> tuple[Portfolio, dict[str, np.ndarray], np.ndarray, np.ndarray, float, float]:
+    """The generated portfolio on Datong's default day: profiles, price scenarios, dt, carbon price."""
+    scenario = load_scenario("datong")
+    day = get_settings().default_day
+    inputs = inputs_from_forecast(scenario, forecast_from_history(scenario, day), day)
+    load_shape = sum(inputs.median(f"{a.id}.load_mw") for a in scenario.assets_of("inflexible_load"))
+    pv_shape = inputs.median("pv_central.pv_mw") / 300.0
+    scale_mw = 0.8 * devices  # fixed load in proportion to the flexible pool (about 0.8 MW per device)
+    load = scale_mw * load_shape / load_shape.max()
+    portfolio, profiles = generate_portfolio(devices, load, 0.3 * scale_mw * pv_shape)
+    prices = price_scenarios(inputs, BENCH_PRICE_SCENARIOS)
+    return (
+        portfolio,
+        profiles,
+        prices.prices,
+        inputs.dt_h,
+        scenario.park.carbon.carbon_price_cny_per_tco2,
+    )
+
+
+def _solve(
+    portfolio: Portfolio,
+    profiles: dict[str, np.ndarray],
+    prices: np.ndarray,
+    dt_h: float,
+    carbon: float,
+) -> tuple[ParkModel, float, float]:
+    K, T = prices.shape
+    t0 = time.perf_counter()
+    model = ParkModel(portfolio, K, T, dt_h, "offer", reserves=False)
+    model.set_day(profiles, np.zeros(T), np.zeros(T), np.zeros(T))
+    model.weighted_price.value = prices / K
+    model.set_carbon_price(carbon)
+    info = model.solve(SOLVER)
+    return model, time.perf_counter() - t0, info.seconds
+
+
+def run(devices: int = 10_000, full: bool = True, progress: bool = True) -> dict[str, object]:
+    """Run the benchmark; returns the figures (and prints a summary unless ``progress`` is False)."""
+    _say(
+        f"aggregator benchmark: {devices:,} flexible devices, {BENCH_PRICE_SCENARIOS} price scenarios, {SOLVER}"
+    )
+    _say("Datong offer + dispatch (first run compiles the models) ...")
+    figures: dict[str, object] = {
+        "solver": SOLVER,
+        "devices": devices,
+        "price_scenarios": BENCH_PRICE_SCENARIOS,
+    }
+    figures.update(datong_timings())
+
+    portfolio, profiles, prices, dt_h, carbon = _day_data(devices)
+    K, T = prices.shape
+    weights = np.full(K, 1.0 / K)
+    figures["flexible_devices"] = flexible_count(portfolio)
+    figures["intervals"] = T
+
+    _say("aggregated: clustering into virtual devices, solving, splitting back ...")
+    t0 = time.perf_counter()
+    virtual, clusters, virtual_profiles = aggregate(portfolio, profiles)
+    model, _, solve_s = _solve(virtual, virtual_profiles, prices, dt_h, carbon)
+    agg_points = {
+        f.kind: np.stack(
+            [split(clusters[f.kind], model.portfolio.fleet(f.kind).setpoints(s), f.n) for s in range(K)]
+        )
+        for f in portfolio.fleets
+    }
+    agg_seconds = time.perf_counter() - t0
+    figures["virtual_devices"] = flexible_count(virtual)
+    figures["aggregated_seconds"] = round(agg_seconds, 3)
+    figures["aggregated_solve_seconds"] = round(solve_s, 3)
+    _say(f"  {figures['virtual_devices']} virtual devices, {agg_seconds:.2f} s")
+
+    _say("checking every device's split schedule ...")
+    problems = []
+    for f in portfolio.fleets:
+        for s in range(K):
+            problems += f.check(agg_points[f.kind][s], profiles, dt_h)
+    figures["split_infeasible_devices"] = len(problems)
+    agg_objective = objective_cny(portfolio, agg_points, profiles, prices, weights, carbon, dt_h)
+    base_objective = objective_cny(
+        portfolio,
+        inflexible_setpoints(portfolio, profiles, K, T, dt_h),
+        profiles,
+        prices,
+        weights,
+        carbon,
+        dt_h,
+    )
+    figures["objective_aggregated_cny"] = round(agg_objective, 2)
+    figures["objective_unmanaged_cny"] = round(base_objective, 2)
+
+    if full:
+        full_portfolio, full_profiles, *_ = _day_data(devices)
+        size = sum(f.n for f in full_portfolio.fleets)
+        _say(
+            f"monolithic: building and solving all {size:,} devices with {SOLVER} (slow; progress every {HEARTBEAT_S:.0f} s) ..."
+        )
+        with _heartbeat("monolithic ECOS"):
+            full_model, full_seconds, full_solve = _solve(full_portfolio, full_profiles, prices, dt_h, carbon)
+        full_points = {f.kind: np.stack([f.setpoints(s) for s in range(K)]) for f in full_model.fleets}
+        full_objective = objective_cny(
+            full_portfolio, full_points, full_profiles, prices, weights, carbon, dt_h
+        )
+        flexibility = full_objective - base_objective
+        figures.update(
+            full_seconds=round(full_seconds, 3),
+            full_solve_seconds=round(full_solve, 3),
+            full_variables=int(full_model.problem.size_metrics.num_scalar_variables),
+            objective_full_cny=round(full_objective, 2),
+            speedup=round(full_seconds / agg_seconds, 1),
+            gap_percent=round(100 * (full_objective - agg_objective) / abs(full_objective), 4),
+            gap_percent_of_flexibility_value=round(100 * (full_objective - agg_objective) / flexibility, 3)
+            if flexibility > 0
+            else None,
+        )
+    if progress:
+        _print(figures)
+    return figures
+
+
+def _print(f: dict[str, object]) -> None:
+    print(
+        f"Datong offer + dispatch: {f['datong_offer_dispatch_seconds_warm']} s warm "
+        f"(offer {f['datong_offer_seconds_warm']} s, dispatch {f['datong_dispatch_seconds_warm']} s); "
+        f"first run {f['datong_offer_dispatch_seconds_cold']} s including model compilation"
+    )
+    print(
+        f"portfolio: {f['flexible_devices']:,} flexible devices x {f['intervals']} intervals, "
+        f"{f['price_scenarios']} price scenarios -> {f['virtual_devices']} virtual devices"
+    )
+    print(
+        f"aggregated offer: {f['aggregated_seconds']} s (solve {f['aggregated_solve_seconds']} s), "
+        f"objective {f['objective_aggregated_cny']:,.0f} CNY, infeasible split schedules: {f['split_infeasible_devices']}"
+    )
+    if "objective_full_cny" in f:
+        print(
+            f"monolithic {f['solver']}: {f['full_seconds']} s (solve {f['full_solve_seconds']} s, "
+            f"{f['full_variables']:,} variables), objective {f['objective_full_cny']:,.0f} CNY"
+        )
+        print(
+            f"speed-up {f['speedup']}x; gap {f['gap_percent']} % of the optimum "
+            f"({f['gap_percent_of_flexibility_value']} % of the flexibility value over unmanaged devices)"
+        )

@@ -1,0 +1,220 @@
+"""The aggregator's Kafka entry point: forecasts in, offers and dispatches out.
+
+* day-ahead ``ForecastSet`` -> ``Offer`` (market ``day_ahead``) on ``vpp.offers``, storing the
+  forecast it was built on;
+* day-ahead ``Award`` -> ``Dispatch`` (key ``day_ahead``) on ``vpp.dispatch``;
+* intraday ``ForecastSet`` after a dispatch -> re-optimised ``Dispatch`` (key ``intraday`` and
+  the first re-planned interval) on ``vpp.dispatch``.
+
+Infeasible days still get an offer or dispatch: the relaxed model's answer, with the broken
+constraint families logged (and, for dispatches, written into the notes).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Row, insert, select
+
+from aggregator.dispatch import disaggregate, reoptimise
+from aggregator.errors import InputError
+from aggregator.offer import build_offer, forecast_day
+from aggregator.tables import aggregator_dispatches, aggregator_offers
+from infra.contracts import Award, Dispatch, Envelope, ForecastSet, Topic
+from infra.db.outbox import enqueue
+from infra.db.tables import outbox
+from infra.scenario import load_scenario
+from infra.settings import get_settings
+from infra.timeutil import now
+from infra.worker import MessageContext, Worker
+
+log = logging.getLogger(__name__)
+
+
+class AggregatorWorker(Worker):
+    group = "aggregator"
+    topics = (Topic.FORECASTS, Topic.AWARDS)
+
+    def handle(self, ctx: MessageContext) -> None:
+        env = ctx.envelope
+        if env.schema_.name == ForecastSet.SCHEMA:
+            forecast = ForecastSet.from_envelope(env)
+            if forecast.horizon == "day_ahead":
+                self._offer(ctx, forecast)
+            elif forecast.horizon == "intraday":
+                self._intraday(ctx, forecast)
+        elif env.schema_.name == Award.SCHEMA:
+            award = Award.from_envelope(env)
+            if award.market == "day_ahead":
+                self._dispatch(ctx, award)
+
+    @property
+    def solver(self) -> str:
+        return get_settings().solver
+
+    def _offer(self, ctx: MessageContext, forecast: ForecastSet) -> None:
+        env = ctx.envelope
+        day = forecast_day(forecast)
+        with self.engine.connect() as conn:
+            existing = _offer_row(conn, env.park_id, day)
+        if existing is not None:
+            log.warning(
+                "aggregator: park %s %s already has day-ahead offer %s; forecast %s not offered again",
+                env.park_id,
+                day,
+                existing.offer_message_id,
+                env.message_id,
+            )
+            with ctx.transaction():
+                pass  # recorded as applied; nothing else to store
+            return
+        scenario = load_scenario(env.park_id)
+        result = build_offer(
+            scenario, forecast, forecast_message_id=env.message_id, solver=self.solver, allow_relaxed=True
+        )
+        for v in result.violations:
+            log.error("aggregator: offer %s %s relaxed: %s", env.park_id, day, v.describe())
+        offer_env = result.offer.envelope(env.park_id, day, "day_ahead")
+        with ctx.transaction() as conn:
+            conn.execute(
+                insert(aggregator_offers).values(
+                    offer_message_id=offer_env.message_id,
+                    park_id=env.park_id,
+                    market_day=day,
+                    market="day_ahead",
+                    forecast_message_id=env.message_id,
+                    scenario_version=scenario.version,
+                    carbon_price_cny_per_tco2=result.carbon_price_cny_per_tco2,
+                    forecast_envelope=env.to_json(),
+                    summary=result.summary(),
+                    created_at=now(),
+                )
+            )
+            enqueue(conn, Topic.OFFERS, offer_env)
+        log.info(
+            "aggregator: offer %s %s: expected revenue %.0f CNY, emissions %.1f t, %.2f s",
+            env.park_id,
+            day,
+            result.offer.expected_revenue_cny,
+            result.offer.expected_emissions_tco2,
+            result.info.seconds,
+        )
+
+    def _dispatch(self, ctx: MessageContext, award: Award) -> None:
+        env = ctx.envelope
+        with self.engine.connect() as conn:
+            row = _offer_row(conn, env.park_id, env.market_day)
+        if row is None:
+            raise InputError(
+                f"award {env.message_id}: no day-ahead offer of park {env.park_id} for {env.market_day} is stored, "
+                "so there is no forecast to split the award against"
+            )
+        forecast = ForecastSet.from_envelope(Envelope.from_json(row.forecast_envelope))
+        scenario = load_scenario(env.park_id)
+        result = disaggregate(
+            scenario,
+            forecast,
+            award,
+            award_message_id=env.message_id,
+            carbon_price_cny_per_tco2=row.carbon_price_cny_per_tco2,
+            solver=self.solver,
+            allow_relaxed=True,
+        )
+        self._store(ctx, result.dispatch, result.state, env)
+
+    def _intraday(self, ctx: MessageContext, latest: ForecastSet) -> None:
+        env = ctx.envelope
+        with self.engine.connect() as conn:
+            offer = _offer_row(conn, env.park_id, env.market_day)
+            last = conn.execute(
+                select(aggregator_dispatches)
+                .where(
+                    aggregator_dispatches.c.park_id == env.park_id,
+                    aggregator_dispatches.c.market_day == env.market_day,
+                )
+                .order_by(aggregator_dispatches.c.created_at.desc())
+                .limit(1)
+            ).first()
+            previous = None
+            if last is not None:
+                raw = conn.execute(
+                    select(outbox.c.envelope).where(outbox.c.message_id == last.dispatch_message_id)
+                ).scalar()
+                previous = Dispatch.from_envelope(Envelope.from_json(raw)) if raw else None
+        if offer is None or last is None or previous is None:
+            log.info(
+                "aggregator: intraday forecast %s: no dispatch for %s %s yet, nothing to re-plan",
+                env.message_id,
+                env.park_id,
+                env.market_day,
+            )
+            return
+        starts = pd.DatetimeIndex(previous.interval_starts)
+        if latest.issued_at >= starts[-1]:
+            return
+        award_env = Envelope.from_json(last.award_envelope)
+        result = reoptimise(
+            load_scenario(env.park_id),
+            ForecastSet.from_envelope(Envelope.from_json(offer.forecast_envelope)),
+            latest,
+            Award.from_envelope(award_env),
+            previous,
+            award_message_id=award_env.message_id,
+            state=dict(last.state),
+            from_time=latest.issued_at,
+            carbon_price_cny_per_tco2=offer.carbon_price_cny_per_tco2,
+            solver=self.solver,
+            allow_relaxed=True,
+        )
+        first = starts[int(starts.searchsorted(latest.issued_at))].to_pydatetime()
+        self._store(ctx, result.dispatch, result.state, award_env, first, latest.issued_at)
+
+    def _store(
+        self,
+        ctx: MessageContext,
+        dispatch: Dispatch,
+        state: dict[str, float],
+        award_env: Envelope,
+        first: datetime | None = None,
+        issued_at: datetime | None = None,
+    ) -> None:
+        """Store and publish a dispatch: day-ahead when ``first`` is None, else intraday from ``first``."""
+        env = ctx.envelope
+        kind = "day_ahead" if first is None else "intraday"
+        key = ("day_ahead",) if issued_at is None else ("intraday", issued_at.isoformat())
+        dispatch_env = dispatch.envelope(env.park_id, env.market_day, *key)
+        with ctx.transaction() as conn:
+            conn.execute(
+                insert(aggregator_dispatches).values(
+                    dispatch_message_id=dispatch_env.message_id,
+                    park_id=env.park_id,
+                    market_day=env.market_day,
+                    kind=kind,
+                    from_interval=first,
+                    award_message_id=award_env.message_id,
+                    award_envelope=award_env.to_json(),
+                    state=state,
+                    created_at=now(),
+                )
+            )
+            enqueue(conn, Topic.DISPATCH, dispatch_env)
+        if dispatch.notes:
+            log.info(
+                "aggregator: dispatch %s %s %s notes: %s",
+                env.park_id,
+                env.market_day,
+                kind,
+                "; ".join(dispatch.notes),
+            )
+
+
+def _offer_row(conn: Connection, park_id: str, day: date) -> Row | None:
+    return conn.execute(
+        select(aggregator_offers).where(
+            aggregator_offers.c.park_id == park_id,
+            aggregator_offers.c.market_day == day,
+            aggregator_offers.c.market == "day_ahead",
+        )
+    ).first()

@@ -1,0 +1,95 @@
+"""Aggregator test inputs: small hand-made parks and forecasts (imported by the tests as ``aggtools``)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from infra.contracts import Award, ForecastSet, Offer, SeriesForecast
+from infra.scenario import Scenario
+from infra.scenario.loader import PACKAGE_DIR, load_market, parse_scenario
+from infra.timeutil import day_intervals
+
+
+DAY = date(2026, 7, 15)
+T = 96
+
+
+def small_park(
+    assets: list[dict[str, Any]], *, grid: list[dict[str, Any]] | None = None, regulation: bool = False
+) -> Scenario:
+    """Datong's settings with only ``assets`` (and no contracts); regulation valued only if asked."""
+    raw = yaml.safe_load((PACKAGE_DIR / "parks" / "datong.yaml").read_text(encoding="utf-8"))
+    raw["assets"] = [
+        {"enterprise": "park_energy", "connection": "substation_220kv", "source": "[assumption] test", **a}
+        for a in assets
+    ]
+    raw["contracts"] = []
+    if grid is not None:
+        raw["grid"] = grid
+    market = load_market("shanxi")
+    if not regulation:
+        market = market.model_copy(
+            update={
+                "regulation": market.regulation.model_copy(update={"expected_mileage_price_cny_per_mw": 0.0})
+            }
+        )
+    return parse_scenario(raw, market, "test park")
+
+
+def forecast(series: dict[str, Any], day: date = DAY, spread: float = 0.0) -> ForecastSet:
+    """A day-ahead forecast: each series a constant or a (T,) array as median, +-spread as P10/P90."""
+    starts = [ts.to_pydatetime() for ts in day_intervals(day, 15)]
+    out = []
+    for sid, values in series.items():
+        median = np.broadcast_to(np.asarray(values, dtype=float), (T,)).copy()
+        width = spread * np.abs(median)
+        out.append(
+            SeriesForecast(
+                series_id=sid,
+                quantity=sid.split(".", 1)[1],
+                model="test",
+                model_version="1",
+                quantiles={
+                    "0.1": (median - width).tolist(),
+                    "0.5": median.tolist(),
+                    "0.9": (median + width).tolist(),
+                },
+            )
+        )
+    issued = starts[0] - timedelta(hours=14)
+    return ForecastSet(
+        interval_minutes=15,
+        interval_starts=starts,
+        horizon="day_ahead",
+        issued_at=issued,
+        data_cutoff=issued,
+        series=out,
+    )
+
+
+def hours() -> np.ndarray:
+    return np.arange(T) * 0.25
+
+
+def award_at_median(offer: Offer, fc: ForecastSet, **extra: Any) -> Award:
+    """What a market clearing at the median forecast price would award the offer."""
+    price = next(s for s in fc.series if s.series_id == "market.price_da_cny_per_mwh").quantiles["0.5"]
+    return Award(
+        interval_minutes=offer.interval_minutes,
+        interval_starts=offer.interval_starts,
+        market="day_ahead",
+        bid_message_id="bid-1",
+        exchange="test",
+        cleared_mw=[c.quantity_at(p) for c, p in zip(offer.energy, price, strict=True)],
+        clearing_price_cny_per_mwh=price,
+        **extra,
+    )
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
