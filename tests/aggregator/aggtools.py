@@ -14,7 +14,6 @@ from infra.scenario import Scenario
 from infra.scenario.loader import PACKAGE_DIR, load_market, parse_scenario
 from infra.timeutil import day_intervals
 
-
 DAY = date(2026, 7, 15)
 T = 96
 

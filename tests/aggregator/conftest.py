@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from aggtools import DAY
 
+from aggregator.synthetic import forecast_from_history
 from infra.contracts import ForecastSet
 from infra.scenario import Scenario, load_scenario
-
-from aggregator.synthetic import forecast_from_history
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 from aggtools import award_at_median
 
-from infra.timeutil import MARKET_TZ
-
 from aggregator.dispatch import check_setpoints, disaggregate, reoptimise
 from aggregator.errors import InputError
 from aggregator.inputs import inputs_from_forecast
 from aggregator.offer import build_offer
 from aggregator.synthetic import forecast_from_history
+from infra.timeutil import MARKET_TZ
 
 
 @pytest.fixture(scope="module")

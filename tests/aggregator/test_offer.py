@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 from aggtools import forecast, small_park
 
-from infra.scenario.loader import load_market
-
 from aggregator.curves import curve_problems, energy_curve
 from aggregator.offer import build_offer
+from infra.scenario.loader import load_market
 
 
 def test_datong_offer_curves_are_monotone_and_respect_the_province_rules(datong, datong_forecast):
