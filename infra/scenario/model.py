@@ -99,6 +99,9 @@ class MarketRules(Sourced):
     gate_closure_local_time: time = Field(description="day-ahead bids close at this time on D-1")
     vpp_min_capacity_mw: NonNegative
     vpp_min_response_hours: NonNegative
+    grid_import_tariff_cny_per_mwh: NonNegative = Field(
+        0.0, description="transmission and distribution charge on energy the park imports from the grid"
+    )
     deviation: DeviationRule
     regulation: RegulationRule
     demand_response: DemandResponseRule
