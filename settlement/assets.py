@@ -17,6 +17,7 @@ The operator's own assets carry no internal lines (it is the counterparty of the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,6 +119,11 @@ def settle_assets(
         * internal
     )
     return AssetAmounts(energy_supply, flexibility, degradation, delivered)
+
+
+AssetStage = Callable[
+    [AssetBook, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], AssetAmounts
+]
 
 
 def by_enterprise(book: AssetBook, fen: np.ndarray) -> np.ndarray:

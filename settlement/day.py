@@ -19,7 +19,7 @@ import numpy as np
 from infra.contracts import Settlement, StatementLine
 from infra.scenario.model import Scenario
 from settlement import market
-from settlement.assets import AssetAmounts, AssetBook, by_enterprise, fill_gaps, settle_assets
+from settlement.assets import AssetAmounts, AssetBook, AssetStage, by_enterprise, fill_gaps, settle_assets
 from settlement.baseline import Baseline
 from settlement.carbon.attribution import GREEN_ASSET_TYPES, CarbonDay, attribute_day
 from settlement.carbon.ledger import EntryDraft
@@ -197,11 +197,14 @@ def _quality_notes(
     magnitude = np.abs(energy)
     total = float(magnitude.sum())
     share = float(magnitude[~estimated].sum() / total) if total > 0 else 1.0
-    per_enterprise = {}
-    for e in scenario.park.enterprises:
-        rows = [i for i, a in enumerate(scenario.park.assets) if a.enterprise == e.id]
-        t = float(magnitude[rows].sum())
-        per_enterprise[e.id] = round(float(magnitude[rows][~estimated[rows]].sum() / t), 6) if t > 0 else 1.0
+    ent_index = {e.id: i for i, e in enumerate(scenario.park.enterprises)}
+    ent_of = np.array([ent_index[a.enterprise] for a in scenario.park.assets], dtype=np.int64)
+    all_energy = np.bincount(ent_of, magnitude.sum(axis=1), minlength=len(ent_index))
+    measured = np.bincount(ent_of, np.where(estimated, 0.0, magnitude).sum(axis=1), minlength=len(ent_index))
+    per_enterprise = {
+        e: round(float(measured[i] / all_energy[i]), 6) if all_energy[i] > 0 else 1.0
+        for e, i in ent_index.items()
+    }
     return notes, {"park": round(share, 6), **per_enterprise}
 
 
@@ -253,14 +256,33 @@ def _accounts(
     return out
 
 
-def settle_day(scenario: Scenario, facts: DayFacts, baseline: Baseline) -> DayResult:
-    """Statements for the park and every enterprise, ledger entries and the day's record."""
+def _asset_record(
+    book: AssetBook, energy: np.ndarray, estimated: np.ndarray, amounts: AssetAmounts
+) -> dict[str, dict[str, Any]]:
+    """Per-asset detail: energy, estimated intervals, delivered flexibility and each item per interval (fen)."""
+    columns = {
+        "enterprise": [book.enterprise_ids[e] for e in book.enterprise_of.tolist()],
+        "energy_mwh": np.round(energy.sum(axis=1), 6).tolist(),
+        "estimated_intervals": estimated.sum(axis=1).tolist(),
+        "delivered_mwh": np.round(amounts.delivered_mwh.sum(axis=1), 6).tolist(),
+        **{item: fen.tolist() for item, fen in amounts.items().items()},
+    }
+    return {a: {k: v[i] for k, v in columns.items()} for i, a in enumerate(book.asset_ids)}
+
+
+def settle_day(
+    scenario: Scenario, facts: DayFacts, baseline: Baseline, asset_stage: AssetStage = settle_assets
+) -> DayResult:
+    """Statements for the park and every enterprise, ledger entries and the day's record.
+
+    ``asset_stage`` is the per-asset computation; only the benchmark swaps it (for the naive one).
+    """
     book = AssetBook.from_scenario(scenario)
     energy, estimated = fill_gaps(facts.metered_mwh, baseline.assets_mwh)
     park = _park_quantities(scenario, facts, energy)
     cny, energy_mwh, cert, series = _exchange(scenario, facts, park, baseline)
     park_fen = {item: to_fen(v) for item, v in cny.items()}
-    amounts = settle_assets(
+    amounts = asset_stage(
         book,
         energy,
         baseline.assets_mwh,
@@ -279,16 +301,10 @@ def settle_day(scenario: Scenario, facts: DayFacts, baseline: Baseline) -> DayRe
             scenario, facts, PARK_ACCOUNT, park_lines, carbon.park_emissions_tco2, carbon.park_green_mwh
         )
     ]
+    emissions, green = carbon.account_emissions_tco2(), carbon.account_green_mwh()
     for ent_id, lines in _accounts(book, park_fen, energy_mwh, amounts, energy).items():
         statements.append(
-            _statement(
-                scenario,
-                facts,
-                ent_id,
-                lines,
-                carbon.account_emissions_tco2(ent_id),
-                carbon.account_green_mwh(ent_id),
-            )
+            _statement(scenario, facts, ent_id, lines, emissions.get(ent_id, 0.0), green.get(ent_id, 0.0))
         )
 
     notes, measured_share = _quality_notes(scenario, facts, energy, estimated)
@@ -318,16 +334,7 @@ def settle_day(scenario: Scenario, facts: DayFacts, baseline: Baseline) -> DayRe
             "baseline_grid_mwh": [None if np.isnan(v) else v for v in baseline.grid_mwh.tolist()],
             "regulation_mw": facts.regulation_mw.tolist(),
         },
-        "assets": {
-            a: {
-                "enterprise": book.enterprise_ids[book.enterprise_of[i]],
-                "energy_mwh": round(float(energy[i].sum()), 6),
-                "estimated_intervals": int(estimated[i].sum()),
-                "delivered_mwh": round(float(amounts.delivered_mwh[i].sum()), 6),
-                **{item: [int(v) for v in fen[i]] for item, fen in amounts.items().items()},
-            }
-            for i, a in enumerate(book.asset_ids)
-        },
+        "assets": _asset_record(book, energy, estimated, amounts),
         "carbon": carbon.summary,
     }
     return DayResult(facts.park_id, facts.day, rules_version(scenario), statements, carbon.drafts, record)

@@ -43,6 +43,7 @@ class CarbonDay:
     """Per-asset quantities (micro-units, scenario asset order) and the day's ledger entries."""
 
     holders: list[str]
+    enterprise_of: list[str]
     electricity_mu: dict[str, np.ndarray]
     emissions_mu: np.ndarray
     green_mu: np.ndarray
@@ -53,25 +54,20 @@ class CarbonDay:
     drafts: list[EntryDraft] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
 
-    def account_emissions_tco2(self, enterprise: str) -> float:
-        mu = sum(
-            int(e)
-            for h, e in zip(self.holders, self.emissions_mu, strict=True)
-            if h.split("/")[0] == enterprise
-        )
-        if enterprise == self.operator:
-            mu += self.operator_emissions_mu
-        return mu / MICRO
+    def _by_enterprise(self, values: np.ndarray) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for ent, v in zip(self.enterprise_of, values.tolist(), strict=True):
+            out[ent] = out.get(ent, 0) + v
+        return out
 
-    def account_green_mwh(self, enterprise: str) -> float:
-        return (
-            sum(
-                int(g)
-                for h, g in zip(self.holders, self.green_mu, strict=True)
-                if h.split("/")[0] == enterprise
-            )
-            / MICRO
-        )
+    def account_emissions_tco2(self) -> dict[str, float]:
+        """Emissions attributed to each enterprise (the operator carries the export credit)."""
+        out = self._by_enterprise(self.emissions_mu)
+        out[self.operator] = out.get(self.operator, 0) + self.operator_emissions_mu
+        return {k: v / MICRO for k, v in out.items()}
+
+    def account_green_mwh(self) -> dict[str, float]:
+        return {k: v / MICRO for k, v in self._by_enterprise(self.green_mu).items()}
 
     @property
     def park_emissions_tco2(self) -> float:
@@ -137,42 +133,45 @@ def attribute_day(
 
     drafts: list[EntryDraft] = []
     fuel_emissions = np.zeros(len(assets), dtype=np.int64)
+    use_rows = list(zip(*(electricity[k].tolist() for k in ELECTRICITY_TYPES), strict=True))
+    grid_rows = electricity["grid"].tolist()
+    emission_rows = grid_emissions.tolist()
+    consumption_rows = consumption.tolist()
     for i, a in enumerate(assets):
-        uses = [(k, int(electricity[k][i])) for k in ELECTRICITY_TYPES if electricity[k][i]]
+        holder = holders[i]
+        uses = [(k, q) for k, q in zip(ELECTRICITY_TYPES, use_rows[i], strict=True) if q]
         if uses:
             drafts.append(
                 EntryDraft(
                     kind="electricity_use",
-                    account_id=holders[i],
+                    account_id=holder,
                     key=a.id,
                     rule=RULE_USE,
                     factor_version=version,
-                    activity={"net_consumption_mwh": round(float(consumption[i]), 6)},
+                    activity={"net_consumption_mwh": round(consumption_rows[i], 6)},
                     postings=tuple(
                         p
                         for k, q in uses
                         for p in (
-                            Posting(holders[i], f"electricity.{k}", "MWh", q),
+                            Posting(holder, f"electricity.{k}", "MWh", q),
                             Posting(f"supply:{k}", f"electricity.{k}", "MWh", -q),
                         )
                     ),
                 )
             )
-        if grid_emissions[i]:
+        if emission_rows[i]:
             drafts.append(
                 EntryDraft(
                     kind="emission",
-                    account_id=holders[i],
+                    account_id=holder,
                     key=f"{a.id}:scope2:electricity_grid",
                     rule=RULE_ELEC,
                     factor_version=version,
                     factors={"grid_ef_tco2_per_mwh": ef},
-                    activity={"grid_mwh": int(electricity["grid"][i]) / MICRO},
+                    activity={"grid_mwh": grid_rows[i] / MICRO},
                     postings=(
-                        Posting(
-                            holders[i], "emissions.scope2.electricity_grid", "tCO2", int(grid_emissions[i])
-                        ),
-                        Posting("external:atmosphere", "co2", "tCO2", -int(grid_emissions[i])),
+                        Posting(holder, "emissions.scope2.electricity_grid", "tCO2", emission_rows[i]),
+                        Posting("external:atmosphere", "co2", "tCO2", -emission_rows[i]),
                     ),
                 )
             )
@@ -184,7 +183,7 @@ def attribute_day(
             drafts.append(
                 EntryDraft(
                     kind="emission",
-                    account_id=holders[i],
+                    account_id=holder,
                     key=f"{a.id}:scope1:fuel.{a.fuel}",
                     rule=RULE_FUEL,
                     factor_version=version,
@@ -202,9 +201,7 @@ def attribute_day(
                         "electric_efficiency": a.electric_efficiency,
                     },
                     postings=(
-                        Posting(
-                            holders[i], f"emissions.scope1.fuel.{a.fuel}", "tCO2", int(fuel_emissions[i])
-                        ),
+                        Posting(holder, f"emissions.scope1.fuel.{a.fuel}", "tCO2", int(fuel_emissions[i])),
                         Posting("external:atmosphere", "co2", "tCO2", -int(fuel_emissions[i])),
                     ),
                 )
@@ -341,6 +338,7 @@ def attribute_day(
     }
     return CarbonDay(
         holders=holders,
+        enterprise_of=[a.enterprise for a in assets],
         electricity_mu=electricity,
         emissions_mu=grid_emissions + fuel_emissions,
         green_mu=green,

@@ -19,9 +19,9 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select, update
 
@@ -39,8 +39,7 @@ class LedgerError(ValueError):
     """An entry cannot be posted (unbalanced, unknown unit, or conflicting with the ledger)."""
 
 
-@dataclass(frozen=True)
-class Posting:
+class Posting(NamedTuple):
     account: str
     book: str
     unit: str
@@ -54,9 +53,8 @@ class Posting:
         return self.micro / MICRO
 
 
-@dataclass(frozen=True)
-class EntryDraft:
-    """An entry before it has a place in the chain."""
+class EntryDraft(NamedTuple):
+    """An entry before it has a place in the chain (a tuple: cheap to build by the thousand)."""
 
     kind: str
     account_id: str
@@ -64,8 +62,8 @@ class EntryDraft:
     factor_version: str
     postings: tuple[Posting, ...]
     key: str = ""
-    factors: dict[str, Any] = field(default_factory=dict)
-    activity: dict[str, Any] = field(default_factory=dict)
+    factors: dict[str, Any] = {}  # noqa: RUF012 - never mutated
+    activity: dict[str, Any] = {}  # noqa: RUF012 - never mutated
     memo: str = ""
 
 
