@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from infra.contracts import Award, AssetMetering, Envelope, Metering, RegulationPerformance
+from infra.contracts import AssetMetering, Award, Envelope, Metering, RegulationPerformance
 from infra.scenario.model import Scenario
 from infra.simulation.history import load_history
 from infra.timeutil import day_intervals
@@ -78,8 +78,13 @@ def make_day(
     p_rt = frame["market.price_rt_cny_per_mwh"].to_numpy()
     reg = np.full(len(grid), regulation_mw)
     da = Award(
-        interval_minutes=15, interval_starts=starts, market="day_ahead", bid_message_id="bid-da", exchange="sim",
-        cleared_mw=q_da.tolist(), clearing_price_cny_per_mwh=p_da.tolist(),
+        interval_minutes=15,
+        interval_starts=starts,
+        market="day_ahead",
+        bid_message_id="bid-da",
+        exchange="sim",
+        cleared_mw=q_da.tolist(),
+        clearing_price_cny_per_mwh=p_da.tolist(),
         regulation_mw=reg.tolist() if regulation_mw else [],
         regulation_mileage_price_cny_per_mw=[6.0] * len(grid) if regulation_mw else [],
         demand_response_mw=dr.tolist() if dr_mw else [],
@@ -88,8 +93,12 @@ def make_day(
     rt_min = rt_minutes or 15
     k = 15 // rt_min
     rt = Award(
-        interval_minutes=rt_min, interval_starts=list(day_intervals(day, rt_min).to_pydatetime()), market="real_time",
-        bid_message_id="bid-rt", exchange="sim", cleared_mw=np.repeat(q_da, k).tolist(),
+        interval_minutes=rt_min,
+        interval_starts=list(day_intervals(day, rt_min).to_pydatetime()),
+        market="real_time",
+        bid_message_id="bid-rt",
+        exchange="sim",
+        cleared_mw=np.repeat(q_da, k).tolist(),
         clearing_price_cny_per_mwh=(np.repeat(p_rt, k) + gen.normal(0, 5, len(p_rt) * k)).tolist(),
     )
     assets = []
@@ -104,9 +113,19 @@ def make_day(
         n = len(grid)
         regulation = RegulationPerformance(
             mileage_mw=[regulation_mw * scenario.market.regulation.mileage_per_mw_h * 0.25] * n,
-            k1_ramp=[0.9] * n, k2_delay=[0.8] * n, k3_error=[0.85] * n,
+            k1_ramp=[0.9] * n,
+            k2_delay=[0.8] * n,
+            k3_error=[0.85] * n,
         )
-    m = Metering(interval_minutes=15, interval_starts=starts, source="factory", grid_energy_mwh=grid.tolist(),
-                 assets=assets, regulation=regulation)
+    m = Metering(
+        interval_minutes=15,
+        interval_starts=starts,
+        source="factory",
+        grid_energy_mwh=grid.tolist(),
+        assets=assets,
+        regulation=regulation,
+    )
     park = scenario.id
-    return DayMessages(da.envelope(park, day, "day_ahead"), rt.envelope(park, day, "real_time"), m.envelope(park, day))
+    return DayMessages(
+        da.envelope(park, day, "day_ahead"), rt.envelope(park, day, "real_time"), m.envelope(park, day)
+    )
