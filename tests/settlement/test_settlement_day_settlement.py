@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from settlement_tiny import ENERGY, tiny_baseline, tiny_facts, tiny_scenario
 
 from infra.contracts import Settlement
 from settlement.day import PARK_ITEMS, settle_day
-from tests.settlement.tiny import ENERGY, tiny_baseline, tiny_facts, tiny_scenario
 
 
 @pytest.fixture(scope="module")
