@@ -57,5 +57,7 @@ def insert_ignore(
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-    result = conn.execute(stmt, rows)
+    # Without preserve_rowcount SQLAlchemy reports -1 for INSERTs on psycopg 3, which made every
+    # insert look like a duplicate on PostgreSQL (and every message look already applied).
+    result = conn.execute(stmt.execution_options(preserve_rowcount=True), rows)
     return max(result.rowcount, 0)
