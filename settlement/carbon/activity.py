@@ -201,7 +201,7 @@ class ParkAccount:
         }
 
 
-def _fuel_line(
+def fuel_line(
     section: str, index: int, use: FuelUse, carbon: CarbonSettings, problems: list[str]
 ) -> FuelLine | None:
     """Emissions and energy of one fuel line; factors per the line's own unit, any may be overridden."""
@@ -270,13 +270,13 @@ def verdict_for(indicator: float | None, band: dict[str, Any] | None) -> str:
 def park_account(activity: ActivityFile, carbon: CarbonSettings, source: str = "(data)") -> ParkAccount:
     """Every term of the park method for one year; all problems are reported together."""
     problems: list[str] = []
-    lines = [_fuel_line("fuels", i, u, carbon, problems) for i, u in enumerate(activity.fuels)]
+    lines = [fuel_line("fuels", i, u, carbon, problems) for i, u in enumerate(activity.fuels)]
     ins = [
-        _fuel_line("conversion.inputs", i, u, carbon, problems)
+        fuel_line("conversion.inputs", i, u, carbon, problems)
         for i, u in enumerate(activity.conversion.inputs)
     ]
     outs = [
-        _fuel_line("conversion.outputs", i, u, carbon, problems)
+        fuel_line("conversion.outputs", i, u, carbon, problems)
         for i, u in enumerate(activity.conversion.outputs)
     ]
     if problems:

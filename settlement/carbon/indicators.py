@@ -2,10 +2,10 @@
 
 * carbon per unit energy (tCO2/tce): gross emissions over energy use, where energy is
   electricity consumed (except the park's own fossil generation, whose fuel is counted) on
-  the scenario's electricity tce basis, plus fuel in tce;
+  the scenario's electricity tce basis, plus fuel and bought heat in tce;
 * the threshold band by annual energy use (the period's energy annualised over the settled
   days) and pass or fail;
-* clean-energy share (green electricity in tce over energy use), direct green-supply share
+* clean-energy share (green electricity and non-fossil heat in tce over energy use), direct green-supply share
   (direct green over electricity consumed), both with their targets;
 * location-based scope-2 emissions: all electricity drawn from the grid times the provincial
   factor of the latest year not after the period (reported for comparison only).
@@ -46,6 +46,7 @@ class Indicators:
     electricity_mwh: dict[str, float]
     exported_mwh: float
     fuel_tce: float
+    heat_gj: dict[str, float]
     energy_tce: float
     electricity_tce_basis: str
     kgce_per_kwh: float
@@ -91,6 +92,7 @@ def indicators(
     by_source: dict[str, float] = defaultdict(float)
     electricity: dict[str, float] = defaultdict(float)
     certificates: dict[str, float] = defaultdict(float)
+    heat: dict[str, float] = defaultdict(float)
     removals = offsets = exported = fuel_tce = 0.0
     days = set()
     for row in rows:
@@ -107,18 +109,21 @@ def indicators(
                 exported += p.quantity
             elif p.book.startswith("electricity."):
                 electricity[p.book.removeprefix("electricity.")] += p.quantity
+            elif p.book.startswith("heat."):
+                heat[p.book.removeprefix("heat.")] += p.quantity * 3.6  # GJ
             elif p.book.startswith("green."):
                 certificates[p.book] += p.quantity
             elif p.book.startswith("offsets.") and row["kind"] == "offset_retirement":
                 offsets -= p.quantity
         activity, factors = row["activity"], row["factors"]
-        if row["kind"] == "emission" and "fuel" in activity and mine(row["account_id"]):
+        if "fuel" in activity and "kgce_per_unit" in factors and mine(row["account_id"]):
             fuel_tce += activity["quantity"] * factors["kgce_per_unit"] / 1000.0
     basis = carbon.electricity_tce_basis
     kgce = carbon.kgce_per_kwh[basis]
     emissions = sum(by_source.values())
     elec_energy = sum(electricity[k] for k in ENERGY_TYPES)
-    energy = elec_energy * kgce + fuel_tce
+    heat_tce = sum(heat.values()) * carbon.heat_kgce_per_mj
+    energy = elec_energy * kgce + fuel_tce + heat_tce
     n_days = len(days)
     annual = energy * 365.0 / n_days if n_days else None
     intensity = emissions / energy if energy > 0 else None
@@ -138,6 +143,7 @@ def indicators(
         electricity_mwh=dict(electricity),
         exported_mwh=exported,
         fuel_tce=fuel_tce,
+        heat_gj=dict(heat),
         energy_tce=energy,
         electricity_tce_basis=basis,
         kgce_per_kwh=kgce,
@@ -145,7 +151,12 @@ def indicators(
         annualised_tce=annual,
         band=band,
         verdict=verdict_for(intensity, band),
-        clean_energy_share=sum(electricity[k] for k in GREEN_TYPES) * kgce / energy if energy > 0 else None,
+        clean_energy_share=(
+            sum(electricity[k] for k in GREEN_TYPES) * kgce + heat["non_fossil"] * carbon.heat_kgce_per_mj
+        )
+        / energy
+        if energy > 0
+        else None,
         clean_energy_share_target=carbon.clean_energy_share_target,
         direct_green_share=electricity["direct_green"] / consumed if consumed > 0 else None,
         direct_green_share_target=carbon.green_power_share_target,

@@ -1,4 +1,4 @@
-"""Carbon-asset transactions the operator records by hand: allowances, offsets, sinks, corrections.
+"""Transactions the operator records by hand: allowances, offsets, sinks, unmetered fuel and heat, corrections.
 
 A YAML file lists the transactions; each becomes one balanced ledger entry that cites its
 rule and reference. ``adjustment`` corrects earlier entries with explicit balancing postings
@@ -9,6 +9,8 @@ rule and reference. ``adjustment`` corrects earlier entries with explicit balanc
       - {day: 2026-07-31, kind: allowance_allocation, account: cathode_plant, quantity_tco2: 1200, reference: "2026 CEA"}
       - {day: 2026-07-31, kind: offset_retirement, account: park_energy, offset: ccer, quantity_tco2: 50}
       - {day: 2026-07-31, kind: sink_removal, account: park_services, quantity_tco2: 12.5, memo: green space}
+      - {day: 2026-07-31, kind: fuel_use, account: park_logistics, fuel: {fuel: diesel, quantity: 2.5, unit: t}}
+      - {day: 2026-07-31, kind: heat_use, account: cathode_plant, fossil_gj: 800, non_fossil_gj: 200}
       - day: 2026-07-31
         kind: adjustment
         account: cell_plant
@@ -29,7 +31,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection, select
 
-from infra.scenario.model import Scenario
+from infra.scenario.model import CarbonSettings, Scenario
+from settlement.carbon.activity import FuelUse, fuel_line
 from settlement.carbon.ledger import (
     EntryDraft,
     LedgerError,
@@ -51,6 +54,8 @@ Kind = Literal[
     "offset_sale",
     "offset_retirement",
     "sink_removal",
+    "fuel_use",
+    "heat_use",
     "adjustment",
 ]
 RULES = {
@@ -62,6 +67,8 @@ RULES = {
     "offset_sale": "offset credits sold",
     "offset_retirement": "offset credits retired against the account's emissions",
     "sink_removal": "CO2 removed by a sink (park green space, forest)",
+    "fuel_use": "park method E_fuel = consumption x NCV x EF x oxidation (fuel not metered by settlement)",
+    "heat_use": "park method E_heat = fossil heat x EF; non-fossil heat 0",
     "adjustment": "correction of earlier entries by explicit balancing postings",
 }
 MANUAL_VERSION = "manual-1"
@@ -74,6 +81,9 @@ class ManualEntry(BaseModel):
     account: str = Field(min_length=1)
     quantity_tco2: float | None = Field(None, gt=0)
     offset: Literal["ccer", "carbon_inclusion", "other"] = "ccer"
+    fuel: FuelUse | None = Field(None, description="fuel_use: the fuel line, as in the activity file")
+    fossil_gj: float = Field(0.0, ge=0, description="heat_use: fossil heat bought")
+    non_fossil_gj: float = Field(0.0, ge=0, description="heat_use: non-fossil heat bought")
     reference: str = ""
     memo: str = ""
     corrects: str | None = None
@@ -86,6 +96,12 @@ class ManualEntry(BaseModel):
                 raise ValueError("an adjustment must name the entry it corrects (corrects: <entry id>)")
             if not self.postings:
                 raise ValueError("an adjustment needs its balancing postings")
+        elif self.kind == "fuel_use":
+            if self.fuel is None:
+                raise ValueError("fuel_use needs fuel: {fuel, quantity, unit}")
+        elif self.kind == "heat_use":
+            if self.fossil_gj + self.non_fossil_gj <= 0:
+                raise ValueError("heat_use needs fossil_gj or non_fossil_gj (> 0)")
         elif self.quantity_tco2 is None:
             raise ValueError(f"{self.kind} needs quantity_tco2 (> 0)")
         return self
@@ -120,6 +136,47 @@ def _postings(e: ManualEntry) -> tuple[Posting, ...]:
     if e.kind == "adjustment":
         return tuple(Posting(acc, bk, unit, int(to_micro(v))) for acc, bk, unit, v in e.postings)
     return tuple(Posting(acc, bk, "tCO2", v) for acc, bk, v in pairs[e.kind])
+
+
+def _fuel_entry(
+    e: ManualEntry, carbon: CarbonSettings, where: str
+) -> tuple[tuple[Posting, ...], dict[str, Any], dict[str, Any]]:
+    assert e.fuel is not None
+    problems: list[str] = []
+    line = fuel_line(where, 0, e.fuel, carbon, problems)
+    if line is None:
+        raise LedgerError("; ".join(problems))
+    q = int(to_micro(line.tco2))
+    postings = (
+        Posting(e.account, f"emissions.scope1.fuel.{line.fuel}", "tCO2", q),
+        Posting("external:atmosphere", "co2", "tCO2", -q),
+    )
+    activity = {"fuel": line.fuel, "activity": line.activity, "quantity": line.quantity, "unit": line.unit}
+    return postings, line.factors, activity
+
+
+def _heat_entry(
+    e: ManualEntry, carbon: CarbonSettings
+) -> tuple[tuple[Posting, ...], dict[str, Any], dict[str, Any]]:
+    ef = carbon.fossil_heat_ef_tco2_per_gj
+    co2 = int(to_micro(e.fossil_gj * ef))
+    fossil, clean = int(to_micro(e.fossil_gj / 3.6)), int(to_micro(e.non_fossil_gj / 3.6))
+    postings = [
+        Posting(e.account, "heat.fossil", "MWh", fossil),
+        Posting(e.account, "heat.non_fossil", "MWh", clean),
+        Posting("supply:heat", "heat", "MWh", -(fossil + clean)),
+    ]
+    if co2:
+        postings += [
+            Posting(e.account, "emissions.scope2.heat", "tCO2", co2),
+            Posting("external:atmosphere", "co2", "tCO2", -co2),
+        ]
+    factors = {"fossil_heat_ef_tco2_per_gj": ef, "heat_kgce_per_mj": carbon.heat_kgce_per_mj}
+    return (
+        tuple(p for p in postings if p.micro),
+        factors,
+        {"fossil_gj": e.fossil_gj, "non_fossil_gj": e.non_fossil_gj},
+    )
 
 
 def _holders(scenario: Scenario) -> set[str]:
@@ -166,17 +223,27 @@ def post_manual(conn: Connection, scenario: Scenario, manual: ManualFile) -> lis
             ).first()
             if hit is None:
                 raise LedgerError(f"{where}.corrects: no ledger entry {e.corrects}")
-        activity: dict[str, Any] = {"quantity_tco2": e.quantity_tco2, "reference": e.reference}
+        version = scenario.park.carbon.version
+        if e.kind == "fuel_use":
+            postings, factors, activity = _fuel_entry(e, scenario.park.carbon, f"{where}.fuel")
+        elif e.kind == "heat_use":
+            postings, factors, activity = _heat_entry(e, scenario.park.carbon)
+        else:
+            postings, factors, activity = _postings(e), {}, {"quantity_tco2": e.quantity_tco2}
+            version = MANUAL_VERSION
         if e.corrects:
             activity["corrects"] = e.corrects
+        if e.reference:
+            activity["reference"] = e.reference
         draft = EntryDraft(
             kind=e.kind,
             account_id=e.account,
             key="manual:" + hashlib.sha256(canonical(e.model_dump(mode="json")).encode()).hexdigest()[:16],
             rule=RULES[e.kind],
-            factor_version=MANUAL_VERSION,
+            factor_version=version,
+            factors=factors,
             activity=activity,
-            postings=_postings(e),
+            postings=postings,
             memo=e.memo,
         )
         try:

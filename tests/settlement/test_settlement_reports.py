@@ -163,6 +163,8 @@ entries:
   - {{day: {DAY}, kind: offset_purchase, account: park_energy, offset: ccer, quantity_tco2: 50}}
   - {{day: {DAY}, kind: offset_retirement, account: park_energy, offset: ccer, quantity_tco2: 50}}
   - {{day: {DAY}, kind: sink_removal, account: park_services, quantity_tco2: 12.5, memo: green space}}
+  - {{day: {DAY}, kind: fuel_use, account: park_logistics, fuel: {{fuel: diesel, quantity: 2.5, unit: t}}}}
+  - {{day: {DAY}, kind: heat_use, account: cathode_plant, fossil_gj: 800, non_fossil_gj: 200}}
   - day: {DAY}
     kind: adjustment
     account: cell_plant
@@ -176,12 +178,29 @@ entries:
         cli("carbon", "indicators", "--start", str(DAY), "--end", "2026-07-16", "--json").output
     )
     posted = cli("ledger", "post", str(good))
-    assert posted.exit_code == 0 and "posted 5 transaction(s)" in posted.output
+    assert posted.exit_code == 0 and "posted 7 transaction(s)" in posted.output
     assert cli("ledger", "post", str(good)).exit_code == 0  # again: nothing new
     after = json.loads(
         cli("carbon", "indicators", "--start", str(DAY), "--end", "2026-07-16", "--json").output
     )
-    assert after["emissions_tco2"] == pytest.approx(before["emissions_tco2"] + 1.5, abs=1e-6)
+    # + 1.5 t adjustment; diesel 2,500 kg x 42.652 MJ x 74.1 t/TJ = 7.901283 t; fossil heat 800 GJ x 0.11 = 88 t.
+    assert after["emissions_tco2"] == pytest.approx(before["emissions_tco2"] + 1.5 + 7.901283 + 88, abs=1e-5)
+    # energy: diesel 2,500 kg x 1.4571 kgce = 3.64275 tce; heat 1,000 GJ x 0.03412 = 34.12 tce.
+    assert after["energy_tce"] == pytest.approx(before["energy_tce"] + 3.64275 + 34.12, abs=1e-5)
+    logistics = json.loads(
+        cli(
+            "carbon",
+            "indicators",
+            "--start",
+            str(DAY),
+            "--end",
+            "2026-07-16",
+            "--account",
+            "park_logistics",
+            "--json",
+        ).output
+    )
+    assert logistics["emissions_by_source_tco2"]["scope1.fuel.diesel"] == pytest.approx(7.901283, abs=1e-6)
     assert after["offsets_retired_tco2"] == pytest.approx(50.0) and after["removals_tco2"] == pytest.approx(
         -12.5
     )
