@@ -55,6 +55,8 @@ class DayResult:
     statements: list[Settlement]
     drafts: list[EntryDraft]
     record: dict[str, Any]
+    asset_ids: tuple[str, ...]
+    asset_amounts_fen: dict[str, np.ndarray]  # item -> (assets, intervals) whole fen
 
 
 def rules_version(scenario: Scenario) -> str:
@@ -259,13 +261,13 @@ def _accounts(
 def _asset_record(
     book: AssetBook, energy: np.ndarray, estimated: np.ndarray, amounts: AssetAmounts
 ) -> dict[str, dict[str, Any]]:
-    """Per-asset detail: energy, estimated intervals, delivered flexibility and each item per interval (fen)."""
+    """Per-asset day figures: energy, estimated intervals, delivered flexibility, each item's total (fen)."""
     columns = {
         "enterprise": [book.enterprise_ids[e] for e in book.enterprise_of.tolist()],
         "energy_mwh": np.round(energy.sum(axis=1), 6).tolist(),
         "estimated_intervals": estimated.sum(axis=1).tolist(),
         "delivered_mwh": np.round(amounts.delivered_mwh.sum(axis=1), 6).tolist(),
-        **{item: fen.tolist() for item, fen in amounts.items().items()},
+        **{item: fen.sum(axis=1).tolist() for item, fen in amounts.items().items()},
     }
     return {a: {k: v[i] for k, v in columns.items()} for i, a in enumerate(book.asset_ids)}
 
@@ -337,4 +339,13 @@ def settle_day(
         "assets": _asset_record(book, energy, estimated, amounts),
         "carbon": carbon.summary,
     }
-    return DayResult(facts.park_id, facts.day, rules_version(scenario), statements, carbon.drafts, record)
+    return DayResult(
+        facts.park_id,
+        facts.day,
+        rules_version(scenario),
+        statements,
+        carbon.drafts,
+        record,
+        book.asset_ids,
+        amounts.items(),
+    )

@@ -268,6 +268,26 @@ def write_daily_csv(engine: Engine, park_id: str, day: date, path: Path) -> Path
     return path
 
 
+def write_assets_csv(engine: Engine, park_id: str, day: date, path: Path) -> Path:
+    """Per-asset settlement: one row per asset, item and interval (whole fen shown in CNY)."""
+    with engine.connect() as conn:
+        ids, amounts = store.asset_amounts(conn, park_id, day)
+        record = store.day_record(conn, park_id, day)
+        starts = store.statements(conn, park_id, day)[0][1].interval_starts
+    assets = record["record"]["assets"] if record else {}
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["market_day", "asset_id", "enterprise_id", "item", "interval_start", "amount_cny"])
+        for item, fen in amounts.items():
+            for i, asset in enumerate(ids):
+                enterprise = assets.get(asset, {}).get("enterprise", "")
+                for start, value in zip(starts, fen[i].tolist(), strict=True):
+                    w.writerow(
+                        [day.isoformat(), asset, enterprise, item, start.isoformat(), f"{value / 100:.2f}"]
+                    )
+    return path
+
+
 def write_monthly_csv(summary: dict[str, Any], path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -366,6 +386,7 @@ def write_daily(
         written.append(path)
     if "csv" in formats:
         written.append(write_daily_csv(engine, scenario.id, day, out_dir / f"{stem}.csv"))
+        written.append(write_assets_csv(engine, scenario.id, day, out_dir / f"{stem}-assets.csv"))
     if "pdf" in formats:
         summary = day_summary(engine, scenario.id, day, scenario)
         images = [out_dir / n for n in _daily_images(summary, out_dir).values()]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, Engine, select
 
 from infra.scenario.model import Scenario
@@ -91,6 +92,17 @@ def _statement_differences(conn: Connection, result: DayResult) -> list[str]:
     return out
 
 
+def _asset_differences(conn: Connection, result: DayResult) -> list[str]:
+    ids, stored = store.asset_amounts(conn, result.park_id, result.day)
+    if tuple(ids) != result.asset_ids or set(stored) != set(result.asset_amounts_fen):
+        return ["per-asset amounts: assets or items differ"]
+    return [
+        f"per-asset {item}: differs for {', '.join(ids[i] for i in sorted(set(np.nonzero(stored[item] != fen)[0])))}"
+        for item, fen in result.asset_amounts_fen.items()
+        if not np.array_equal(stored[item], fen)
+    ]
+
+
 def _ledger_differences(conn: Connection, result: DayResult) -> list[str]:
     out = []
     wanted = {ledger.entry_id(result.park_id, result.day, d): d for d in result.drafts}
@@ -133,7 +145,11 @@ def replay_day(engine: Engine, scenario: Scenario, day: date) -> ReplayReport:
         record = store.day_record(conn, scenario.id, day)
         result = settle_facts(conn, scenario, facts, None if record is None else record["record"]["baseline"])
         if record is not None:
-            differences = _statement_differences(conn, result) + _ledger_differences(conn, result)
+            differences = (
+                _statement_differences(conn, result)
+                + _asset_differences(conn, result)
+                + _ledger_differences(conn, result)
+            )
             return ReplayReport(scenario.id, day, "different" if differences else "identical", differences)
     with engine.begin() as conn:
         if not store.is_settled(conn, scenario.id, day):

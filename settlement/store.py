@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 from typing import Any
@@ -18,7 +19,12 @@ from settlement.baseline import DayProfile, energy_on_grid
 from settlement.carbon import ledger
 from settlement.day import DayResult
 from settlement.facts import PLAUSIBILITY_MARGIN, Fact, FactError, rated_mw, read_fact
-from settlement.tables import settlement_days, settlement_facts, settlement_statements
+from settlement.tables import (
+    settlement_asset_amounts,
+    settlement_days,
+    settlement_facts,
+    settlement_statements,
+)
 
 
 def stored_fact_id(conn: Connection, park_id: str, day: date, kind: str) -> str | None:
@@ -178,6 +184,13 @@ def write_result(conn: Connection, result: DayResult) -> None:
             }
         )
     conn.execute(settlement_statements.insert(), rows)
+    conn.execute(
+        settlement_asset_amounts.insert().values(
+            park_id=result.park_id,
+            market_day=result.day,
+            data=pack_asset_amounts(result.asset_ids, result.asset_amounts_fen),
+        )
+    )
     ledger.append(conn, result.park_id, result.day, result.drafts, source=",".join(ids))
 
 
@@ -212,3 +225,22 @@ def settled_days(conn: Connection, park_id: str, start: date, end: date) -> list
             .order_by(settlement_days.c.market_day)
         ).scalars()
     )
+
+
+def pack_asset_amounts(asset_ids: tuple[str, ...], amounts: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, asset_ids=np.array(asset_ids, dtype=str), **amounts)
+    return buffer.getvalue()
+
+
+def asset_amounts(conn: Connection, park_id: str, day: date) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Per-asset, per-interval amounts (whole fen) of a settled day."""
+    data = conn.execute(
+        select(settlement_asset_amounts.c.data).where(
+            settlement_asset_amounts.c.park_id == park_id, settlement_asset_amounts.c.market_day == day
+        )
+    ).scalar()
+    if data is None:
+        raise LookupError(f"{park_id} {day} is not settled")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return npz["asset_ids"].tolist(), {k: npz[k] for k in npz.files if k != "asset_ids"}

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -41,6 +42,16 @@ settlement_days = Table(
     Column("source_message_ids", JSON, nullable=False),
     Column("record", JSON, nullable=False),
     Column("settled_at", AwareDateTime, nullable=False),
+)
+
+# Per-asset, per-interval amounts of a settled day (whole fen), as one compressed npz blob:
+# ``asset_ids`` and one (assets, intervals) int64 array per item. Exact and compact at 10,000 meters.
+settlement_asset_amounts = Table(
+    "settlement_asset_amounts",
+    metadata,
+    Column("park_id", String(64), primary_key=True),
+    Column("market_day", Date, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )
 
 settlement_statements = Table(

@@ -11,7 +11,9 @@ Park pools follow the national park method (DOMAIN.md §4) with the certificate 
 
 Each pool is attributed to the assets (equipment accounts ``<enterprise>/<asset>``) in
 proportion to their net consumption of the day, exactly in micro-units, so enterprise and
-park totals are sums of equipment postings. Export and its credit belong to the operator.
+park totals are sums of equipment postings. Entries are per enterprise and kind, with one
+posting per equipment (a 10,000-meter park writes ~100 entries a day, not 30,000). Export
+and its credit belong to the operator.
 Electricity types are pooled over the day; only direct green is matched per interval.
 """
 
@@ -86,6 +88,63 @@ def _pair(
     return [*postings, Posting(counter, counter_book, unit, -total)] if total else postings
 
 
+def _enterprise_entries(
+    assets: list[Any],
+    holders: list[str],
+    electricity: dict[str, np.ndarray],
+    grid_emissions: np.ndarray,
+    consumption: np.ndarray,
+    version: str,
+    ef: float,
+) -> list[EntryDraft]:
+    """Per enterprise: one ``electricity_use`` and one grid ``emission`` entry, posting to each equipment."""
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(assets):
+        groups.setdefault(a.enterprise, []).append(i)
+    columns = {k: electricity[k].tolist() for k in ELECTRICITY_TYPES}
+    emissions = grid_emissions.tolist()
+    net = consumption.tolist()
+    drafts = []
+    for ent, rows in groups.items():
+        postings: list[Posting] = []
+        for k, values in columns.items():
+            book = f"electricity.{k}"
+            parts = [Posting(holders[i], book, "MWh", values[i]) for i in rows if values[i]]
+            if parts:
+                postings += [*parts, Posting(f"supply:{k}", book, "MWh", -sum(p.micro for p in parts))]
+        if postings:
+            drafts.append(
+                EntryDraft(
+                    kind="electricity_use",
+                    account_id=ent,
+                    rule=RULE_USE,
+                    factor_version=version,
+                    activity={"net_consumption_mwh": round(sum(net[i] for i in rows), 6)},
+                    postings=tuple(postings),
+                )
+            )
+        parts = [
+            Posting(holders[i], "emissions.scope2.electricity_grid", "tCO2", emissions[i])
+            for i in rows
+            if emissions[i]
+        ]
+        if parts:
+            total = sum(p.micro for p in parts)
+            drafts.append(
+                EntryDraft(
+                    kind="emission",
+                    account_id=ent,
+                    key="scope2:electricity_grid",
+                    rule=RULE_ELEC,
+                    factor_version=version,
+                    factors={"grid_ef_tco2_per_mwh": ef},
+                    activity={"grid_mwh": sum(columns["grid"][i] for i in rows) / MICRO},
+                    postings=(*parts, Posting("external:atmosphere", "co2", "tCO2", -total)),
+                )
+            )
+    return drafts
+
+
 def attribute_day(
     scenario: Scenario,
     operator: str,
@@ -131,50 +190,10 @@ def attribute_day(
     electricity = {k: allocate(v, consumption) for k, v in pools.items()}
     grid_emissions = allocate(int(to_micro(grid / MICRO * ef)), electricity["grid"])
 
-    drafts: list[EntryDraft] = []
+    drafts = _enterprise_entries(assets, holders, electricity, grid_emissions, consumption, version, ef)
     fuel_emissions = np.zeros(len(assets), dtype=np.int64)
-    use_rows = list(zip(*(electricity[k].tolist() for k in ELECTRICITY_TYPES), strict=True))
-    grid_rows = electricity["grid"].tolist()
-    emission_rows = grid_emissions.tolist()
-    consumption_rows = consumption.tolist()
     for i, a in enumerate(assets):
         holder = holders[i]
-        uses = [(k, q) for k, q in zip(ELECTRICITY_TYPES, use_rows[i], strict=True) if q]
-        if uses:
-            drafts.append(
-                EntryDraft(
-                    kind="electricity_use",
-                    account_id=holder,
-                    key=a.id,
-                    rule=RULE_USE,
-                    factor_version=version,
-                    activity={"net_consumption_mwh": round(consumption_rows[i], 6)},
-                    postings=tuple(
-                        p
-                        for k, q in uses
-                        for p in (
-                            Posting(holder, f"electricity.{k}", "MWh", q),
-                            Posting(f"supply:{k}", f"electricity.{k}", "MWh", -q),
-                        )
-                    ),
-                )
-            )
-        if emission_rows[i]:
-            drafts.append(
-                EntryDraft(
-                    kind="emission",
-                    account_id=holder,
-                    key=f"{a.id}:scope2:electricity_grid",
-                    rule=RULE_ELEC,
-                    factor_version=version,
-                    factors={"grid_ef_tco2_per_mwh": ef},
-                    activity={"grid_mwh": grid_rows[i] / MICRO},
-                    postings=(
-                        Posting(holder, "emissions.scope2.electricity_grid", "tCO2", emission_rows[i]),
-                        Posting("external:atmosphere", "co2", "tCO2", -emission_rows[i]),
-                    ),
-                )
-            )
         if fossil_rows[i] and produced[i] > 0:
             fuel = carbon.fuels[a.fuel]
             units = produced[i] * 3600.0 / a.electric_efficiency / fuel.ncv_mj_per_unit

@@ -1,4 +1,4 @@
-"""Settlement: stored facts, settled days, statements, carbon ledger with chain heads, reviews.
+"""Settlement: stored facts, settled days, per-asset amounts, statements, carbon ledger with chain heads, reviews.
 
 Revision ID: 0001_settlement
 Revises: 0001_foundation
@@ -39,6 +39,12 @@ def upgrade() -> None:
         sa.Column("source_message_ids", sa.JSON, nullable=False),
         sa.Column("record", sa.JSON, nullable=False),
         sa.Column("settled_at", AwareDateTime, nullable=False),
+    )
+    op.create_table(
+        "settlement_asset_amounts",
+        sa.Column("park_id", sa.String(64), primary_key=True),
+        sa.Column("market_day", sa.Date, primary_key=True),
+        sa.Column("data", sa.LargeBinary, nullable=False),
     )
     op.create_table(
         "settlement_statements",
@@ -100,6 +106,7 @@ def downgrade() -> None:
         "carbon_ledger_heads",
         "carbon_ledger",
         "settlement_statements",
+        "settlement_asset_amounts",
         "settlement_days",
         "settlement_facts",
     ):

@@ -47,7 +47,7 @@ def test_day_summary_has_every_account_and_indicator(settled: Engine, datong) ->
 
 def test_daily_report_html_csv_pdf(settled: Engine, datong, tmp_path: Path) -> None:
     paths = report.write_daily(settled, datong, DAY, tmp_path, ("html", "csv", "pdf"))
-    html, csv_path, pdf = paths
+    html, csv_path, assets_csv, pdf = paths
     page = html.read_text(encoding="utf-8")
     assert "Review state: <strong>draft</strong>" in page
     assert "reconcile with the park statement exactly, to the fen" in page
@@ -69,6 +69,14 @@ def test_daily_report_html_csv_pdf(settled: Engine, datong, tmp_path: Path) -> N
     summary = report.day_summary(settled, "datong", DAY, datong)
     for a in summary["accounts"]:
         assert totals[(a["account_id"], "total")] == round(a["total_cny"] * 100)
+    # per asset and interval: the cell plant's assets add up to its statement, item by item
+    per_enterprise: dict[tuple[str, str], int] = defaultdict(int)
+    with open(assets_csv, encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            per_enterprise[(row["enterprise_id"], row["item"])] += round(float(row["amount_cny"]) * 100)
+    cell = next(a for a in summary["accounts"] if a["account_id"] == "cell_plant")
+    for item in ("energy_supply", "flexibility_payment", "storage_degradation"):
+        assert per_enterprise[("cell_plant", item)] == round(cell["lines"][item] * 100)
 
 
 def test_fragment_for_the_run_report(settled: Engine, datong, tmp_path: Path) -> None:
