@@ -409,7 +409,7 @@ def bench_command(
     as_json: Json = False,
     assets: Annotated[int, typer.Option(help="meters in the synthetic park")] = 10_000,
     days: Annotated[int, typer.Option(help="days settled")] = 30,
-    naive_assets: Annotated[int, typer.Option(help="meters for the naive per-row run")] = 1_000,
+    naive_assets: Annotated[int, typer.Option(help="meters for the naive per-row run")] = 2_000,
 ) -> None:
     """Settle a month of a 10,000-meter park; rows per second against a naive per-row implementation."""
     from settlement.bench import run_bench

@@ -132,6 +132,14 @@ def _finite_problems(name: str, values: list[float | None]) -> list[str]:
     )
 
 
+def _grid_problems(minutes: int, other: int, name: str) -> list[str]:
+    if minutes % other and other % minutes:
+        return [
+            f"interval_minutes: {minutes} cannot be mapped onto the market's {other}-minute {name} intervals"
+        ]
+    return []
+
+
 def check_fact(fact: Fact, scenario: Scenario) -> None:
     """Refuse a fact that does not fit the park and market day, listing every problem."""
     env, p = fact.envelope, fact.payload
@@ -148,7 +156,14 @@ def check_fact(fact: Fact, scenario: Scenario) -> None:
                 f"interval_minutes: {p.interval_minutes} is not the market's day-ahead interval "
                 f"({scenario.market.day_ahead_interval_minutes} min)"
             )
+        if p.market == "real_time":
+            problems += _grid_problems(
+                p.interval_minutes, scenario.market.day_ahead_interval_minutes, "day-ahead"
+            )
     else:
+        problems += _grid_problems(
+            p.interval_minutes, scenario.market.day_ahead_interval_minutes, "day-ahead"
+        )
         problems += _finite_problems("grid_energy_mwh", p.grid_energy_mwh)
         seen: set[str] = set()
         for a in p.assets:

@@ -4,7 +4,9 @@ Messages arrive in any order. Each is checked against the scenario and stored in
 ``ctx.transaction()``; when the park-day then has its day-ahead award, real-time award and
 metering, the day is settled in the same transaction: statements, their ``Settlement``
 messages in the outbox (topic ``vpp.settlements``, one per account) and ledger entries.
-A replayed message is skipped by the worker loop; a settled day is never settled again.
+A replayed message is skipped by the worker loop; a settled day is never settled again. If the
+settlement computation itself fails, the fact is still stored and the reason recorded in
+``dead_letters``; ``parkvpp settlement replay`` settles the day once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
 from infra.contracts import Topic
+from infra.db.tables import dead_letters
 from infra.scenario import load_scenario
 from infra.scenario.model import Scenario
+from infra.timeutil import now
 from infra.worker import MessageContext, Worker
 from settlement import store
 from settlement.facts import KINDS, check_fact, read_fact
@@ -40,13 +44,16 @@ class SettlementWorker(Worker):
         park_id, day = ctx.envelope.park_id, ctx.envelope.market_day
         scenario = self.scenarios(park_id)
         check_fact(fact, scenario)
-        result = None
+        result, failure = None, None
         with self.engine.connect() as conn:
             store.refuse_replacement(conn, fact)
             facts = store.load_facts(conn, park_id, day)
             facts.setdefault(fact.kind, fact)
             if all(k in facts for k in KINDS) and not store.is_settled(conn, park_id, day):
-                result = settle_facts(conn, scenario, facts)
+                try:
+                    result = settle_facts(conn, scenario, facts)
+                except Exception as exc:  # the fact is valid: keep it, say why the day is not settled
+                    failure = f"{type(exc).__name__}: {exc}"
         with ctx.transaction() as conn:
             store.store_fact(conn, fact)
             if result is not None and not store.is_settled(conn, park_id, day):
@@ -59,4 +66,19 @@ class SettlementWorker(Worker):
                     park.total_cny,
                     park.emissions_tco2,
                     len(result.statements),
+                )
+            if failure is not None:
+                reason = (
+                    f"{fact.kind} stored, but settling {park_id} {day} failed: {failure}; "
+                    f"after fixing it run `parkvpp settlement replay --park {park_id} --day {day}`"
+                )
+                log.error("%s", reason)
+                conn.execute(
+                    insert(dead_letters).values(
+                        consumer=self.group,
+                        message_id=fact.message_id,
+                        topic=ctx.topic,
+                        reason=reason,
+                        rejected_at=now(),
+                    )
                 )

@@ -211,3 +211,50 @@ def test_settles_on_postgresql(messages, postgres_url: str) -> None:
     before = counts(engine)
     consume(engine, [messages[DAY]])
     assert counts(engine) == before
+
+
+def test_a_failing_settlement_keeps_the_fact_and_replay_settles_later(
+    messages, datong, sqlite_url: str, monkeypatch
+) -> None:
+    import settlement.worker as worker_module
+
+    engine = fresh(sqlite_url)
+    worker = SettlementWorker(engine, "unused:9092")
+    m = messages[DAY_BEFORE]
+    assert worker.apply(Topic.AWARDS, m.day_ahead) and worker.apply(Topic.AWARDS, m.real_time)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("history store unavailable")
+
+    monkeypatch.setattr(worker_module, "settle_facts", broken)
+    assert worker.apply(Topic.METERING, m.metering)
+    with engine.connect() as conn:
+        reason = conn.execute(select(dead_letters.c.reason)).scalar_one()
+        assert conn.execute(select(func.count()).select_from(settlement_facts)).scalar_one() == 3
+    assert "settling datong 2026-07-14 failed: RuntimeError: history store unavailable" in reason
+    assert "parkvpp settlement replay --park datong --day 2026-07-14" in reason
+    monkeypatch.undo()
+    assert replay_day(engine, datong, DAY_BEFORE).status == "settled"
+    assert len(published_settlements(engine, DAY_BEFORE)) == 8
+
+
+def test_incompatible_interval_grids_are_refused_up_front(messages, datong) -> None:
+    from settlement.facts import FactError, check_fact, read_fact
+
+    m = Metering.from_envelope(messages[DAY].metering)
+    from infra.timeutil import day_intervals
+
+    ten = m.model_copy(
+        update={
+            "interval_minutes": 10,
+            "interval_starts": list(day_intervals(DAY, 10).to_pydatetime()),
+            "grid_energy_mwh": [0.0] * 144,
+            "assets": [],
+            "regulation": None,
+        }
+    )
+    with pytest.raises(
+        FactError,
+        match="interval_minutes: 10 cannot be mapped onto the market's 15-minute day-ahead intervals",
+    ):
+        check_fact(read_fact(ten.envelope("datong", DAY)), datong)
