@@ -25,7 +25,7 @@ from settlement.carbon.attribution import GREEN_ASSET_TYPES, CarbonDay, attribut
 from settlement.carbon.ledger import EntryDraft
 from settlement.certificates import Certificates, plan_certificates
 from settlement.facts import MEASURED, QUALITY_NAMES, DayFacts
-from settlement.money import FEN_PER_CNY, fen_to_cny, to_fen
+from settlement.money import FEN_PER_CNY, fen_series, to_fen
 
 METHOD_VERSION = "settlement-1"
 PARK_ACCOUNT = "park"
@@ -147,11 +147,12 @@ def _exchange(
 
 
 def _line(item: str, fen: np.ndarray, energy_mwh: float | None) -> StatementLine:
+    intervals, amount = fen_series(fen)
     return StatementLine(
         item=item,
-        amount_cny=fen_to_cny(int(fen.sum())),  # type: ignore[arg-type]
+        amount_cny=amount,
         energy_mwh=None if energy_mwh is None else round(energy_mwh, 6),
-        interval_amount_cny=fen_to_cny(fen),  # type: ignore[arg-type]
+        interval_amount_cny=intervals,
     )
 
 
@@ -166,6 +167,7 @@ def _statement(
     carbon = scenario.park.carbon
     total = np.sum([fen for _, fen, _ in lines], axis=0).astype(np.int64)
     total_fen = int(total.sum())
+    interval_totals, total_cny = fen_series(total)
     adjusted = (
         total_fen
         - int(to_fen(carbon.carbon_price_cny_per_tco2 * emissions_tco2))
@@ -178,8 +180,8 @@ def _statement(
         rules_version=rules_version(scenario),
         source_message_ids=list(facts.source_message_ids),
         lines=[_line(item, fen, e) for item, fen, e in lines],
-        interval_total_cny=fen_to_cny(total),  # type: ignore[arg-type]
-        total_cny=total_fen / FEN_PER_CNY,
+        interval_total_cny=interval_totals,
+        total_cny=total_cny,
         emissions_tco2=round(emissions_tco2, 6),
         carbon_adjusted_revenue_cny=adjusted / FEN_PER_CNY,
     )

@@ -7,10 +7,13 @@ and energy quantities in the ledger use the same idea with micro-units (gram, wa
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FEN_PER_CNY = 100
 MICRO = 1_000_000
+_MAX_NUDGES = 16  # one-ulp moves tried when making a float sum exact (far below a fen)
 
 
 def to_fen(amount_cny: np.ndarray | float) -> np.ndarray:
@@ -22,6 +25,39 @@ def fen_to_cny(fen: np.ndarray | int) -> float | list[float]:
     """Whole fen back to CNY (the nearest float to an exact fen amount)."""
     arr = np.asarray(fen, dtype=np.int64)
     return (arr / FEN_PER_CNY).tolist()
+
+
+def fen_series(fen: np.ndarray) -> tuple[list[float], float]:
+    """Per-interval amounts in CNY and their total, exact to the fen and to ``sum()``.
+
+    Every value is its whole-fen amount, and Python's ``sum()`` of the list equals the total
+    exactly: the last value is ``total - sum(the others)`` (a few ulps from its fen amount);
+    when a rounding tie stops that, an earlier value moves by one ulp and the last is
+    recomputed. Where no such list exists the total is the list's float sum (a few ulps from
+    its fen amount). No fen ever changes, so consumers comparing as floats or in fen agree.
+    """
+    fen = np.asarray(fen, dtype=np.int64)
+    values = (fen / FEN_PER_CNY).tolist()
+    total = int(fen.sum()) / FEN_PER_CNY
+    last_fen = int(fen[-1]) if len(fen) else 0
+    for attempt in range(_MAX_NUDGES):
+        if len(values) < 2 or sum(values) == total:
+            return values, total
+        head = sum(values[:-1])
+        for candidate in _around(total - head):
+            if round(candidate * FEN_PER_CNY) == last_fen and head + candidate == total:
+                values[-1] = candidate
+                return values, total
+        j = len(values) - 2 - attempt % (len(values) - 1)  # break the tie earlier in the sum
+        values[j] = math.nextafter(values[j], math.inf if attempt % 2 else -math.inf)
+    # No fen-exact list sums to the total (the last addition cancels on a coarser grid): the
+    # total is then the float sum itself, a few ulps from the fen amount, still exact to the fen.
+    values = (fen / FEN_PER_CNY).tolist()
+    return values, sum(values)
+
+
+def _around(x: float) -> tuple[float, float, float]:
+    return x, math.nextafter(x, math.inf), math.nextafter(x, -math.inf)
 
 
 def to_micro(quantity: np.ndarray | float) -> np.ndarray:

@@ -31,21 +31,26 @@ def line(st: Settlement, item: str):
     return next(x for x in st.lines if x.item == item)
 
 
+def cny(ln) -> list[float]:
+    """A line's interval amounts to the fen (the floats may sit a few ulps off)."""
+    return [round(v, 2) for v in ln.interval_amount_cny]
+
+
 def test_three_part_energy_by_hand(result) -> None:
     park = statement(result, "park")
     # Q_MLT = -5 MW all day, -2 MW green until 12:00: -5*6*300 - 2*6*350 = -13,200 (t0, t1), -9,000 (t2, t3).
-    assert line(park, "mlt_energy").interval_amount_cny == [-13200.0, -13200.0, -9000.0, -9000.0]
+    assert cny(line(park, "mlt_energy")) == [-13200.0, -13200.0, -9000.0, -9000.0]
     # (Q_DA - Q_MLT) * 6 * P_DA: (-8+7)*6*200, (-6+7)*6*300, (-4+5)*6*100, (-10+5)*6*500.
-    assert line(park, "day_ahead_energy").interval_amount_cny == [-1200.0, 1800.0, 600.0, -15000.0]
+    assert cny(line(park, "day_ahead_energy")) == [-1200.0, 1800.0, 600.0, -15000.0]
     # (E - Q_DA*6) * P_RT: (-50+48)*220, (-30+36)*280, (-20+24)*90, (-66+60)*520.
-    assert line(park, "real_time_energy").interval_amount_cny == [-440.0, 1680.0, 360.0, -3120.0]
+    assert cny(line(park, "real_time_energy")) == [-440.0, 1680.0, 360.0, -3120.0]
     assert line(park, "mlt_energy").energy_mwh == pytest.approx(-7 * 6 * 2 - 5 * 6 * 2)
 
 
 def test_deviation_charge_by_hand(result) -> None:
     # |E - Q_RT*6| = 2, 6, 4, 6; free band 5 % of 48, 36, 24, 60 = 2.4, 1.8, 1.2, 3.0;
     # excess 0, 4.2, 2.8, 3.0 x P_RT x 0.5 = 0, 588, 126, 780 (charged).
-    assert line(statement(result, "park"), "deviation_charge").interval_amount_cny == [
+    assert cny(line(statement(result, "park"), "deviation_charge")) == [
         0.0,
         -588.0,
         -126.0,
@@ -57,15 +62,15 @@ def test_regulation_mileage_k_capped_and_capacity_by_hand(result) -> None:
     park = statement(result, "park")
     # K0 = 0.2*(3*0.9 + 0.8 + 0.85) = 0.87; K1 = 0.2*(3 + 1 + 1) = 1.0 capped at k_cap 0.9.
     # mileage 24 x price 6: 144*0.87 = 125.28, 144*0.9 = 129.6.
-    assert line(park, "regulation_mileage").interval_amount_cny == [125.28, 129.6, 0.0, 0.0]
+    assert cny(line(park, "regulation_mileage")) == [125.28, 129.6, 0.0, 0.0]
     # capacity 2 MW x 6 h x 10 CNY/MW/h.
-    assert line(park, "regulation_capacity").interval_amount_cny == [120.0, 120.0, 0.0, 0.0]
+    assert cny(line(park, "regulation_capacity")) == [120.0, 120.0, 0.0, 0.0]
 
 
 def test_demand_response_paid_at_capped_price(result) -> None:
     park = statement(result, "park")
     # award 4 MW x 6 h = 24 MWh; delivered = -66 - (-80) = 14 MWh >= 50 % of 24; price 1200 capped at 1000.
-    assert line(park, "demand_response").interval_amount_cny == [0.0, 0.0, 0.0, 14000.0]
+    assert cny(line(park, "demand_response")) == [0.0, 0.0, 0.0, 14000.0]
     assert line(park, "demand_response").energy_mwh == pytest.approx(14.0)
     assert line(park, "demand_response_penalty").amount_cny == 0.0
 
@@ -75,15 +80,15 @@ def test_demand_response_shortfall_pays_penalty_and_no_compensation(scenario) ->
     park = statement(result, "park")
     # delivered = -66 - (-72) = 6 MWh < 12 MWh: no compensation, penalty (0.5*24 - 6) * 1000 * 0.5 = 3,000.
     assert line(park, "demand_response").amount_cny == 0.0
-    assert line(park, "demand_response_penalty").interval_amount_cny == [0.0, 0.0, 0.0, -3000.0]
+    assert cny(line(park, "demand_response_penalty")) == [0.0, 0.0, 0.0, -3000.0]
 
 
 def test_grid_import_tariff_and_storage_degradation(result) -> None:
     park = statement(result, "park")
     # imports 50 + 30 + 20 + 66 = 166 MWh x 80 CNY/MWh.
-    assert line(park, "grid_import_tariff").interval_amount_cny == [-4000.0, -2400.0, -1600.0, -5280.0]
+    assert cny(line(park, "grid_import_tariff")) == [-4000.0, -2400.0, -1600.0, -5280.0]
     # the battery (owned by fab) discharged 8 MWh at t3 x 40 CNY/MWh; fab bears it, the operator none.
-    assert line(park, "storage_degradation").interval_amount_cny == [0.0, 0.0, 0.0, -320.0]
+    assert cny(line(park, "storage_degradation")) == [0.0, 0.0, 0.0, -320.0]
     assert line(statement(result, "fab"), "storage_degradation").amount_cny == -320.0
     assert line(statement(result, "op"), "storage_degradation").amount_cny == 0.0
 
@@ -129,16 +134,16 @@ def test_surplus_certificates_are_sold(scenario) -> None:
 def test_revenue_sharing_by_hand(result) -> None:
     fab, kiln, op = statement(result, "fab"), statement(result, "kiln"), statement(result, "op")
     # fab (fixed_plus_share): energy at the day's mean price 275: bat1 -4, 0, 0, 8 and load -30, -40, -20, -50.
-    assert line(fab, "energy_supply").interval_amount_cny == [-9350.0, -11000.0, -5500.0, -11550.0]
+    assert cny(line(fab, "energy_supply")) == [-9350.0, -11000.0, -5500.0, -11550.0]
     # kiln (time-of-use): -16*200, -20*300, -12*100, -30*500.
-    assert line(kiln, "energy_supply").interval_amount_cny == [-3200.0, -6000.0, -1200.0, -15000.0]
+    assert cny(line(kiln, "energy_supply")) == [-3200.0, -6000.0, -1200.0, -15000.0]
     # Flexibility at t3: delivered vs baseline bat1 8, load_fab 10, load_kiln 2, gas1 6 (operator) = 26 MWh;
     # DR revenue 14,000. bat1: 50*8 + 0.6*(8/26*14000) = 2984.62; load_fab: 500 + 0.6*(10/26*14000) = 3730.77.
     # Regulation revenue (245.28, 249.6) goes to the only battery: 0.6 x -> 147.17, 149.76.
-    assert line(fab, "flexibility_payment").interval_amount_cny == [147.17, 149.76, 0.0, 6715.39]
+    assert cny(line(fab, "flexibility_payment")) == [147.17, 149.76, 0.0, 6715.39]
     assert line(fab, "flexibility_payment").energy_mwh == pytest.approx(18.0)
     # kiln: 0.5 * (2/26*14000) = 538.46.
-    assert line(kiln, "flexibility_payment").interval_amount_cny == [0.0, 0.0, 0.0, 538.46]
+    assert cny(line(kiln, "flexibility_payment")) == [0.0, 0.0, 0.0, 538.46]
     # The operator is the counterparty of both internal lines.
     assert line(op, "energy_supply").amount_cny == 37400.0 + 25400.0
     assert line(op, "flexibility_payment").amount_cny == -(7012.32 + 538.46)
@@ -173,6 +178,9 @@ def assert_reconciles(statements: list[Settlement]) -> None:
     """Settlement invariants and enterprise-vs-park reconciliation, all in whole fen."""
     fen = lambda x: round(x * 100)  # noqa: E731
     for st in statements:
+        # exact as floats too: a consumer summing the lists sees the totals
+        assert sum(st.interval_total_cny) == st.total_cny
+        assert all(sum(ln.interval_amount_cny) == ln.amount_cny for ln in st.lines)
         assert fen(st.total_cny) == sum(fen(v) for v in st.interval_total_cny)
         for ln in st.lines:
             assert fen(ln.amount_cny) == sum(fen(v) for v in ln.interval_amount_cny)
