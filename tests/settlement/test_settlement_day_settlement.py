@@ -100,7 +100,7 @@ def test_green_certificates_bought_to_reach_the_clean_share(result) -> None:
     # at 3 CNY = 379.80, spread over uncovered imports 38, 18, 20, 66 (of 142).
     purchases = line(park, "green_certificate_purchases")
     assert purchases.energy_mwh == pytest.approx(126.6)
-    assert purchases.interval_amount_cny == [-101.64, -48.14, -53.49, -176.53]
+    assert cny(purchases) == [-101.64, -48.14, -53.49, -176.53]
     assert purchases.amount_cny == -379.8
     assert line(park, "green_certificate_sales").amount_cny == 0.0
 
