@@ -243,6 +243,23 @@ def _award_arrays(award: Award, minutes: int, prefix: str) -> dict[str, np.ndarr
     return out
 
 
+def metered_energy(scenario: Scenario, m: Metering) -> tuple[np.ndarray, np.ndarray]:
+    """Every scenario asset's metered energy ``(assets, intervals)``, NaN where not measured,
+    and the quality code of each value (gap, implausible reading, asset not in the metering)."""
+    h = m.interval_minutes / 60.0
+    ids = [a.id for a in scenario.park.assets]
+    metered = np.full((len(ids), len(m.interval_starts)), np.nan)
+    quality = np.full(metered.shape, NOT_METERED, dtype=np.int8)
+    row = {a: i for i, a in enumerate(ids)}
+    for am in m.assets:
+        i = row[am.asset_id]
+        values = np.array([np.nan if v is None else v for v in am.energy_mwh], dtype=float)
+        limit = rated_mw(scenario.asset(am.asset_id)) * h * PLAUSIBILITY_MARGIN
+        quality[i] = np.where(np.isnan(values), GAP, np.where(np.abs(values) > limit, IMPLAUSIBLE, MEASURED))
+        metered[i] = np.where(quality[i] == MEASURED, values, np.nan)
+    return metered, quality
+
+
 def assemble(scenario: Scenario, facts: dict[str, Fact]) -> DayFacts:
     """Put the day-ahead award, real-time award and metering of one park-day on one grid."""
     missing = [k for k in KINDS if k not in facts]
@@ -253,22 +270,10 @@ def assemble(scenario: Scenario, facts: dict[str, Fact]) -> DayFacts:
     m: Metering = facts["metering"].payload  # type: ignore[assignment]
     env = facts["metering"].envelope
     minutes = m.interval_minutes
-    h = minutes / 60.0
     da_a = _award_arrays(da, minutes, "day-ahead")
     rt_a = _award_arrays(rt, minutes, "real-time")
 
-    ids = tuple(a.id for a in scenario.park.assets)
-    metered = np.full((len(ids), len(m.interval_starts)), np.nan)
-    quality = np.full(metered.shape, NOT_METERED, dtype=np.int8)
-    row = {a: i for i, a in enumerate(ids)}
-    for am in m.assets:
-        i = row[am.asset_id]
-        values = np.array([np.nan if v is None else v for v in am.energy_mwh], dtype=float)
-        limit = rated_mw(scenario.asset(am.asset_id)) * h * PLAUSIBILITY_MARGIN
-        implausible = np.abs(values) > limit
-        quality[i] = np.where(np.isnan(values), GAP, np.where(implausible, IMPLAUSIBLE, MEASURED))
-        metered[i] = np.where(quality[i] == MEASURED, values, np.nan)
-
+    metered, quality = metered_energy(scenario, m)
     reg = m.regulation
     return DayFacts(
         park_id=env.park_id,
@@ -284,7 +289,7 @@ def assemble(scenario: Scenario, facts: dict[str, Fact]) -> DayFacts:
         dr_mw=da_a["demand_response_mw"],
         dr_price_cny_per_mwh=da_a["demand_response_price_cny_per_mwh"],
         grid_mwh=np.asarray(m.grid_energy_mwh, dtype=float),
-        asset_ids=ids,
+        asset_ids=tuple(a.id for a in scenario.park.assets),
         metered_mwh=metered,
         quality=quality,
         mileage_mw=None if reg is None else np.asarray(reg.mileage_mw, dtype=float),

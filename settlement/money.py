@@ -21,12 +21,6 @@ def to_fen(amount_cny: np.ndarray | float) -> np.ndarray:
     return np.rint(np.asarray(amount_cny, dtype=float) * FEN_PER_CNY).astype(np.int64)
 
 
-def fen_to_cny(fen: np.ndarray | int) -> float | list[float]:
-    """Whole fen back to CNY (the nearest float to an exact fen amount)."""
-    arr = np.asarray(fen, dtype=np.int64)
-    return (arr / FEN_PER_CNY).tolist()
-
-
 def fen_series(fen: np.ndarray) -> tuple[list[float], float]:
     """Per-interval amounts in CNY and their total, exact to the fen and to ``sum()``.
 

@@ -18,7 +18,7 @@ from infra.timeutil import now
 from settlement.baseline import DayProfile, energy_on_grid
 from settlement.carbon import ledger
 from settlement.day import DayResult
-from settlement.facts import PLAUSIBILITY_MARGIN, Fact, FactError, rated_mw, read_fact
+from settlement.facts import Fact, FactError, metered_energy, read_fact
 from settlement.tables import (
     settlement_asset_amounts,
     settlement_days,
@@ -113,22 +113,14 @@ def metering_profiles(
             meterings[day] = payload  # type: ignore[assignment]
     out = {}
     for day, m in meterings.items():
-        h = m.interval_minutes / 60.0
-        by_id = {a.asset_id: a.energy_mwh for a in m.assets}
-        rows_ = []
-        for asset in scenario.park.assets:
-            values = np.array(
-                [np.nan if v is None else v for v in by_id.get(asset.id, [None] * len(m.interval_starts))],
-                float,
-            )
-            rows_.append(np.where(np.abs(values) > rated_mw(asset) * h * PLAUSIBILITY_MARGIN, np.nan, values))
+        metered, _ = metered_energy(scenario, m)
         out[day] = DayProfile(
             day=day,
             source="metering",
             grid_mwh=energy_on_grid(
                 np.asarray(m.grid_energy_mwh, float), m.interval_minutes, interval_minutes
             ),
-            assets_mwh=energy_on_grid(np.vstack(rows_), m.interval_minutes, interval_minutes),
+            assets_mwh=energy_on_grid(metered, m.interval_minutes, interval_minutes),
             dr_event=day in dr_days,
         )
     return out
