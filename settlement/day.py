@@ -122,22 +122,15 @@ def _exchange(
     )
     cny["green_certificate_sales"] = cert.sold * carbon.green_certificate_price_cny
     cny["green_certificate_purchases"] = -cert.bought * carbon.green_certificate_price_cny
-    award_mwh = np.abs(facts.dr_mw) * h
-    schedule = facts.q_rt_mw * h
-    excess = np.maximum(
-        np.abs(park.actual - schedule) - rules.deviation.free_band_fraction * np.abs(schedule), 0
-    )
     energy = {
         "mlt_energy": float(contracts.q_mw.sum() * h),
         "day_ahead_energy": float((facts.q_da_mw - contracts.q_mw).sum() * h),
         "real_time_energy": float((park.actual - facts.q_da_mw * h).sum()),
-        "deviation_charge": float(excess.sum()),
+        "deviation_charge": float(market.deviation_excess_mwh(rules, park.actual, facts.q_rt_mw, h).sum()),
         "regulation_mileage": None,
         "regulation_capacity": None,
-        "demand_response": float(np.minimum(delivered, award_mwh).sum()),
-        "demand_response_penalty": float(
-            np.maximum(rules.deviation.threshold_fraction * award_mwh - delivered, 0).sum()
-        ),
+        "demand_response": float(market.dr_paid_mwh(rules, facts.dr_mw, delivered, h).sum()),
+        "demand_response_penalty": float(market.dr_shortfall_mwh(rules, facts.dr_mw, delivered, h).sum()),
         "grid_import_tariff": float(park.imported.sum()),
         "green_certificate_sales": float(cert.sold.sum()),
         "green_certificate_purchases": float(cert.bought.sum()),

@@ -74,13 +74,20 @@ def energy_amounts(
     }
 
 
+def deviation_excess_mwh(
+    rules: MarketRules, actual_mwh: np.ndarray, q_rt_mw: np.ndarray, hours: float
+) -> np.ndarray:
+    """Energy missing or exceeding the real-time schedule beyond the free band."""
+    schedule = q_rt_mw * hours
+    return np.maximum(
+        np.abs(actual_mwh - schedule) - rules.deviation.free_band_fraction * np.abs(schedule), 0.0
+    )
+
+
 def deviation_charge(
     rules: MarketRules, actual_mwh: np.ndarray, q_rt_mw: np.ndarray, p_rt: np.ndarray, hours: float
 ) -> np.ndarray:
-    schedule = q_rt_mw * hours
-    excess = np.maximum(
-        np.abs(actual_mwh - schedule) - rules.deviation.free_band_fraction * np.abs(schedule), 0.0
-    )
+    excess = deviation_excess_mwh(rules, actual_mwh, q_rt_mw, hours)
     return -excess * np.maximum(p_rt, 0.0) * rules.deviation.penalty_price_factor
 
 
@@ -116,20 +123,31 @@ def dr_delivered_mwh(dr_mw: np.ndarray, actual_mwh: np.ndarray, baseline_mwh: np
     return np.where(np.isnan(delivered), 0.0, delivered)
 
 
+def dr_paid_mwh(rules: MarketRules, dr_mw: np.ndarray, delivered_mwh: np.ndarray, hours: float) -> np.ndarray:
+    """Delivered energy that is paid: up to the award, where enough of the award was delivered."""
+    award_mwh = np.abs(dr_mw) * hours
+    qualifies = (award_mwh > 0) & (delivered_mwh >= rules.demand_response.min_delivery_fraction * award_mwh)
+    return qualifies * np.minimum(delivered_mwh, award_mwh)
+
+
+def dr_shortfall_mwh(
+    rules: MarketRules, dr_mw: np.ndarray, delivered_mwh: np.ndarray, hours: float
+) -> np.ndarray:
+    """Energy short of ``threshold_fraction`` of the award (penalised)."""
+    return np.maximum(rules.deviation.threshold_fraction * np.abs(dr_mw) * hours - delivered_mwh, 0.0)
+
+
 def dr_amounts(
     rules: MarketRules, dr_mw: np.ndarray, price: np.ndarray, delivered_mwh: np.ndarray, hours: float
 ) -> dict[str, np.ndarray]:
     dr = rules.demand_response
-    award_mwh = np.abs(dr_mw) * hours
     cap = np.where(dr_mw >= 0, dr.peak_cut_cap_cny_per_mwh, dr.valley_fill_cap_cny_per_mwh)
     paid_price = np.minimum(price, cap)
-    qualifies = (award_mwh > 0) & (delivered_mwh >= dr.min_delivery_fraction * award_mwh)
-    shortfall = np.maximum(rules.deviation.threshold_fraction * award_mwh - delivered_mwh, 0.0)
     return {
-        "demand_response": qualifies * np.minimum(delivered_mwh, award_mwh) * paid_price,
-        "demand_response_penalty": np.where(
-            award_mwh > 0, -shortfall * paid_price * rules.deviation.penalty_price_factor, 0.0
-        ),
+        "demand_response": dr_paid_mwh(rules, dr_mw, delivered_mwh, hours) * paid_price,
+        "demand_response_penalty": -dr_shortfall_mwh(rules, dr_mw, delivered_mwh, hours)
+        * paid_price
+        * rules.deviation.penalty_price_factor,
     }
 
 
