@@ -37,6 +37,22 @@ def baseline_profiles(
     return profiles
 
 
+def recorded_profiles(
+    conn: Connection, scenario: Scenario, sources: dict[str, str], interval_minutes: int
+) -> dict[date, bl.DayProfile]:
+    """The baseline days of a settled day, each from the source it was taken from then."""
+    metering = sorted(date.fromisoformat(d) for d, src in sources.items() if src == "metering")
+    history = sorted(date.fromisoformat(d) for d, src in sources.items() if src == "history")
+    profiles: dict[date, bl.DayProfile] = {}
+    if metering:
+        stored = store.metering_profiles(
+            conn, scenario, metering[0], metering[-1] + timedelta(days=1), interval_minutes
+        )
+        profiles.update({d: stored[d] for d in metering if d in stored})
+    profiles.update(bl.history_profiles(scenario, history, interval_minutes))
+    return profiles
+
+
 def settle_facts(
     conn: Connection, scenario: Scenario, facts: dict[str, Fact], provenance: dict[str, Any] | None = None
 ) -> DayResult:
@@ -53,8 +69,7 @@ def settle_facts(
             day, profiles, scenario.market.demand_response.baseline_days, holidays, shape
         )
     else:
-        days = sorted({date.fromisoformat(d) for meter in provenance["meters"] for d in meter})
-        profiles = baseline_profiles(conn, scenario, days, day_facts.interval_minutes)
+        profiles = recorded_profiles(conn, scenario, provenance["sources"], day_facts.interval_minutes)
         baseline = bl.baseline_from_provenance(provenance, profiles, holidays, shape)
     return settle_day(scenario, day_facts, baseline)
 

@@ -258,3 +258,17 @@ def test_incompatible_interval_grids_are_refused_up_front(messages, datong) -> N
         match="interval_minutes: 10 cannot be mapped onto the market's 15-minute day-ahead intervals",
     ):
         check_fact(read_fact(ten.envelope("datong", DAY)), datong)
+
+
+def test_replay_keeps_the_recorded_baseline_sources(messages, datong, sqlite_url: str) -> None:
+    """Metering of an earlier day stored after the settlement does not change the replay."""
+    engine = fresh(sqlite_url)
+    consume(engine, [messages[DAY]])  # the day before is not metered yet: its baseline day comes from history
+    from settlement.store import day_record
+
+    with engine.connect() as conn:
+        sources = day_record(conn, "datong", DAY)["record"]["baseline"]["sources"]
+    assert sources[DAY_BEFORE.isoformat()] == "history"
+    consume(engine, [messages[DAY_BEFORE]])  # now it is
+    report = replay_day(engine, datong, DAY)
+    assert (report.status, report.differences) == ("identical", [])
