@@ -396,10 +396,61 @@ def indicators_cmd(
             _print_json(data)
             return
         _table(
-            f"Indicators {park} {account} [{first}, {after})",
+            f"Indicators {park} {account} [{first}, {after}): {ind.settled_days} settled day(s)",
             ["indicator", "value"],
-            [[k, v] for k, v in data.items() if k not in ("park_id", "account", "start", "end")],
+            _indicator_rows(data),
         )
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def _indicator_rows(d: dict[str, Any]) -> list[list[str]]:
+    band = d["band"]
+    band_text = (
+        f"<= {band['max_tco2_per_tce']} for {band['min_annual_tce']:,.0f}"
+        + (f"-{band['max_annual_tce']:,.0f}" if band["max_annual_tce"] else "+")
+        + " tce/yr"
+        if band
+        else "no band"
+    )
+    rows = [["emissions", f"{d['emissions_tco2']:,.3f} tCO2"]]
+    rows += [[f"  {source}", f"{v:,.3f} tCO2"] for source, v in d["emissions_by_source_tco2"].items()]
+    rows += [["electricity consumed", f"{sum(d['electricity_mwh'].values()):,.1f} MWh"]]
+    rows += [[f"  {kind}", f"{v:,.1f} MWh"] for kind, v in d["electricity_mwh"].items() if v]
+    if d["exported_mwh"]:
+        rows.append(["electricity exported", f"{d['exported_mwh']:,.1f} MWh"])
+    if d["heat_gj"]:
+        rows += [[f"heat {kind}", f"{v:,.1f} GJ"] for kind, v in d["heat_gj"].items()]
+    rows += [
+        [
+            "energy",
+            f"{d['energy_tce']:,.2f} tce ({d['electricity_tce_basis']} basis, {d['kgce_per_kwh']} kgce/kWh; fuel {d['fuel_tce']:,.2f} tce)",
+        ],
+        [
+            "carbon per unit energy",
+            "n/a" if d["tco2_per_tce"] is None else f"{d['tco2_per_tce']:.4f} tCO2/tce",
+        ],
+        ["band (annualised use)", f"{band_text} ({(d['annualised_tce'] or 0):,.0f} tce/yr)"],
+        ["verdict", d["verdict"]],
+        [
+            "clean-energy share",
+            f"{_pct(d['clean_energy_share'])} (target {_pct(d['clean_energy_share_target'])})",
+        ],
+        [
+            "direct green-supply share",
+            f"{_pct(d['direct_green_share'])} (target {_pct(d['direct_green_share_target'])})",
+        ],
+        [
+            "location-based scope 2",
+            f"{d['location_scope2_tco2']:,.3f} tCO2 at {d['location_factor_tco2_per_mwh']} tCO2/MWh ({d['location_factor_year']})",
+        ],
+        ["removals (sinks)", f"{d['removals_tco2']:,.3f} tCO2"],
+        ["offsets retired", f"{d['offsets_retired_tco2']:,.3f} tCO2"],
+        ["factor version", d["factor_version"]],
+    ]
+    return rows
 
 
 # --- registration --------------------------------------------------------------------------
