@@ -310,21 +310,14 @@ def show_ledger(
         if as_json:
             _print_json([{**r, "postings": [p.as_list() for p in r["postings"]]} for r in rows])
             return
-        _table(
-            f"Carbon ledger {park}",
-            ["position", "day", "kind", "account", "postings", "rule / factors"],
-            [
-                [
-                    r["position"],
-                    r["market_day"],
-                    r["kind"],
-                    r["account_id"],
-                    "; ".join(f"{p.account} {p.book} {p.quantity:g} {p.unit}" for p in r["postings"]),
-                    f"{r['factor_version']} {r['factors'] or ''}",
-                ]
-                for r in rows
-            ],
-        )
+        for r in rows:
+            typer.echo(
+                f"#{r['position']} {r['market_day']} {r['kind']} {r['account_id']}  ({r['factor_version']}) {r['entry_id']}"
+            )
+            typer.echo(f"    rule: {r['rule']}" + (f"; factors: {r['factors']}" if r["factors"] else ""))
+            for p in r["postings"]:
+                typer.echo(f"    {p.account:<42} {p.book:<40} {p.quantity:>16,.6f} {p.unit}")
+        typer.echo(f"{len(rows)} entries")
 
 
 # --- carbon --------------------------------------------------------------------------------
