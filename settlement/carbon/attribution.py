@@ -192,39 +192,38 @@ def attribute_day(
 
     drafts = _enterprise_entries(assets, holders, electricity, grid_emissions, consumption, version, ef)
     fuel_emissions = np.zeros(len(assets), dtype=np.int64)
-    for i, a in enumerate(assets):
-        holder = holders[i]
-        if fossil_rows[i] and produced[i] > 0:
-            fuel = carbon.fuels[a.fuel]
-            units = produced[i] * 3600.0 / a.electric_efficiency / fuel.ncv_mj_per_unit
-            tco2 = units * fuel.ncv_mj_per_unit * 1e-6 * fuel.ef_tco2_per_tj * fuel.oxidation_fraction
-            fuel_emissions[i] = int(to_micro(tco2))
-            drafts.append(
-                EntryDraft(
-                    kind="emission",
-                    account_id=holder,
-                    key=f"{a.id}:scope1:fuel.{a.fuel}",
-                    rule=RULE_FUEL,
-                    factor_version=version,
-                    factors={
-                        "ncv_mj_per_unit": fuel.ncv_mj_per_unit,
-                        "ef_tco2_per_tj": fuel.ef_tco2_per_tj,
-                        "oxidation_fraction": fuel.oxidation_fraction,
-                        "kgce_per_unit": fuel.kgce_per_unit,
-                    },
-                    activity={
-                        "fuel": a.fuel,
-                        "quantity": round(float(units), 6),
-                        "unit": fuel.unit,
-                        "electricity_mwh": round(float(produced[i]), 6),
-                        "electric_efficiency": a.electric_efficiency,
-                    },
-                    postings=(
-                        Posting(holder, f"emissions.scope1.fuel.{a.fuel}", "tCO2", int(fuel_emissions[i])),
-                        Posting("external:atmosphere", "co2", "tCO2", -int(fuel_emissions[i])),
-                    ),
-                )
+    for i in np.flatnonzero(fossil_rows & (produced > 0)):
+        a, holder = assets[i], holders[i]
+        fuel = carbon.fuels[a.fuel]
+        units = produced[i] * 3600.0 / a.electric_efficiency / fuel.ncv_mj_per_unit
+        tco2 = units * fuel.ncv_mj_per_unit * 1e-6 * fuel.ef_tco2_per_tj * fuel.oxidation_fraction
+        fuel_emissions[i] = int(to_micro(tco2))
+        drafts.append(
+            EntryDraft(
+                kind="emission",
+                account_id=holder,
+                key=f"{a.id}:scope1:fuel.{a.fuel}",
+                rule=RULE_FUEL,
+                factor_version=version,
+                factors={
+                    "ncv_mj_per_unit": fuel.ncv_mj_per_unit,
+                    "ef_tco2_per_tj": fuel.ef_tco2_per_tj,
+                    "oxidation_fraction": fuel.oxidation_fraction,
+                    "kgce_per_unit": fuel.kgce_per_unit,
+                },
+                activity={
+                    "fuel": a.fuel,
+                    "quantity": round(float(units), 6),
+                    "unit": fuel.unit,
+                    "electricity_mwh": round(float(produced[i]), 6),
+                    "electric_efficiency": a.electric_efficiency,
+                },
+                postings=(
+                    Posting(holder, f"emissions.scope1.fuel.{a.fuel}", "tCO2", int(fuel_emissions[i])),
+                    Posting("external:atmosphere", "co2", "tCO2", -int(fuel_emissions[i])),
+                ),
             )
+        )
 
     xg, xo = int(to_micro(exported_green)), int(to_micro(exported_other))
     operator_emissions = -int(to_micro(xo / MICRO * ef))
