@@ -57,7 +57,6 @@ def insert_ignore(
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-    # Without preserve_rowcount SQLAlchemy reports -1 for INSERTs on psycopg 3, which made every
-    # insert look like a duplicate on PostgreSQL (and every message look already applied).
-    result = conn.execute(stmt.execution_options(preserve_rowcount=True), rows)
-    return max(result.rowcount, 0)
+    # rowcount is unreliable for executemany on PostgreSQL; count what RETURNING gives back.
+    returning = stmt.returning(table.c[conflict_columns[0]])
+    return sum(len(conn.execute(returning, row).all()) for row in rows)
