@@ -127,8 +127,8 @@ def redis_binary() -> str:
     return str(path)
 
 
-def kafka_server(work_dir: Path) -> tuple[ChildServer, str]:
-    port = free_port()
+def kafka_server(work_dir: Path, port: int | None = None) -> tuple[ChildServer, str]:
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     argv = [
         tansu_binary(),
