@@ -23,51 +23,44 @@ def _round_to_tick(value: float, tick: float) -> float:
     return round(round(value / tick) * tick, 6)
 
 
-def _merge_equal_prices(segments: list[Segment]) -> list[Segment]:
-    merged: list[Segment] = []
-    for seg in sorted(segments, key=lambda s: s.price_cny_per_mwh):
-        if merged and math.isclose(merged[-1].price_cny_per_mwh, seg.price_cny_per_mwh):
-            last = merged.pop()
-            seg = Segment(
-                price_cny_per_mwh=last.price_cny_per_mwh, quantity_mw=last.quantity_mw + seg.quantity_mw
-            )
-        merged.append(seg)
+Step = tuple[float, float]  # (price_cny_per_mwh, quantity_mw): plain floats in the hot loop
+
+
+def _merge_equal_prices(steps: list[Step]) -> list[Step]:
+    merged: list[Step] = []
+    for price, quantity in sorted(steps):
+        if merged and math.isclose(merged[-1][0], price):
+            merged[-1] = (merged[-1][0], merged[-1][1] + quantity)
+        else:
+            merged.append((price, quantity))
     return merged
 
 
-def _absorb_small(segments: list[Segment], min_mw: float) -> list[Segment]:
-    """Fold segments below the minimum size into the next dearer one (or the previous, at the end).
+def _absorb_small(steps: list[Step], min_mw: float) -> list[Step]:
+    """Fold steps below the minimum size into the next dearer one (or the previous, at the end).
 
     Moving quantity to a higher price only makes the park sell later, never cheaper than offered.
     """
-    out = list(segments)
+    out = list(steps)
     i = 0
     while i < len(out) and len(out) > 1:
-        if out[i].quantity_mw + EPS_MW >= min_mw:
+        if out[i][1] + EPS_MW >= min_mw:
             i += 1
             continue
         j = i + 1 if i + 1 < len(out) else i - 1
-        target = out[j]
-        out[j] = Segment(
-            price_cny_per_mwh=target.price_cny_per_mwh, quantity_mw=target.quantity_mw + out[i].quantity_mw
-        )
+        out[j] = (out[j][0], out[j][1] + out[i][1])
         del out[i]
         i = max(i - 1, 0) if j < i else i
     return out
 
 
-def _limit_count(segments: list[Segment], max_segments: int) -> list[Segment]:
+def _limit_count(steps: list[Step], max_segments: int) -> list[Step]:
     """Merge the adjacent pair with the closest prices (into the dearer price) until few enough."""
-    out = list(segments)
+    out = list(steps)
     while len(out) > max_segments:
-        gaps = [out[k + 1].price_cny_per_mwh - out[k].price_cny_per_mwh for k in range(len(out) - 1)]
+        gaps = [out[k + 1][0] - out[k][0] for k in range(len(out) - 1)]
         k = gaps.index(min(gaps))
-        out[k : k + 2] = [
-            Segment(
-                price_cny_per_mwh=out[k + 1].price_cny_per_mwh,
-                quantity_mw=out[k].quantity_mw + out[k + 1].quantity_mw,
-            )
-        ]
+        out[k : k + 2] = [(out[k + 1][0], out[k][1] + out[k + 1][1])]
     return out
 
 
@@ -76,36 +69,31 @@ def curve_for_rules(
 ) -> EnergyCurve:
     """One interval's curve made valid: tick-rounded, clamped, merged, sized and counted."""
     lo, hi = rules.offer_price_floor_cny_per_mwh, rules.offer_price_cap_cny_per_mwh
+    tick = rules.price_tick_cny_per_mwh
     if not math.isfinite(curve.base_mw):
         raise BidRejected(f"{label}: base_mw={curve.base_mw} is not a number")
-    segments = []
+    steps: list[Step] = []
     for seg in curve.segments:
         if not math.isfinite(seg.price_cny_per_mwh) or not math.isfinite(seg.quantity_mw):
             raise BidRejected(f"{label}: segment price/quantity must be finite numbers")
         if seg.quantity_mw <= EPS_MW:
             continue
-        price = min(max(_round_to_tick(seg.price_cny_per_mwh, rules.price_tick_cny_per_mwh), lo), hi)
-        if not math.isclose(price, seg.price_cny_per_mwh, abs_tol=rules.price_tick_cny_per_mwh / 2):
+        price = min(max(_round_to_tick(seg.price_cny_per_mwh, tick), lo), hi)
+        if abs(price - seg.price_cny_per_mwh) > tick / 2:
             adjustments.append(
-                f"{label}: price {seg.price_cny_per_mwh:.2f} moved to {price:.2f} CNY/MWh "
-                f"(offer limits {lo:g}..{hi:g})"
+                f"{label}: price {seg.price_cny_per_mwh:.2f} moved to {price:.2f} CNY/MWh (offer limits {lo:g}..{hi:g})"
             )
-        segments.append(Segment(price_cny_per_mwh=price, quantity_mw=seg.quantity_mw))
-    before = len(segments)
-    segments = _limit_count(
-        _absorb_small(_merge_equal_prices(segments), rules.min_segment_mw), rules.max_segments
-    )
-    if len(segments) < before:
+        steps.append((price, seg.quantity_mw))
+    before = len(steps)
+    steps = _limit_count(_absorb_small(_merge_equal_prices(steps), rules.min_segment_mw), rules.max_segments)
+    if len(steps) < before:
         adjustments.append(
-            f"{label}: {before} segments merged into {len(segments)} "
+            f"{label}: {before} segments merged into {len(steps)} "
             f"(max {rules.max_segments}, minimum {rules.min_segment_mw:g} MW each)"
         )
     return EnergyCurve(
         base_mw=round(curve.base_mw, 3),
-        segments=[
-            Segment(price_cny_per_mwh=s.price_cny_per_mwh, quantity_mw=round(s.quantity_mw, 3))
-            for s in segments
-        ],
+        segments=[Segment(price_cny_per_mwh=p, quantity_mw=round(q, 3)) for p, q in steps],
     )
 
 
