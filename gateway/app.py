@@ -6,12 +6,12 @@ from datetime import date
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 
 from infra.contracts import PAYLOADS
 from infra.db import make_engine
-from infra.db.outbox import stored_envelopes
+from infra.db.outbox import stored_json
 from infra.db.tables import runs
 from infra.scenario import ScenarioError, available_parks, load_scenario
 from infra.settings import Settings
@@ -57,16 +57,23 @@ def create_app(settings: Settings) -> FastAPI:
             "assets": [a.model_dump(include={"id", "type", "name", "enterprise"}) for a in s.park.assets],
         }
 
-    @app.get("/parks/{park_id}/days/{day}/facts/{schema}")
-    def facts(park_id: str, day: date, schema: str) -> list[dict[str, Any]]:
+    @app.get(
+        "/parks/{park_id}/days/{day}/facts/{schema}",
+        response_class=Response,
+        responses={
+            200: {"content": {"application/json": {}}, "description": "the stored envelopes, in store order"}
+        },
+    )
+    def facts(park_id: str, day: date, schema: str) -> Response:
+        """Stored facts exactly as they were published (the envelope JSON is served verbatim)."""
         scenario_or_404(park_id)
         if schema not in PAYLOADS:
             raise HTTPException(422, f"schema {schema!r}: must be one of {', '.join(PAYLOADS)}")
         with engine.connect() as conn:
-            found = stored_envelopes(conn, park_id, day, schema)
+            found = stored_json(conn, park_id, day, schema)
         if not found:
             raise HTTPException(404, f"no {schema} stored for {park_id} on {day}")
-        return [e.model_dump(mode="json", by_alias=True) for e in found]
+        return Response(content="[" + ",".join(found) + "]", media_type="application/json")
 
     @app.get("/runs")
     def run_list(limit: int = 50) -> list[dict[str, Any]]:

@@ -184,7 +184,19 @@ def scenario_check(
     )
 
 
+def bench_gateway(
+    facts: int = typer.Option(4, min=1, help="dispatch facts returned per response"),
+    seconds: float = typer.Option(3.0, min=0.5, help="measuring time per approach"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
+) -> None:
+    """Serving stored facts: verbatim stored JSON against parse-and-re-serialise."""
+    from gateway.bench import run
+
+    run(facts, seconds, as_json)
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
+    bench.command("gateway")(bench_gateway)
     app.command("run-day")(run_day_command)
     app.command("worker")(worker_command)
     app.command("serve")(serve_command)
