@@ -83,6 +83,16 @@ class PriceShape(Sourced):
     weekend_discount_cny_per_mwh: NonNegative
 
 
+class ExchangeSimulatorSettings(Sourced):
+    """How the exchange simulator clears what has no price history (not a market rule)."""
+
+    regulation_mileage_price_mean_cny_per_mw: NonNegative
+    regulation_mileage_price_sd_cny_per_mw: NonNegative
+    regulation_evening_premium_cny_per_mw: NonNegative
+    dr_peak_cut_price_percentile: Annotated[float, Field(gt=0, lt=100)]
+    dr_valley_fill_price_percentile: Annotated[float, Field(gt=0, lt=100)]
+
+
 class MarketRules(Sourced):
     id: str
     name: str
@@ -106,6 +116,7 @@ class MarketRules(Sourced):
     regulation: RegulationRule
     demand_response: DemandResponseRule
     price_shape: PriceShape
+    exchange_simulator: ExchangeSimulatorSettings
 
     @model_validator(mode="after")
     def _consistent(self) -> MarketRules:
