@@ -52,7 +52,7 @@ class SettlementWorker(Worker):
             if all(k in facts for k in KINDS) and not store.is_settled(conn, park_id, day):
                 try:
                     result = settle_facts(conn, scenario, facts)
-                except Exception as exc:  # the fact is valid: keep it, say why the day is not settled
+                except Exception as exc:  # noqa: BLE001 - the fact is valid: keep it, record why the day is not settled
                     failure = f"{type(exc).__name__}: {exc}"
         with ctx.transaction() as conn:
             store.store_fact(conn, fact)

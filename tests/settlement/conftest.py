@@ -6,16 +6,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from settlement_factory import DayMessages, make_day
 from sqlalchemy import Engine
 
 from infra.db import make_engine, migrate
 from infra.scenario import load_scenario
 from infra.scenario.model import Scenario
-from settlement.worker import SettlementWorker
-
-DAY = date(2026, 7, 15)
-DAY_BEFORE = date(2026, 7, 14)
+from tests.settlement.settlement_factory import DAY, DAY_BEFORE, DayMessages, consume, make_day
 
 
 @pytest.fixture(scope="session")
@@ -37,14 +33,6 @@ def messages(datong: Scenario) -> dict[date, DayMessages]:
             gaps={"pv_central": (40, 48), "cell_plant_load": (10, 12)},
         ),
     }
-
-
-def consume(engine: Engine, msgs: list[DayMessages]) -> SettlementWorker:
-    worker = SettlementWorker(engine, "unused:9092")
-    for m in msgs:
-        for env in (m.metering, m.real_time, m.day_ahead):
-            worker.apply("vpp.metering" if env.schema_.name == "metering" else "vpp.awards", env)
-    return worker
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
+from sqlalchemy import Engine
 
 from infra.contracts import AssetMetering, Award, Envelope, Metering, RegulationPerformance
 from infra.scenario.model import Scenario
 from infra.simulation.history import load_history
 from infra.timeutil import day_intervals
 from settlement.baseline import _business_as_usual_mw, _recorded_mw
+from settlement.worker import SettlementWorker
 
 LOSS_FRACTION = 0.005
+DAY = date(2026, 7, 15)
+DAY_BEFORE = date(2026, 7, 14)
 
 
 @dataclass
@@ -129,3 +133,11 @@ def make_day(
     return DayMessages(
         da.envelope(park, day, "day_ahead"), rt.envelope(park, day, "real_time"), m.envelope(park, day)
     )
+
+
+def consume(engine: Engine, msgs: list[DayMessages]) -> SettlementWorker:
+    worker = SettlementWorker(engine, "unused:9092")
+    for m in msgs:
+        for env in (m.metering, m.real_time, m.day_ahead):
+            worker.apply("vpp.metering" if env.schema_.name == "metering" else "vpp.awards", env)
+    return worker

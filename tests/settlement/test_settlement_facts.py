@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import DAY
 
 from infra.contracts import Award, Envelope, Metering
 from settlement.facts import GAP, IMPLAUSIBLE, NOT_METERED, FactError, assemble, check_fact, read_fact
+from tests.settlement.settlement_factory import DAY
 
 
 def checked(env: Envelope, scenario) -> None:

@@ -6,9 +6,7 @@ import time
 from datetime import date
 
 import pytest
-from settlement_factory import make_day
 from sqlalchemy import Engine, func, select
-from test_settlement_day_settlement import assert_reconciles
 
 from infra.contracts import Settlement, Topic
 from infra.db import make_engine, migrate
@@ -18,6 +16,8 @@ from infra.kafka import ensure_topics, make_producer, publish, read_topic
 from infra.worker import WorkerThread
 from settlement.tables import settlement_days, settlement_facts, settlement_statements
 from settlement.worker import SettlementWorker
+from tests.settlement.settlement_checks import assert_reconciles
+from tests.settlement.settlement_factory import make_day
 
 DAYS = (date(2026, 3, 10), date(2026, 3, 11))  # days no other test uses
 SENTINEL_DAY = date(2026, 3, 12)

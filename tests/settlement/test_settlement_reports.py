@@ -9,13 +9,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import DAY, DAY_BEFORE
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from gateway.cli import app
 from settlement import report
 from settlement.review import ReviewError, record_review, review_state
+from tests.settlement.settlement_factory import DAY, DAY_BEFORE
 
 JULY = date(2026, 7, 1)
 

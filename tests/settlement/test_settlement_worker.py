@@ -6,9 +6,7 @@ import json
 from datetime import date
 
 import pytest
-from conftest import DAY, DAY_BEFORE, consume
 from sqlalchemy import Engine, func, select, text
-from test_settlement_day_settlement import assert_reconciles
 
 from infra.contracts import AssetMetering, Metering, Settlement, Topic
 from infra.db import make_engine, migrate
@@ -18,6 +16,8 @@ from settlement.carbon.ledger import verify
 from settlement.settle import replay_day
 from settlement.tables import carbon_ledger, settlement_facts, settlement_statements
 from settlement.worker import SettlementWorker
+from tests.settlement.settlement_checks import assert_reconciles
+from tests.settlement.settlement_factory import DAY, DAY_BEFORE, consume
 
 TABLES = (settlement_facts, settlement_statements, carbon_ledger, outbox, dead_letters)
 
