@@ -13,7 +13,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ),
         as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
     ) -> None:
-        """Rule checking and bid clearing: vectorised clearing against a per-curve loop."""
+        """Rules engine against a model-per-step reference, and the exchange simulator's clearing rate."""
         from bidding.bench import run
 
         run(offers, as_json)

@@ -38,8 +38,11 @@ def run_day_command(
         None, "--date", help="delivery day YYYY-MM-DD [default: PARKVPP_DEFAULT_DAY, 2026-07-15]"
     ),
 ) -> None:
-    """Run one market day end to end: history, forecast, offer, bids, clearing, dispatch,
-    delivery, settlement and carbon ledger; write the run folder with its report."""
+    """Run one market day end to end and write its run folder with the report.
+
+    Stages: history, forecast, offer, bids, clearing, dispatch, delivery, settlement and
+    carbon ledger, each a real service over Kafka.
+    """
     from gateway.report import write_run_folder
     from gateway.run_day import RunDayError, run_day
     from infra.cache import LockBusy
