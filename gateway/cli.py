@@ -36,6 +36,11 @@ bench = typer.Typer(
 app.add_typer(bench, name="bench")
 
 
+@bench.callback()
+def _bench_group() -> None:
+    """Benchmarks of each service (a callback keeps ``bench`` a group even with one benchmark)."""
+
+
 @app.callback()
 def _configure() -> None:
     try:

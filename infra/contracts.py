@@ -269,10 +269,15 @@ class Award(Intervals):
 
 
 class AssetSetpoints(BaseModel):
+    """One asset's schedule. ``power_mw`` is a set-point for controllable assets and the
+    expected output for uncontrolled ones (inflexible load, uncurtailed PV and wind);
+    ``cap_mw`` holds a curtailment limit for generation where one applies (None = free)."""
+
     model_config = ConfigDict(extra="forbid")
     asset_id: str
     enterprise_id: str
     power_mw: list[float]
+    cap_mw: list[float | None] = Field(default_factory=list)
 
 
 class Dispatch(Intervals):
@@ -283,7 +288,16 @@ class Dispatch(Intervals):
     award_message_id: str
     assets: list[AssetSetpoints]
     deviation_mw: list[float] = Field(description="sum of set-points minus the award")
+    regulation_mw: list[float] = Field(default_factory=list, description="regulation capacity held")
     notes: list[str] = Field(default_factory=list)
+
+    def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
+        arrays: list[tuple[str, list[Any]]] = [("deviation_mw", self.deviation_mw)]
+        arrays += [(f"assets.{a.asset_id}.power_mw", a.power_mw) for a in self.assets]
+        arrays += [(f"assets.{a.asset_id}.cap_mw", a.cap_mw) for a in self.assets if a.cap_mw]
+        if self.regulation_mw:
+            arrays.append(("regulation_mw", self.regulation_mw))
+        return arrays
 
 
 class AssetMetering(BaseModel):

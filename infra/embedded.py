@@ -127,8 +127,8 @@ def redis_binary() -> str:
     return str(path)
 
 
-def kafka_server(work_dir: Path) -> tuple[ChildServer, str]:
-    port = free_port()
+def kafka_server(work_dir: Path, port: int | None = None) -> tuple[ChildServer, str]:
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     argv = [
         tansu_binary(),
@@ -145,11 +145,12 @@ def kafka_server(work_dir: Path) -> tuple[ChildServer, str]:
         if not _port_open(port):
             return False
         from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
 
         try:
             KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=2000).close()
             return True
-        except Exception:
+        except (KafkaError, OSError):
             return False
 
     return ChildServer("kafka (tansu)", argv, ready, work_dir / "kafka.log"), f"127.0.0.1:{port}"
@@ -178,7 +179,7 @@ def redis_server(work_dir: Path) -> tuple[ChildServer, str]:
 
         try:
             return bool(redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5).ping())
-        except Exception:
+        except (redis.RedisError, OSError):
             return False
 
     return ChildServer("redis", argv, ready, work_dir / "redis.log"), f"redis://127.0.0.1:{port}/0"

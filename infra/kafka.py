@@ -40,18 +40,23 @@ def ensure_topics(bootstrap: str, topics: Iterable[str] = tuple(Topic), partitio
         admin.close()
 
 
-def make_producer(bootstrap: str) -> KafkaProducer:
+def make_producer(bootstrap: str, delivery_timeout_ms: int = 30000) -> KafkaProducer:
+    """A producer that gives up on a message after ``delivery_timeout_ms`` (the outbox retries)."""
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
         linger_ms=5,
         max_request_size=MAX_MESSAGE_BYTES,
         client_id="parkvpp",
+        delivery_timeout_ms=delivery_timeout_ms,
+        request_timeout_ms=min(delivery_timeout_ms // 2, 30000),
+        max_block_ms=delivery_timeout_ms,
     )
 
 
-def publish(producer: KafkaProducer, topic: str, envelope: Envelope, timeout_s: float = 30.0) -> None:
+def publish(producer: KafkaProducer, topic: str, envelope: Envelope) -> None:
     """Send one envelope keyed by park and wait for the broker's acknowledgement."""
+    timeout_s = producer.config["delivery_timeout_ms"] / 1000 + 5
     producer.send(topic, key=envelope.park_id.encode(), value=envelope.to_json().encode()).get(timeout_s)
 
 

@@ -7,7 +7,7 @@ import logging
 QUIET = (
     "kafka",
     "urllib3",
-    "alembic.runtime.migration",
+    "alembic",
     "ray",
     "matplotlib",
     "numba",

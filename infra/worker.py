@@ -70,7 +70,7 @@ class Worker(ABC):
             return True
         except AlreadyApplied:
             log.debug("%s: %s already applied, skipped", self.group, envelope.message_id)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of one message is that message's, not the loop's
             log.error("%s: rejected %s %s: %s", self.group, envelope.schema_.name, envelope.message_id, exc)
             with self.engine.begin() as conn:
                 conn.execute(
@@ -97,7 +97,7 @@ def run_worker(worker: Worker, stop: threading.Event, ready: threading.Event | N
                 for record in records:
                     try:
                         envelope = Envelope.from_json(record.value)
-                    except Exception as exc:
+                    except ValueError as exc:
                         log.error("%s: unreadable message at %s/%s: %s", worker.group, tp, record.offset, exc)
                         continue
                     worker.apply(tp.topic, envelope)
@@ -114,7 +114,7 @@ def run_relay(engine: Engine, kafka_bootstrap: str, stop: threading.Event, inter
         while not stop.is_set():
             try:
                 relay(engine, producer)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - broker or database hiccup: retry on the next tick
                 log.warning("outbox relay: %s; retrying", exc)
             stop.wait(interval_s)
         relay(engine, producer)

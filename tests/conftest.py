@@ -25,8 +25,10 @@ POSTGRES_URL = os.environ.get("PARKVPP_TEST_POSTGRES_URL", "postgresql+psycopg:/
 def session_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """All tests share one run directory so the generated history is cached once per session."""
     run_dir = tmp_path_factory.mktemp("runs")
-    previous = {k: os.environ.get(k) for k in ("PARKVPP_RUN_DIR", "PARKVPP_KAFKA_BOOTSTRAP", "PARKVPP_REDIS_URL",
-                                               "PARKVPP_DATABASE_URL")}
+    previous = {
+        k: os.environ.get(k)
+        for k in ("PARKVPP_RUN_DIR", "PARKVPP_KAFKA_BOOTSTRAP", "PARKVPP_REDIS_URL", "PARKVPP_DATABASE_URL")
+    }
     os.environ["PARKVPP_RUN_DIR"] = str(run_dir)
     for key in ("PARKVPP_KAFKA_BOOTSTRAP", "PARKVPP_REDIS_URL", "PARKVPP_DATABASE_URL"):
         os.environ.pop(key, None)
@@ -56,7 +58,9 @@ def postgres_server_url() -> str:
         with create_engine(POSTGRES_URL).connect() as conn:
             conn.execute(text("select 1"))
     except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable ({exc}); start it or set PARKVPP_TEST_POSTGRES_URL")
+        pytest.fail(
+            f"PostgreSQL at {POSTGRES_URL} is not reachable ({exc}); start it or set PARKVPP_TEST_POSTGRES_URL"
+        )
     return POSTGRES_URL
 
 

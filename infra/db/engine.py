@@ -57,5 +57,6 @@ def insert_ignore(
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-    result = conn.execute(stmt, rows)
-    return max(result.rowcount, 0)
+    # rowcount is unreliable for executemany on PostgreSQL; count what RETURNING gives back.
+    returning = stmt.returning(table.c[conflict_columns[0]])
+    return sum(len(conn.execute(returning, row).all()) for row in rows)

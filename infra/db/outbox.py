@@ -60,8 +60,8 @@ def enqueue(conn: Connection, topic: str, envelope: Envelope) -> bool:
     return False
 
 
-def stored_envelopes(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[Envelope]:
-    """Facts of one kind for a park and day, in the order they were stored."""
+def stored_json(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[str]:
+    """Facts of one kind for a park and day as their stored envelope JSON, in store order."""
     rows = conn.execute(
         select(outbox.c.envelope)
         .where(
@@ -71,7 +71,12 @@ def stored_envelopes(conn: Connection, park_id: str, market_day: object, schema_
         )
         .order_by(outbox.c.seq)
     ).scalars()
-    return [Envelope.from_json(raw) for raw in rows]
+    return list(rows)
+
+
+def stored_envelopes(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[Envelope]:
+    """Facts of one kind for a park and day, in the order they were stored."""
+    return [Envelope.from_json(raw) for raw in stored_json(conn, park_id, market_day, schema_name)]
 
 
 def relay(engine: Engine, producer: KafkaProducer, batch: int = 100) -> int:

@@ -48,30 +48,32 @@ def _validation_problems(exc: ValidationError, raw: dict[str, Any]) -> list[str]
     return problems
 
 
-def _cross_reference_problems(park: Park) -> list[str]:
+def _items(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    return [x for x in (raw.get(key) or []) if isinstance(x, dict)]
+
+
+def _cross_reference_problems(raw: dict[str, Any]) -> list[str]:
+    """Duplicate ids and dangling references, checked on the raw file so they are reported
+    together with any field errors."""
     problems: list[str] = []
-    for kind, ids in (
-        ("asset", [a.id for a in park.assets]),
-        ("enterprise", [e.id for e in park.enterprises]),
-        ("grid node", [g.id for g in park.grid]),
-    ):
+    for kind, key in (("asset", "assets"), ("enterprise", "enterprises"), ("grid node", "grid")):
+        ids = [x.get("id") for x in _items(raw, key) if x.get("id") is not None]
         problems += [f"{kind} id {i!r} is used {n} times" for i, n in Counter(ids).items() if n > 1]
-    enterprises = {e.id for e in park.enterprises}
-    nodes = {g.id for g in park.grid}
-    for a in park.assets:
-        if a.enterprise not in enterprises:
-            problems.append(
-                f"asset {a.id!r} ({a.type}): enterprise {a.enterprise!r} is not a park enterprise"
-            )
-        if a.connection not in nodes:
-            problems.append(f"asset {a.id!r} ({a.type}): connection {a.connection!r} is not a grid node")
-        fuel = getattr(a, "fuel", None)
-        if fuel is not None and fuel not in park.carbon.fuels:
-            problems.append(f"asset {a.id!r} ({a.type}): fuel {fuel!r} has no entry in carbon.fuels")
-    if park.grid_connection is not None and park.grid_connection not in nodes:
-        problems.append(f"grid_connection: {park.grid_connection!r} is not a grid node")
-    problems += _storage_policy_problems(park)
-    if not any(e.contract is None for e in park.enterprises):
+    enterprises = {e.get("id") for e in _items(raw, "enterprises")}
+    nodes = {g.get("id") for g in _items(raw, "grid")}
+    fuels = set((raw.get("carbon") or {}).get("fuels") or {})
+    for a in _items(raw, "assets"):
+        head = f"asset {a.get('id')!r} ({a.get('type', '?')})"
+        if "enterprise" in a and a["enterprise"] not in enterprises:
+            problems.append(f"{head}: enterprise {a['enterprise']!r} is not a park enterprise")
+        if "connection" in a and a["connection"] not in nodes:
+            problems.append(f"{head}: connection {a['connection']!r} is not a grid node")
+        if "fuel" in a and a["fuel"] not in fuels:
+            problems.append(f"{head}: fuel {a['fuel']!r} has no entry in carbon.fuels")
+    connection = raw.get("grid_connection")
+    if connection is not None and connection not in nodes:
+        problems.append(f"grid_connection: {connection!r} is not a grid node")
+    if enterprises and not any(e.get("contract", "missing") is None for e in _items(raw, "enterprises")):
         problems.append("enterprises: one enterprise must be the operator (contract: null)")
     return problems
 
@@ -137,11 +139,12 @@ def parse_market(raw: dict[str, Any], name: str) -> MarketRules:
 
 def parse_scenario(raw: dict[str, Any], market: MarketRules, name: str) -> Scenario:
     """Validate a park mapping against itself and its market; all problems are reported at once."""
+    references = _cross_reference_problems(raw)
     try:
         park = Park.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(name, _validation_problems(exc, raw)) from exc
-    problems = _cross_reference_problems(park) + _market_problems(park, market)
+        raise ScenarioError(name, _validation_problems(exc, raw) + references) from exc
+    problems = references + _storage_policy_problems(park) + _market_problems(park, market)
     if park.market != market.id:
         problems.append(f"market: park names {park.market!r} but rules {market.id!r} were given")
     if problems:

@@ -89,6 +89,16 @@ class PriceShape(Sourced):
     weekend_discount_cny_per_mwh: NonNegative
 
 
+class ExchangeSimulatorSettings(Sourced):
+    """How the exchange simulator clears what has no price history (not a market rule)."""
+
+    regulation_mileage_price_mean_cny_per_mw: NonNegative
+    regulation_mileage_price_sd_cny_per_mw: NonNegative
+    regulation_evening_premium_cny_per_mw: NonNegative
+    dr_peak_cut_price_percentile: Annotated[float, Field(gt=0, lt=100)]
+    dr_valley_fill_price_percentile: Annotated[float, Field(gt=0, lt=100)]
+
+
 class MarketRules(Sourced):
     id: str
     name: str
@@ -105,10 +115,14 @@ class MarketRules(Sourced):
     gate_closure_local_time: time = Field(description="day-ahead bids close at this time on D-1")
     vpp_min_capacity_mw: NonNegative
     vpp_min_response_hours: NonNegative
+    grid_import_tariff_cny_per_mwh: NonNegative = Field(
+        0.0, description="transmission and distribution charge on energy the park imports from the grid"
+    )
     deviation: DeviationRule
     regulation: RegulationRule
     demand_response: DemandResponseRule
     price_shape: PriceShape
+    exchange_simulator: ExchangeSimulatorSettings
 
     @model_validator(mode="after")
     def _consistent(self) -> MarketRules:

@@ -174,13 +174,20 @@ def _cache_path(scenario: Scenario, year: int, view: str) -> Path:
     return get_settings().run_dir / "history" / name
 
 
+_loaded: dict[Path, pd.DataFrame] = {}
+
+
 def year_frame(scenario: Scenario, year: int, view: str = "recorded") -> pd.DataFrame:
-    """One year of history, generated once and cached as parquet under the run directory."""
+    """One year of history, generated once, cached as parquet under the run directory and kept
+    in memory (callers receive slices, never the cached frame itself)."""
     if view not in ("truth", "recorded"):
         raise ValueError(f"view={view!r}: must be 'truth' or 'recorded'")
     path = _cache_path(scenario, year, view)
+    if path in _loaded:
+        return _loaded[path]
     if path.exists():
-        return pd.read_parquet(path)
+        _loaded[path] = pd.read_parquet(path)
+        return _loaded[path]
     log.info("generating %s history for %s %d", view, scenario.id, year)
     truth = generate_year(scenario, year)
     for name, frame in (("truth", truth), ("recorded", recorded_view(truth, scenario, year))):
@@ -189,7 +196,7 @@ def year_frame(scenario: Scenario, year: int, view: str = "recorded") -> pd.Data
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         frame.to_parquet(tmp)
         os.replace(tmp, target)
-    return truth if view == "truth" else pd.read_parquet(path)
+    return year_frame(scenario, year, view)
 
 
 def load_history(scenario: Scenario, start: date, end: date, view: str = "recorded") -> pd.DataFrame:
@@ -199,8 +206,8 @@ def load_history(scenario: Scenario, start: date, end: date, view: str = "record
     frames = [
         year_frame(scenario, y, view) for y in range(start.year, end.year + (end.month > 1 or end.day > 1))
     ]
-    frame = pd.concat(frames)
-    return frame.loc[(frame.index >= day_start(start)) & (frame.index < day_start(end))]
+    frame = pd.concat(frames) if len(frames) > 1 else frames[0]
+    return frame.loc[(frame.index >= day_start(start)) & (frame.index < day_start(end))].copy()
 
 
 def history_window(scenario: Scenario, delivery_day: date) -> tuple[date, date]:

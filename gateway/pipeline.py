@@ -1,0 +1,66 @@
+"""All service workers and the outbox relay as threads of one process, over a real broker.
+
+``run-day`` and ``serve`` use this; in production each worker can also run on its own
+(``parkvpp worker NAME``). Workers join their consumer groups in parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import TracebackType
+
+from sqlalchemy import Engine
+
+from gateway.services import WORKERS, make_worker
+from infra.worker import WorkerThread, run_relay
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(RuntimeError):
+    """A worker thread died or never joined its consumer group."""
+
+
+class Pipeline:
+    def __init__(self, engine: Engine, kafka_bootstrap: str, names: tuple[str, ...] = tuple(WORKERS)) -> None:
+        self.engine = engine
+        self.threads = [WorkerThread(make_worker(n, engine, kafka_bootstrap)) for n in names]
+        self._relay_stop = threading.Event()
+        self._relay = threading.Thread(
+            target=run_relay,
+            args=(engine, kafka_bootstrap, self._relay_stop),
+            name="outbox-relay",
+            daemon=True,
+        )
+
+    def __enter__(self) -> Pipeline:
+        for thread in self.threads:
+            thread.start()
+        self._relay.start()
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Block until every worker has its partitions (consumer group joined)."""
+        deadline = time.monotonic() + timeout_s
+        for thread in self.threads:
+            while not thread.ready_event.wait(0.2):
+                self.check_alive()
+                if time.monotonic() > deadline:
+                    raise PipelineError(
+                        f"worker {thread.worker.group} did not join its consumer group in {timeout_s:.0f} s"
+                    )
+
+    def check_alive(self) -> None:
+        for thread in self.threads:
+            if thread.error is not None or (thread.ident is not None and not thread.is_alive()):
+                raise PipelineError(f"worker {thread.worker.group} stopped: {thread.error!r}")
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._relay_stop.set()
+        self._relay.join(30)
+        for thread in self.threads:
+            thread.stop()

@@ -1,0 +1,221 @@
+"""The run folder: every fact of the day as JSON, an interval table, plots and report.html."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from infra.contracts import Award, Bid, Dispatch, ForecastSet, Metering, Offer, Settlement
+from infra.scenario import Scenario
+from infra.simulation.history import load_history
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
+)
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _one(facts: dict[str, list], schema: str, cls: type, key: str | None = None) -> Any:
+    for env in facts.get(schema, []):
+        payload = cls.from_envelope(env)
+        if key is None or getattr(payload, "market", None) == key:
+            return payload
+    raise LookupError(f"no {schema} fact{' for ' + key if key else ''} stored for this day")
+
+
+def interval_table(facts: dict[str, list]) -> pd.DataFrame:
+    da: Award = _one(facts, "award", Award, "day_ahead")
+    rt: Award = _one(facts, "award", Award, "real_time")
+    metering: Metering = _one(facts, "metering", Metering)
+    hours = da.interval_minutes / 60.0
+    table = pd.DataFrame(
+        {
+            "price_da_cny_per_mwh": da.clearing_price_cny_per_mwh,
+            "price_rt_cny_per_mwh": rt.clearing_price_cny_per_mwh,
+            "cleared_da_mw": da.cleared_mw,
+            "metered_mw": np.asarray(metering.grid_energy_mwh) / hours,
+        },
+        index=pd.DatetimeIndex(da.interval_starts, name="interval_start"),
+    )
+    settlements = [Settlement.from_envelope(e) for e in facts.get("settlement", [])]
+    for s in settlements:
+        if s.account_id == "park":
+            table["park_settlement_cny"] = s.interval_total_cny
+    return table
+
+
+def _plot_market(table: pd.DataFrame, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 4))
+    x = table.index
+    ax.bar(x, table["metered_mw"], width=0.009, color="#9fb8d6", label="metered net injection (MW)")
+    ax.step(x, table["cleared_da_mw"], where="post", color="#1f4e8c", label="day-ahead award (MW)")
+    ax.set_ylabel("MW (+ export, - import)")
+    ax2 = ax.twinx()
+    ax2.plot(x, table["price_da_cny_per_mwh"], color="#c0392b", label="day-ahead price")
+    ax2.plot(x, table["price_rt_cny_per_mwh"], color="#e67e22", alpha=0.7, label="real-time price")
+    ax2.set_ylabel("CNY/MWh")
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_offer(offer: Offer, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 4))
+    starts = pd.DatetimeIndex(offer.interval_starts)
+    for hour in (3, 10, 13, 19):
+        i = int(np.argmin(np.abs(starts.hour + starts.minute / 60 - hour)))
+        curve = offer.energy[i]
+        prices = [s.price_cny_per_mwh for s in curve.segments]
+        quantities = np.cumsum([curve.base_mw] + [s.quantity_mw for s in curve.segments])
+        ax.step(quantities, [prices[0] if prices else 0, *prices], where="pre", label=f"{starts[i]:%H:%M}")
+    ax.set_xlabel("net injection offered (MW)")
+    ax.set_ylabel("price (CNY/MWh)")
+    ax.legend(title="interval", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_dispatch(dispatch: Dispatch, scenario: Scenario, path: Path) -> None:
+    plt = _plt()
+    by_type: dict[str, np.ndarray] = {}
+    for sp in dispatch.assets:
+        kind = scenario.asset(sp.asset_id).type
+        by_type[kind] = by_type.get(kind, 0) + np.asarray(sp.power_mw)
+    x = pd.DatetimeIndex(dispatch.interval_starts)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    pos = {k: np.clip(v, 0, None) for k, v in by_type.items()}
+    neg = {k: np.clip(v, None, 0) for k, v in by_type.items()}
+    ax.stackplot(x, *pos.values(), labels=list(pos), alpha=0.85)
+    ax.stackplot(x, *neg.values(), alpha=0.85)
+    ax.plot(x, sum(by_type.values()), color="black", lw=1.2, label="park net")
+    ax.set_ylabel("MW (+ generation/discharge, - consumption/charge)")
+    ax.legend(fontsize=7, ncol=4, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_forecast(forecast: ForecastSet, scenario: Scenario, path: Path) -> None:
+    plt = _plt()
+    day = pd.Timestamp(forecast.interval_starts[0]).date()
+    truth = load_history(scenario, day, day + timedelta(days=1), view="truth")
+    series = {s.series_id: s for s in forecast.series}
+    wanted = [k for k in ("park.load_mw", "park.pv_mw", "park.wind_mw") if k in series]
+    fig, axes = plt.subplots(1, max(len(wanted), 1), figsize=(11, 3.2), squeeze=False)
+    x = pd.DatetimeIndex(forecast.interval_starts)
+    for ax, key in zip(axes[0], wanted, strict=False):
+        q = series[key].quantiles
+        ax.fill_between(x, q["0.1"], q["0.9"], alpha=0.3, label="P10-P90")
+        ax.plot(x, q["0.5"], label="P50")
+        if key in truth:
+            ax.plot(x, truth[key].to_numpy(), color="black", lw=0.9, label="actual")
+        ax.set_title(key, fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def account_rows(facts: dict[str, list]) -> list[dict[str, Any]]:
+    rows = []
+    for env in facts.get("settlement", []):
+        s = Settlement.from_envelope(env)
+        rows.append(
+            {
+                "account": s.account_id,
+                "total_cny": s.total_cny,
+                "emissions_tco2": s.emissions_tco2,
+                "carbon_adjusted_revenue_cny": s.carbon_adjusted_revenue_cny,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["account"] != "park", r["account"]))
+
+
+def write_run_folder(outcome: Any, scenario: Scenario, engine: Any) -> Path:
+    folder: Path = outcome.folder
+    (folder / "plots").mkdir(parents=True, exist_ok=True)
+    (folder / "facts").mkdir(exist_ok=True)
+    facts = outcome.facts
+    for schema, envelopes in facts.items():
+        (folder / "facts" / f"{schema}.json").write_text(
+            json.dumps([json.loads(e.to_json()) for e in envelopes], indent=1), encoding="utf-8"
+        )
+    table = interval_table(facts)
+    table.to_csv(folder / "intervals.csv")
+    forecast: ForecastSet = _one(facts, "forecast_set", ForecastSet)
+    offer: Offer = _one(facts, "offer", Offer)
+    bid: Bid = _one(facts, "bid", Bid)
+    dispatch: Dispatch = _one(facts, "dispatch", Dispatch)
+    _plot_market(table, folder / "plots" / "market.png")
+    _plot_offer(offer, folder / "plots" / "offer_curves.png")
+    _plot_dispatch(dispatch, scenario, folder / "plots" / "dispatch.png")
+    _plot_forecast(forecast, scenario, folder / "plots" / "forecast.png")
+    park_statement = next(
+        (
+            Settlement.from_envelope(e)
+            for e in facts.get("settlement", [])
+            if e.payload.get("account_id") == "park"
+        ),
+        None,
+    )
+    accounts = account_rows(facts)
+    summary = {
+        "park_id": outcome.park_id,
+        "market_day": outcome.day.isoformat(),
+        "scenario_version": scenario.version,
+        "already_settled": outcome.already_settled,
+        "stage_seconds": outcome.stage_seconds,
+        "accounts": accounts,
+        "day_ahead_energy_mwh": float(table["cleared_da_mw"].sum() * offer.interval_minutes / 60),
+        "metered_energy_mwh": float(table["metered_mw"].sum() * offer.interval_minutes / 60),
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    html = TEMPLATES.get_template("run_report.html.j2").render(
+        park=scenario.park,
+        market=scenario.market,
+        day=outcome.day,
+        scenario_version=scenario.version,
+        run_id=outcome.run_id,
+        accounts=accounts,
+        park_lines=park_statement.lines if park_statement else [],
+        stage_seconds=outcome.stage_seconds,
+        offer=offer,
+        bid=bid,
+        dispatch_notes=dispatch.notes,
+        forecast_section=_service_section("forecast", engine, scenario, outcome.day, folder),
+        settlement_section=_service_section("settlement", engine, scenario, outcome.day, folder),
+    )
+    (folder / "report.html").write_text(html, encoding="utf-8")
+    return folder
+
+
+def _service_section(service: str, engine: Any, scenario: Scenario, day: Any, folder: Path) -> str:
+    """HTML from a service's report function; it writes its plots under ``folder`` (the report's folder)."""
+    if service == "forecast":
+        from forecast.report import render_accuracy_html
+
+        return render_accuracy_html(engine, scenario, day, folder)
+    from settlement.report import render_daily_html
+
+    return render_daily_html(engine, scenario, day, folder)

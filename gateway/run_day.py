@@ -1,0 +1,211 @@
+"""``parkvpp run-day``: one market day end to end, every stage a real service over Kafka.
+
+history -> forecast (Ray, sktime) -> offer (aggregator) -> bid (bidding) -> clearing
+(exchange simulator) -> dispatch (aggregator) -> delivery (delivery simulator) ->
+settlement and carbon ledger (settlement) -> run folder with the report.
+
+The orchestrator only triggers the forecast and watches the database for each stage's
+facts; the services pass the day along through the broker. A day already settled is not
+run again (its facts are immutable); a day interrupted part-way is resumed by replaying its
+stored facts, which the idempotent consumers skip where already applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from gateway.pipeline import Pipeline, PipelineError
+from infra.cache import client, exclusive
+from infra.contracts import Envelope
+from infra.db import make_engine, migrate
+from infra.db.outbox import stored_envelopes
+from infra.db.tables import dead_letters, outbox, runs
+from infra.embedded import local_services
+from infra.kafka import ensure_topics
+from infra.scenario import Scenario, load_scenario
+from infra.settings import Settings
+from infra.simulation.history import history_window, load_history
+from infra.timeutil import now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    schema: str
+    label: str
+    service: str
+    timeout_s: float
+    min_count: int = 1
+
+
+STAGES = (
+    Stage("forecast_set", "forecast", "forecast", 600),
+    Stage("offer", "offer", "aggregator", 180),
+    Stage("bid", "bids", "bidding", 60),
+    Stage("award", "awards", "exchange simulator", 60, min_count=2),
+    Stage("dispatch", "dispatch", "aggregator", 120),
+    Stage("metering", "delivery", "delivery simulator", 60),
+    Stage("settlement", "settlement", "settlement", 180),
+)
+
+
+class RunDayError(RuntimeError):
+    """A stage failed or stalled; the message names it and the reason."""
+
+
+@dataclass
+class RunOutcome:
+    park_id: str
+    day: date
+    run_id: str
+    folder: Path
+    already_settled: bool
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    facts: dict[str, list[Envelope]] = field(default_factory=dict)
+
+
+Progress = Callable[[str], None]
+
+
+def _count(engine: Engine, park_id: str, day: date, schema: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(outbox)
+                .where(
+                    outbox.c.park_id == park_id, outbox.c.market_day == day, outbox.c.schema_name == schema
+                )
+            ).scalar_one()
+        )
+
+
+def _dead_letters_for(engine: Engine, park_id: str, day: date) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(dead_letters.c.consumer, dead_letters.c.reason)
+            .join(outbox, outbox.c.message_id == dead_letters.c.message_id)
+            .where(outbox.c.park_id == park_id, outbox.c.market_day == day)
+        ).all()
+    return [f"{consumer}: {reason}" for consumer, reason in rows]
+
+
+def _replay_day(engine: Engine, park_id: str, day: date) -> int:
+    """Mark the day's stored facts unpublished so the relay sends them again."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(outbox)
+            .where(outbox.c.park_id == park_id, outbox.c.market_day == day)
+            .values(published_at=None)
+        )
+    return result.rowcount
+
+
+def _wait_for(stage: Stage, engine: Engine, pipeline: Pipeline, park_id: str, day: date) -> None:
+    deadline = time.monotonic() + stage.timeout_s
+    while _count(engine, park_id, day, stage.schema) < stage.min_count:
+        pipeline.check_alive()
+        problems = _dead_letters_for(engine, park_id, day)
+        if problems:
+            raise RunDayError(f"{stage.label} failed in {stage.service}: " + "; ".join(problems))
+        if time.monotonic() > deadline:
+            raise RunDayError(f"{stage.label}: {stage.service} produced nothing in {stage.timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def _prepare_history(scenario: Scenario, day: date, progress: Progress) -> None:
+    start, _ = history_window(scenario, day)
+    t0 = time.monotonic()
+    frame = load_history(scenario, start, day + timedelta(days=1))
+    progress(
+        f"history   {len(frame):,} intervals x {frame.shape[1]} series, {start} .. {day} "
+        f"(synthetic, {time.monotonic() - t0:.1f} s)"
+    )
+
+
+def _issue_forecast(engine: Engine, scenario: Scenario, day: date) -> None:
+    from forecast.service import issue_forecast
+
+    issue_forecast(engine, scenario, day, horizon="day_ahead")
+
+
+def run_day(park_id: str, day: date, settings: Settings, progress: Progress = log.info) -> RunOutcome:
+    """Run (or resume) one park's market day and write its run folder."""
+    scenario = load_scenario(park_id)
+    run_id = f"{park_id}-{day.isoformat()}-{uuid.uuid4().hex[:8]}"
+    folder = settings.run_dir / park_id / day.isoformat()
+    with local_services(settings) as endpoints:
+        progress(
+            f"services  kafka {endpoints.kafka_bootstrap}, redis {endpoints.redis_url}, "
+            f"database {endpoints.database_url.split('?')[0]}"
+        )
+        migrate(endpoints.database_url)
+        engine = make_engine(endpoints.database_url)
+        ensure_topics(endpoints.kafka_bootstrap)
+        with exclusive(client(endpoints.redis_url), f"run-day:{park_id}:{day.isoformat()}"):
+            outcome = RunOutcome(park_id, day, run_id, folder, already_settled=False)
+            with engine.begin() as conn:
+                conn.execute(
+                    insert(runs).values(
+                        run_id=run_id, park_id=park_id, market_day=day, status="running", started_at=now()
+                    )
+                )
+            try:
+                if _count(engine, park_id, day, "settlement") > 0:
+                    outcome.already_settled = True
+                    progress(
+                        f"settled   {park_id} {day} was settled before; its facts are final, nothing is rerun"
+                    )
+                else:
+                    _run_stages(engine, endpoints.kafka_bootstrap, scenario, day, progress, outcome)
+                with engine.connect() as conn:
+                    outcome.facts = {s.schema: stored_envelopes(conn, park_id, day, s.schema) for s in STAGES}
+                _finish(engine, run_id, "done", None)
+            except BaseException as exc:
+                _finish(engine, run_id, "failed", f"{type(exc).__name__}: {exc}")
+                raise
+    return outcome
+
+
+def _finish(engine: Engine, run_id: str, status: str, error: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(runs).where(runs.c.run_id == run_id).values(status=status, finished_at=now(), error=error)
+        )
+
+
+def _run_stages(
+    engine: Engine, bootstrap: str, scenario: Scenario, day: date, progress: Progress, outcome: RunOutcome
+) -> None:
+    park_id = scenario.id
+    _prepare_history(scenario, day, progress)
+    replayed = _replay_day(engine, park_id, day)
+    if replayed:
+        progress(f"resume    replaying {replayed} stored facts of the interrupted day")
+    with Pipeline(engine, bootstrap) as pipeline:
+        t0 = time.monotonic()
+        pipeline.wait_ready()
+        progress(
+            f"workers   {len(pipeline.threads)} service workers joined their consumer groups "
+            f"({time.monotonic() - t0:.1f} s)"
+        )
+        for stage in STAGES:
+            t0 = time.monotonic()
+            if stage.schema == "forecast_set" and _count(engine, park_id, day, stage.schema) == 0:
+                progress("forecast  running sktime models on Ray ...")
+                _issue_forecast(engine, scenario, day)
+            try:
+                _wait_for(stage, engine, pipeline, park_id, day)
+            except PipelineError as exc:
+                raise RunDayError(f"{stage.label}: {exc}") from exc
+            outcome.stage_seconds[stage.label] = time.monotonic() - t0
+            progress(f"{stage.label:<9} done ({outcome.stage_seconds[stage.label]:.1f} s)")

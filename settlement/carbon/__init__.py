@@ -1,0 +1,1 @@
+"""Carbon: the park method (annual account), daily attribution, the ledger and indicators."""

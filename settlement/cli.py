@@ -1,0 +1,496 @@
+"""Settlement's commands: ``parkvpp settlement ...``, ``parkvpp ledger ...``, ``parkvpp carbon ...``
+and ``parkvpp bench settlement``. Heavy imports stay inside the commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from infra.settings import get_settings
+
+settlement_app = typer.Typer(
+    help="Settlement statements, daily and monthly reports, reviews and replay.", no_args_is_help=True
+)
+ledger_app = typer.Typer(
+    help="The park carbon ledger: verify the hash chain, post carbon-asset entries, list entries.",
+    no_args_is_help=True,
+)
+carbon_app = typer.Typer(
+    help="Park carbon accounting: the annual park account and indicators for any period.",
+    no_args_is_help=True,
+)
+
+Park = Annotated[str, typer.Option("--park", help="park id (a scenario, e.g. datong or chifeng)")]
+Json = Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")]
+FORMATS = ("html", "csv", "pdf")
+
+
+class UsageError(ValueError):
+    """A command-line value is malformed."""
+
+
+def _day(value: str | None, name: str = "--day") -> date:
+    if value is None:
+        return get_settings().default_day
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"{name}: {value!r} is not a date like 2026-07-15") from exc
+
+
+def _month(value: str) -> date:
+    try:
+        year, month = value.split("-")
+        return date(int(year), int(month), 1)
+    except ValueError as exc:
+        raise UsageError(f"--month: {value!r} is not a month like 2026-07") from exc
+
+
+def _formats(values: list[str] | None) -> tuple[str, ...]:
+    chosen = tuple(values or FORMATS)
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown:
+        raise UsageError(f"--format: {', '.join(unknown)} unknown; choose from {', '.join(FORMATS)}")
+    return chosen
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Known problems become one clear line and exit code 2, never a stack trace."""
+    from infra.scenario import ScenarioError
+    from settlement.carbon.activity import ActivityError
+    from settlement.carbon.ledger import LedgerError
+    from settlement.facts import FactError
+    from settlement.review import ReviewError
+
+    try:
+        yield
+    except (
+        UsageError,
+        ScenarioError,
+        ActivityError,
+        LedgerError,
+        FactError,
+        ReviewError,
+        LookupError,
+    ) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _engine() -> Any:
+    from infra.db import make_engine, migrate
+
+    url = get_settings().resolved_database_url
+    migrate(url)
+    return make_engine(url)
+
+
+def _scenario(park: str) -> Any:
+    from infra.scenario import load_scenario
+
+    return load_scenario(park)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, c in enumerate(columns):
+        table.add_column(c, justify="left" if i == 0 else "right")
+    for r in rows:
+        table.add_row(*[str(v) for v in r])
+    Console().print(table)
+
+
+# --- settlement ---------------------------------------------------------------------------
+
+
+@settlement_app.command("show")
+def show(
+    park: Park = "datong",
+    day: Annotated[str | None, typer.Option(help="market day (default: the configured day)")] = None,
+    as_json: Json = False,
+) -> None:
+    """The statements of a settled day: per account lines, total, emissions, carbon-adjusted revenue."""
+    with _errors():
+        from settlement.report import day_summary
+
+        summary = day_summary(_engine(), park, _day(day), _scenario(park))
+        if as_json:
+            summary.pop("series")
+            _print_json(summary)
+            return
+        _table(
+            f"Settlement {park} {summary['day']} ({summary['review']['state']})",
+            ["account", "total CNY", "tCO2", "carbon-adjusted CNY"],
+            [
+                [
+                    a["account_id"],
+                    f"{a['total_cny']:,.2f}",
+                    f"{a['emissions_tco2']:.3f}",
+                    f"{a['carbon_adjusted_revenue_cny']:,.2f}",
+                ]
+                for a in summary["accounts"]
+            ],
+        )
+        ind = summary["indicators"]
+        typer.echo(
+            f"carbon per energy {ind['tco2_per_tce'] or 0:.4f} tCO2/tce ({ind['electricity_tce_basis']} basis): {ind['verdict']}; "
+            f"clean share {100 * (ind['clean_energy_share'] or 0):.1f} %; measured share {100 * summary['measured_share']['park']:.1f} %"
+        )
+        for note in summary["notes"]:
+            typer.echo(f"note: {note}")
+
+
+@settlement_app.command("daily")
+def daily(
+    park: Park = "datong",
+    day: Annotated[str | None, typer.Option(help="market day (default: the configured day)")] = None,
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="html, csv or pdf (repeatable; default all)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: <run dir>/reports)")] = None,
+) -> None:
+    """Write the daily settlement report (HTML with plots, CSV, PDF) with its review state."""
+    with _errors():
+        from settlement.report import write_daily
+
+        paths = write_daily(
+            _engine(), _scenario(park), _day(day), out or get_settings().run_dir / "reports", _formats(fmt)
+        )
+        for p in paths:
+            typer.echo(f"wrote {p}")
+
+
+@settlement_app.command("monthly")
+def monthly(
+    month: Annotated[str, typer.Option(help="month like 2026-07")],
+    park: Park = "datong",
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="html, csv or pdf (repeatable; default all)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: <run dir>/reports)")] = None,
+) -> None:
+    """Write the monthly roll-up report (HTML with plots, CSV, PDF) with its review state."""
+    with _errors():
+        from settlement.report import write_monthly
+
+        paths = write_monthly(
+            _engine(),
+            _scenario(park),
+            _month(month),
+            out or get_settings().run_dir / "reports",
+            _formats(fmt),
+        )
+        for p in paths:
+            typer.echo(f"wrote {p}")
+
+
+@settlement_app.command("review")
+def review(
+    state: Annotated[str, typer.Option(help="draft, approved or disputed")],
+    park: Park = "datong",
+    day: Annotated[str | None, typer.Option(help="review a daily report")] = None,
+    month: Annotated[str | None, typer.Option(help="review a monthly report (like 2026-07)")] = None,
+    comment: Annotated[str, typer.Option(help="why (required when disputed)")] = "",
+    reviewer: Annotated[str, typer.Option(help="who reviews")] = "operator",
+) -> None:
+    """Record the operator's review of a daily or monthly report."""
+    with _errors():
+        from settlement.review import record_review
+
+        if (day is None) == (month is None):
+            raise UsageError("give exactly one of --day or --month")
+        period, start = ("day", _day(day)) if day else ("month", _month(month or ""))
+        with _engine().begin() as conn:
+            record_review(conn, park, period, start, state, comment, reviewer)
+        typer.echo(f"{park} {period} {start}: {state}" + (f" ({comment})" if comment else ""))
+
+
+@settlement_app.command("replay")
+def replay(
+    park: Park = "datong",
+    day: Annotated[str | None, typer.Option(help="market day")] = None,
+    as_json: Json = False,
+) -> None:
+    """Recompute a day from its stored facts and compare with the stored statements and ledger."""
+    with _errors():
+        from settlement.settle import replay_day
+
+        report = replay_day(_engine(), _scenario(park), _day(day))
+        if as_json:
+            _print_json(
+                {
+                    "park_id": report.park_id,
+                    "day": report.day.isoformat(),
+                    "status": report.status,
+                    "differences": report.differences,
+                }
+            )
+        else:
+            typer.echo(f"{report.park_id} {report.day}: {report.status}")
+            for d in report.differences:
+                typer.echo(f"  {d}")
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+# --- ledger --------------------------------------------------------------------------------
+
+
+@ledger_app.command("verify")
+def verify(
+    park: Annotated[str | None, typer.Option("--park", help="one park (default: every park)")] = None,
+    as_json: Json = False,
+) -> None:
+    """Recompute the hash chain; name every edited, deleted or reordered entry. Exit 1 if any."""
+    with _errors():
+        from settlement.carbon.ledger import verify as verify_chain
+
+        with _engine().connect() as conn:
+            checked, problems = verify_chain(conn, park)
+        if as_json:
+            _print_json({"checked": checked, "ok": not problems, "problems": [vars(p) for p in problems]})
+        else:
+            for p in problems:
+                typer.secho(f"{p.park_id}: {p.kind}: {p.message}", fg="red")
+            typer.echo(
+                f"{checked} entries checked: "
+                + ("the chain is intact" if not problems else f"{len(problems)} problem(s)")
+            )
+        if problems:
+            raise typer.Exit(1)
+
+
+@ledger_app.command("post")
+def post(
+    file: Annotated[
+        Path, typer.Argument(help="YAML file of carbon-asset transactions (see settlement/README.md)")
+    ],
+) -> None:
+    """Post allowances, offsets, sinks or adjustments from a file (all or nothing)."""
+    with _errors():
+        from settlement.carbon.manual import post_manual, read_manual
+
+        manual = read_manual(file)
+        with _engine().begin() as conn:
+            ids = post_manual(conn, _scenario(manual.park), manual)
+        typer.echo(f"posted {len(ids)} transaction(s) for {manual.park}")
+
+
+@ledger_app.command("show")
+def show_ledger(
+    park: Park = "datong",
+    day: Annotated[str | None, typer.Option(help="one market day (default: all)")] = None,
+    account: Annotated[str | None, typer.Option(help="only entries touching this holder")] = None,
+    as_json: Json = False,
+) -> None:
+    """List ledger entries with their postings, rule and factor version."""
+    with _errors():
+        from settlement.carbon.ledger import entries, holds
+
+        start = _day(day) if day else None
+        end = date.fromordinal(start.toordinal() + 1) if start else None
+        with _engine().connect() as conn:
+            rows = entries(conn, park, start, end)
+        if account:
+            rows = [r for r in rows if any(holds(p.account, account) for p in r["postings"])]
+        if as_json:
+            _print_json([{**r, "postings": [p.as_list() for p in r["postings"]]} for r in rows])
+            return
+        for r in rows:
+            typer.echo(
+                f"#{r['position']} {r['market_day']} {r['kind']} {r['account_id']}  ({r['factor_version']}) {r['entry_id']}"
+            )
+            typer.echo(f"    rule: {r['rule']}" + (f"; factors: {r['factors']}" if r["factors"] else ""))
+            for p in r["postings"]:
+                typer.echo(f"    {p.account:<42} {p.book:<40} {p.quantity:>16,.6f} {p.unit}")
+        typer.echo(f"{len(rows)} entries")
+
+
+# --- carbon --------------------------------------------------------------------------------
+
+
+@carbon_app.command("account")
+def account(
+    activity: Annotated[
+        Path, typer.Option("--activity", help="activity-data YAML file (see settlement/README.md)")
+    ],
+    park: Annotated[
+        str, typer.Option("--park", help="scenario whose carbon settings give the default factors")
+    ] = "datong",
+    as_json: Json = False,
+) -> None:
+    """The annual park carbon account (national park method) from an activity-data file."""
+    with _errors():
+        from settlement.carbon.activity import park_account, read_activity
+
+        result = park_account(read_activity(activity), _scenario(park).park.carbon, str(activity))
+        data = result.to_dict()
+        if as_json:
+            _print_json(data)
+            return
+        _table(
+            f"Park carbon account: {result.park} {result.year} (factors {result.factor_version})",
+            ["term", "tCO2", "10^4 tCO2"],
+            [[k, f"{v:,.3f}", f"{v / 1e4:,.6f}"] for k, v in result.terms_tco2.items()],
+        )
+        for name, v in result.separate_tco2.items():
+            typer.echo(f"reported separately (not in E_park): {name} {v:,.3f} tCO2")
+        _table("Energy use", ["part", "tce"], [[k, f"{v:,.3f}"] for k, v in result.energy_tce.items()])
+        band = result.band
+        typer.echo(
+            f"electricity basis: {result.basis} ({result.kgce_per_kwh} kgce/kWh)\n"
+            f"indicator: {result.indicator_tco2_per_tce or 0:.4f} tCO2/tce"
+            + (
+                f" against <= {band['max_tco2_per_tce']} for {band['min_annual_tce']:,.0f}+ tce/yr"
+                if band
+                else ""
+            )
+            + f": {result.verdict}"
+        )
+        if result.clean_energy_share is not None:
+            typer.echo(f"clean-energy share: {100 * result.clean_energy_share:.1f} %")
+        if result.direct_green_share is not None:
+            typer.echo(f"direct green-supply share of electricity: {100 * result.direct_green_share:.1f} %")
+
+
+@carbon_app.command("indicators")
+def indicators_cmd(
+    start: Annotated[str, typer.Option(help="first market day")],
+    end: Annotated[str, typer.Option(help="day after the last (half-open)")],
+    park: Park = "datong",
+    account: Annotated[str, typer.Option(help="park, an enterprise or <enterprise>/<asset>")] = "park",
+    as_json: Json = False,
+) -> None:
+    """Carbon per unit energy with its band and verdict, clean and green shares, location-based scope 2."""
+    with _errors():
+        from settlement.carbon.indicators import indicators
+
+        first, after = _day(start, "--start"), _day(end, "--end")
+        if after <= first:
+            raise UsageError(f"--end: {after} must be after --start {first} (the period is [start, end))")
+        with _engine().connect() as conn:
+            ind = indicators(conn, _scenario(park), first, after, account)
+        data = ind.to_dict()
+        if as_json:
+            _print_json(data)
+            return
+        _table(
+            f"Indicators {park} {account} [{first}, {after}): {ind.settled_days} settled day(s)",
+            ["indicator", "value"],
+            _indicator_rows(data),
+        )
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def _indicator_rows(d: dict[str, Any]) -> list[list[str]]:
+    band = d["band"]
+    band_text = (
+        f"<= {band['max_tco2_per_tce']} for {band['min_annual_tce']:,.0f}"
+        + (f"-{band['max_annual_tce']:,.0f}" if band["max_annual_tce"] else "+")
+        + " tce/yr"
+        if band
+        else "no band"
+    )
+    rows = [["emissions", f"{d['emissions_tco2']:,.3f} tCO2"]]
+    rows += [[f"  {source}", f"{v:,.3f} tCO2"] for source, v in d["emissions_by_source_tco2"].items()]
+    rows += [["electricity consumed", f"{sum(d['electricity_mwh'].values()):,.1f} MWh"]]
+    rows += [[f"  {kind}", f"{v:,.1f} MWh"] for kind, v in d["electricity_mwh"].items() if v]
+    if d["exported_mwh"]:
+        rows.append(["electricity exported", f"{d['exported_mwh']:,.1f} MWh"])
+    if d["heat_gj"]:
+        rows += [[f"heat {kind}", f"{v:,.1f} GJ"] for kind, v in d["heat_gj"].items()]
+    rows += [
+        [
+            "energy",
+            f"{d['energy_tce']:,.2f} tce ({d['electricity_tce_basis']} basis, {d['kgce_per_kwh']} kgce/kWh; fuel {d['fuel_tce']:,.2f} tce)",
+        ],
+        [
+            "carbon per unit energy",
+            "n/a" if d["tco2_per_tce"] is None else f"{d['tco2_per_tce']:.4f} tCO2/tce",
+        ],
+        ["band (annualised use)", f"{band_text} ({(d['annualised_tce'] or 0):,.0f} tce/yr)"],
+        ["verdict", d["verdict"]],
+        [
+            "clean-energy share",
+            f"{_pct(d['clean_energy_share'])} (target {_pct(d['clean_energy_share_target'])})",
+        ],
+        [
+            "direct green-supply share",
+            f"{_pct(d['direct_green_share'])} (target {_pct(d['direct_green_share_target'])})",
+        ],
+        [
+            "location-based scope 2",
+            f"{d['location_scope2_tco2']:,.3f} tCO2 at {d['location_factor_tco2_per_mwh']} tCO2/MWh ({d['location_factor_year']})",
+        ],
+        ["removals (sinks)", f"{d['removals_tco2']:,.3f} tCO2"],
+        ["offsets retired", f"{d['offsets_retired_tco2']:,.3f} tCO2"],
+        ["factor version", d["factor_version"]],
+    ]
+    return rows
+
+
+# --- registration --------------------------------------------------------------------------
+
+
+def bench_command(
+    as_json: Json = False,
+    assets: Annotated[int, typer.Option(help="meters in the synthetic park")] = 10_000,
+    days: Annotated[int, typer.Option(help="days settled")] = 30,
+    naive_assets: Annotated[int, typer.Option(help="meters for the naive per-row run")] = 2_000,
+) -> None:
+    """Settle a month of a 10,000-meter park; rows per second against a naive per-row implementation."""
+    from settlement.bench import run_bench
+
+    def progress(message: str) -> None:
+        typer.echo(message, err=True)
+
+    result = run_bench(assets=assets, days=days, naive_assets=naive_assets, progress=progress)
+    if as_json:
+        _print_json(result)
+        return
+    _table(
+        "Settlement benchmark (rows = asset-intervals)",
+        ["approach", "rows", "seconds", "rows/s"],
+        [
+            [
+                "vectorised (production)",
+                f"{result['rows']:,}",
+                result["vectorised_seconds"],
+                f"{result['vectorised_rows_per_s']:,}",
+            ],
+            [
+                "naive per row",
+                f"{result['naive_rows']:,}",
+                result["naive_seconds"],
+                f"{result['naive_rows_per_s']:,}",
+            ],
+        ],
+    )
+    typer.echo(
+        f"speed-up (whole settlement): {result['speedup']}x; per-asset stage alone: {result['asset_stage_speedup']}x; "
+        f"identical statements: {result['identical_statements']}; month under 60 s: {result['month_under_60_s']}"
+    )
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.add_typer(settlement_app, name="settlement")
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(carbon_app, name="carbon")
+    bench.command("settlement")(bench_command)

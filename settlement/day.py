@@ -1,0 +1,346 @@
+"""Settle one park-day: pure, from the day's facts and baselines to statements and ledger entries.
+
+Accounts: ``park`` is the park's settlement with the exchange and the grid (plus its storage
+degradation and certificate trades); every enterprise gets a statement too. The operator
+(the enterprise without revenue-sharing terms) holds the exchange lines and is the
+counterparty of the internal ones (``energy_supply``, ``flexibility_payment``), so for
+every line item and every interval the enterprise amounts sum exactly, in fen, to the
+park's (to zero for internal items). See ``settlement/README.md`` for each line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from infra.contracts import Settlement, StatementLine
+from infra.scenario.model import Scenario
+from settlement import market
+from settlement.assets import AssetAmounts, AssetBook, AssetStage, by_enterprise, fill_gaps, settle_assets
+from settlement.baseline import Baseline
+from settlement.carbon.attribution import GREEN_ASSET_TYPES, CarbonDay, attribute_day
+from settlement.carbon.ledger import EntryDraft
+from settlement.certificates import Certificates, plan_certificates
+from settlement.facts import MEASURED, QUALITY_NAMES, DayFacts
+from settlement.money import FEN_PER_CNY, fen_series, to_fen
+
+METHOD_VERSION = "settlement-1"
+PARK_ACCOUNT = "park"
+PARK_ITEMS = (
+    "mlt_energy",
+    "day_ahead_energy",
+    "real_time_energy",
+    "deviation_charge",
+    "regulation_mileage",
+    "regulation_capacity",
+    "demand_response",
+    "demand_response_penalty",
+    "grid_import_tariff",
+    "storage_degradation",
+    "green_certificate_sales",
+    "green_certificate_purchases",
+)
+INTERNAL_ITEMS = ("energy_supply", "flexibility_payment")
+ENTERPRISE_ITEMS = (*INTERNAL_ITEMS, "storage_degradation")
+
+
+@dataclass(frozen=True)
+class DayResult:
+    park_id: str
+    day: date
+    rules_version: str
+    statements: list[Settlement]
+    drafts: list[EntryDraft]
+    record: dict[str, Any]
+    asset_ids: tuple[str, ...]
+    asset_amounts_fen: dict[str, np.ndarray]  # item -> (assets, intervals) whole fen
+
+
+def rules_version(scenario: Scenario) -> str:
+    return f"{scenario.version}|{scenario.park.carbon.version}|{METHOD_VERSION}"
+
+
+@dataclass(frozen=True)
+class _Park:
+    """Park-level quantities of the day (MWh per interval unless named otherwise)."""
+
+    actual: np.ndarray
+    imported: np.ndarray
+    exported: np.ndarray
+    green: np.ndarray
+    fossil_total: float
+
+
+def _park_quantities(scenario: Scenario, facts: DayFacts, energy: np.ndarray) -> _Park:
+    types = np.array([a.type for a in scenario.park.assets])
+    actual = facts.grid_mwh
+    return _Park(
+        actual=actual,
+        imported=np.maximum(-actual, 0.0),
+        exported=np.maximum(actual, 0.0),
+        green=np.maximum(energy[np.isin(types, GREEN_ASSET_TYPES)], 0.0).sum(axis=0),
+        fossil_total=float(np.maximum(energy[types == "gas_generator"], 0.0).sum()),
+    )
+
+
+def _exchange(
+    scenario: Scenario, facts: DayFacts, park: _Park, baseline: Baseline
+) -> tuple[dict[str, np.ndarray], dict[str, float | None], Certificates, dict[str, np.ndarray]]:
+    rules, h = scenario.market, facts.hours
+    contracts = market.contract_position(scenario.park, facts.interval_starts, h)
+    cny = market.energy_amounts(
+        contracts.q_mw,
+        contracts.amount_cny,
+        facts.q_da_mw,
+        facts.p_da_cny_per_mwh,
+        park.actual,
+        facts.p_rt_cny_per_mwh,
+        h,
+    )
+    cny["deviation_charge"] = market.deviation_charge(
+        rules, park.actual, facts.q_rt_mw, facts.p_rt_cny_per_mwh, h
+    )
+    cny.update(
+        market.regulation_amounts(
+            rules, facts.regulation_mw, facts.regulation_price_cny_per_mw, facts.mileage_mw, facts.k_inputs, h
+        )
+    )
+    delivered = market.dr_delivered_mwh(facts.dr_mw, park.actual, baseline.grid_mwh)
+    cny.update(market.dr_amounts(rules, facts.dr_mw, facts.dr_price_cny_per_mwh, delivered, h))
+    cny["grid_import_tariff"] = market.import_tariff(rules, park.actual)
+    carbon = scenario.park.carbon
+    cert = plan_certificates(
+        park.green,
+        park.imported,
+        park.exported,
+        contracts.green_mwh,
+        park.fossil_total,
+        carbon.clean_energy_share_target,
+    )
+    cny["green_certificate_sales"] = cert.sold * carbon.green_certificate_price_cny
+    cny["green_certificate_purchases"] = -cert.bought * carbon.green_certificate_price_cny
+    energy = {
+        "mlt_energy": float(contracts.q_mw.sum() * h),
+        "day_ahead_energy": float((facts.q_da_mw - contracts.q_mw).sum() * h),
+        "real_time_energy": float((park.actual - facts.q_da_mw * h).sum()),
+        "deviation_charge": float(market.deviation_excess_mwh(rules, park.actual, facts.q_rt_mw, h).sum()),
+        "regulation_mileage": None,
+        "regulation_capacity": None,
+        "demand_response": float(market.dr_paid_mwh(rules, facts.dr_mw, delivered, h).sum()),
+        "demand_response_penalty": float(market.dr_shortfall_mwh(rules, facts.dr_mw, delivered, h).sum()),
+        "grid_import_tariff": float(park.imported.sum()),
+        "green_certificate_sales": float(cert.sold.sum()),
+        "green_certificate_purchases": float(cert.bought.sum()),
+    }
+    series = {"q_mlt_mw": contracts.q_mw, "dr_delivered_mwh": delivered}
+    return cny, energy, cert, series
+
+
+def _line(item: str, fen: np.ndarray, energy_mwh: float | None) -> StatementLine:
+    intervals, amount = fen_series(fen)
+    return StatementLine(
+        item=item,
+        amount_cny=amount,
+        energy_mwh=None if energy_mwh is None else round(energy_mwh, 6),
+        interval_amount_cny=intervals,
+    )
+
+
+def _statement(
+    scenario: Scenario,
+    facts: DayFacts,
+    account_id: str,
+    lines: list[tuple[str, np.ndarray, float | None]],
+    emissions_tco2: float,
+    green_mwh: float,
+) -> Settlement:
+    carbon = scenario.park.carbon
+    total = np.sum([fen for _, fen, _ in lines], axis=0).astype(np.int64)
+    total_fen = int(total.sum())
+    interval_totals, total_cny = fen_series(total)
+    adjusted = (
+        total_fen
+        - int(to_fen(carbon.carbon_price_cny_per_tco2 * emissions_tco2))
+        + int(to_fen(carbon.green_certificate_price_cny * green_mwh))
+    )
+    return Settlement(
+        interval_minutes=facts.interval_minutes,
+        interval_starts=facts.interval_starts,
+        account_id=account_id,
+        rules_version=rules_version(scenario),
+        source_message_ids=list(facts.source_message_ids),
+        lines=[_line(item, fen, e) for item, fen, e in lines],
+        interval_total_cny=interval_totals,
+        total_cny=total_cny,
+        emissions_tco2=round(emissions_tco2, 6),
+        carbon_adjusted_revenue_cny=adjusted / FEN_PER_CNY,
+    )
+
+
+def _quality_notes(
+    scenario: Scenario, facts: DayFacts, energy: np.ndarray, estimated: np.ndarray
+) -> tuple[list[str], dict[str, Any]]:
+    notes = []
+    for i, a in enumerate(scenario.park.assets):
+        codes = facts.quality[i][facts.quality[i] != MEASURED]
+        if len(codes):
+            kinds = ", ".join(
+                f"{np.count_nonzero(codes == c)} {QUALITY_NAMES[c]}" for c in sorted(set(codes.tolist()))
+            )
+            notes.append(f"{a.id}: {len(codes)} of {facts.n} intervals estimated ({kinds})")
+    magnitude = np.abs(energy)
+    total = float(magnitude.sum())
+    share = float(magnitude[~estimated].sum() / total) if total > 0 else 1.0
+    ent_index = {e.id: i for i, e in enumerate(scenario.park.enterprises)}
+    ent_of = np.array([ent_index[a.enterprise] for a in scenario.park.assets], dtype=np.int64)
+    all_energy = np.bincount(ent_of, magnitude.sum(axis=1), minlength=len(ent_index))
+    measured = np.bincount(ent_of, np.where(estimated, 0.0, magnitude).sum(axis=1), minlength=len(ent_index))
+    per_enterprise = {
+        e: round(float(measured[i] / all_energy[i]), 6) if all_energy[i] > 0 else 1.0
+        for e, i in ent_index.items()
+    }
+    return notes, {"park": round(share, 6), **per_enterprise}
+
+
+def _accounts(
+    book: AssetBook,
+    park_fen: dict[str, np.ndarray],
+    park_energy: dict[str, float | None],
+    amounts: AssetAmounts,
+    energy: np.ndarray,
+) -> dict[str, list[tuple[str, np.ndarray, float | None]]]:
+    ent_fen = {item: by_enterprise(book, fen) for item, fen in amounts.items().items()}
+    internal = book.contracted[book.enterprise_of]
+    ent_energy = np.zeros(len(book.enterprise_ids))
+    np.add.at(ent_energy, book.enterprise_of, np.where(internal, energy.sum(axis=1), 0.0))
+    ent_delivered = np.zeros(len(book.enterprise_ids))
+    np.add.at(ent_delivered, book.enterprise_of, amounts.delivered_mwh.sum(axis=1))
+    ent_discharged = np.zeros(len(book.enterprise_ids))
+    discharged = np.where(book.degradation_cny_per_mwh > 0, np.maximum(energy, 0).sum(axis=1), 0.0)
+    np.add.at(ent_discharged, book.enterprise_of, discharged)
+    others = np.arange(len(book.enterprise_ids)) != book.operator
+    out: dict[str, list[tuple[str, np.ndarray, float | None]]] = {}
+    for e, ent_id in enumerate(book.enterprise_ids):
+        if e == book.operator:
+            lines = [
+                (item, park_fen[item], park_energy[item])
+                for item in PARK_ITEMS
+                if item != "storage_degradation"
+            ]
+            lines += [
+                (
+                    "energy_supply",
+                    -ent_fen["energy_supply"][others].sum(axis=0),
+                    float(-ent_energy[others].sum()),
+                ),
+                ("flexibility_payment", -ent_fen["flexibility_payment"][others].sum(axis=0), None),
+                (
+                    "storage_degradation",
+                    park_fen["storage_degradation"] - ent_fen["storage_degradation"][others].sum(axis=0),
+                    float(ent_discharged[e]),
+                ),
+            ]
+        else:
+            lines = [
+                ("energy_supply", ent_fen["energy_supply"][e], float(ent_energy[e])),
+                ("flexibility_payment", ent_fen["flexibility_payment"][e], float(ent_delivered[e])),
+                ("storage_degradation", ent_fen["storage_degradation"][e], float(ent_discharged[e])),
+            ]
+        out[ent_id] = lines
+    return out
+
+
+def _asset_record(
+    book: AssetBook, energy: np.ndarray, estimated: np.ndarray, amounts: AssetAmounts
+) -> dict[str, dict[str, Any]]:
+    """Per-asset day figures: energy, estimated intervals, delivered flexibility, each item's total (fen)."""
+    columns = {
+        "enterprise": [book.enterprise_ids[e] for e in book.enterprise_of.tolist()],
+        "energy_mwh": np.round(energy.sum(axis=1), 6).tolist(),
+        "estimated_intervals": estimated.sum(axis=1).tolist(),
+        "delivered_mwh": np.round(amounts.delivered_mwh.sum(axis=1), 6).tolist(),
+        **{item: fen.sum(axis=1).tolist() for item, fen in amounts.items().items()},
+    }
+    return {a: {k: v[i] for k, v in columns.items()} for i, a in enumerate(book.asset_ids)}
+
+
+def settle_day(
+    scenario: Scenario, facts: DayFacts, baseline: Baseline, asset_stage: AssetStage = settle_assets
+) -> DayResult:
+    """Statements for the park and every enterprise, ledger entries and the day's record.
+
+    ``asset_stage`` is the per-asset computation; only the benchmark swaps it (for the naive one).
+    """
+    book = AssetBook.from_scenario(scenario)
+    energy, estimated = fill_gaps(facts.metered_mwh, baseline.assets_mwh)
+    park = _park_quantities(scenario, facts, energy)
+    cny, energy_mwh, cert, series = _exchange(scenario, facts, park, baseline)
+    park_fen = {item: to_fen(v) for item, v in cny.items()}
+    amounts = asset_stage(
+        book,
+        energy,
+        baseline.assets_mwh,
+        facts.p_da_cny_per_mwh,
+        facts.dr_mw,
+        (park_fen["demand_response"] + park_fen["demand_response_penalty"]) / FEN_PER_CNY,
+        (park_fen["regulation_mileage"] + park_fen["regulation_capacity"]) / FEN_PER_CNY,
+    )
+    park_fen["storage_degradation"] = amounts.degradation_fen.sum(axis=0)
+    energy_mwh["storage_degradation"] = float(np.maximum(energy[book.degradation_cny_per_mwh > 0], 0).sum())
+    carbon: CarbonDay = attribute_day(scenario, book.operator_id, energy, park.imported, park.exported, cert)
+
+    park_lines = [(item, park_fen[item], energy_mwh[item]) for item in PARK_ITEMS]
+    statements = [
+        _statement(
+            scenario, facts, PARK_ACCOUNT, park_lines, carbon.park_emissions_tco2, carbon.park_green_mwh
+        )
+    ]
+    emissions, green = carbon.account_emissions_tco2(), carbon.account_green_mwh()
+    for ent_id, lines in _accounts(book, park_fen, energy_mwh, amounts, energy).items():
+        statements.append(
+            _statement(scenario, facts, ent_id, lines, emissions.get(ent_id, 0.0), green.get(ent_id, 0.0))
+        )
+
+    notes, measured_share = _quality_notes(scenario, facts, energy, estimated)
+    notes += baseline.notes
+    if facts.regulation_mw.any() and facts.mileage_mw is None:
+        notes.append(
+            "regulation was awarded but the metering carries no regulation performance: mileage paid as zero"
+        )
+    if facts.dr_mw.any() and np.isnan(baseline.grid_mwh).any():
+        notes.append(
+            "demand response was awarded but the park has no grid baseline: delivery counted as zero"
+        )
+    record = {
+        "notes": notes,
+        "measured_share": measured_share,
+        "baseline": baseline.provenance,
+        "series": {
+            "interval_starts": [s.isoformat() for s in facts.interval_starts],
+            "q_da_mw": facts.q_da_mw.tolist(),
+            "q_rt_mw": facts.q_rt_mw.tolist(),
+            "q_mlt_mw": series["q_mlt_mw"].tolist(),
+            "actual_mwh": park.actual.tolist(),
+            "p_da_cny_per_mwh": facts.p_da_cny_per_mwh.tolist(),
+            "p_rt_cny_per_mwh": facts.p_rt_cny_per_mwh.tolist(),
+            "dr_mw": facts.dr_mw.tolist(),
+            "dr_delivered_mwh": series["dr_delivered_mwh"].tolist(),
+            "baseline_grid_mwh": [None if np.isnan(v) else v for v in baseline.grid_mwh.tolist()],
+            "regulation_mw": facts.regulation_mw.tolist(),
+        },
+        "assets": _asset_record(book, energy, estimated, amounts),
+        "carbon": carbon.summary,
+    }
+    return DayResult(
+        facts.park_id,
+        facts.day,
+        rules_version(scenario),
+        statements,
+        carbon.drafts,
+        record,
+        book.asset_ids,
+        amounts.items(),
+    )

@@ -1,0 +1,304 @@
+"""The facts a park-day is settled from: its day-ahead award, real-time award and metering.
+
+Messages are checked against the scenario before anything is stored, and every problem is
+reported at once, naming the field and the rule. :func:`assemble` puts the three facts on
+one interval grid, the metering grid: award values on a coarser grid are repeated, finer
+ones (e.g. 5-minute real-time prices) are averaged, which is exact when energy is flat
+within a meter interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from infra.contracts import Award, Envelope, Metering
+from infra.scenario.model import Scenario
+from infra.timeutil import day_intervals
+
+KINDS = ("award_day_ahead", "award_real_time", "metering")
+
+# A meter reading above rated power x interval x this margin is treated as a meter fault
+# (estimated and flagged like a gap). Tuning knob, not a domain figure.
+PLAUSIBILITY_MARGIN = 1.5
+
+AWARD_ARRAYS = (
+    "cleared_mw",
+    "clearing_price_cny_per_mwh",
+    "regulation_mw",
+    "regulation_mileage_price_cny_per_mw",
+    "demand_response_mw",
+    "demand_response_price_cny_per_mwh",
+)
+
+MEASURED, GAP, IMPLAUSIBLE, NOT_METERED = 0, 1, 2, 3
+QUALITY_NAMES = {GAP: "meter gap", IMPLAUSIBLE: "implausible reading", NOT_METERED: "asset not in metering"}
+
+
+class FactError(ValueError):
+    """An award or metering message cannot be settled; ``problems`` names each field and rule."""
+
+    def __init__(self, what: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{what}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One stored input message: its kind and parsed payload."""
+
+    kind: str
+    envelope: Envelope
+    payload: Award | Metering
+
+    @property
+    def message_id(self) -> str:
+        return self.envelope.message_id
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    return [
+        f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
+    ]
+
+
+def read_fact(envelope: Envelope) -> Fact:
+    """Parse an award or metering envelope; anything else is refused with the reason."""
+    schema = envelope.schema_.name
+    what = f"{schema} message {envelope.message_id} ({envelope.park_id} {envelope.market_day})"
+    model = {"award": Award, "metering": Metering}.get(schema)
+    if model is None:
+        raise FactError(what, [f"schema: {schema!r} is not settled here (expected award or metering)"])
+    try:
+        payload = model.from_envelope(envelope)
+    except ValidationError as exc:
+        raise FactError(what, _pydantic_problems(exc)) from exc
+    except ValueError as exc:
+        raise FactError(what, [str(exc)]) from exc
+    kind = f"award_{payload.market}" if isinstance(payload, Award) else "metering"
+    return Fact(kind, envelope, payload)
+
+
+def rated_mw(asset: Any) -> float:
+    """The most power an asset can move, for plausibility checks of its meter."""
+    match asset.type:
+        case "pv" | "wind" | "gas_generator" | "electrolyser":
+            return asset.capacity_mw
+        case "battery":
+            return asset.power_mw
+        case "heat_pump":
+            return asset.electric_mw
+        case "ev_fleet":
+            return max(asset.charge_mw, asset.v2g_mw)
+        case "shiftable_batch":
+            return asset.power_max_mw
+        case "interruptible_load":
+            return asset.baseline_mw
+        case "data_centre":
+            return asset.max_power_mw
+        case "inflexible_load":
+            return asset.peak_mw
+    raise ValueError(f"asset {asset.id!r}: unknown type {asset.type!r}")
+
+
+def _interval_problems(starts: list[datetime], minutes: int, day: date) -> list[str]:
+    if 1440 % minutes:
+        return [f"interval_minutes: {minutes} does not divide a day (1440 minutes) evenly"]
+    expected = day_intervals(day, minutes)
+    if len(starts) != len(expected):
+        return [
+            f"interval_starts: {len(starts)} intervals, but market day {day} has {len(expected)} of {minutes} min"
+        ]
+    for i, (got, want) in enumerate(zip(starts, expected, strict=True)):
+        if got.tzinfo is None:
+            return [f"interval_starts[{i}]: {got.isoformat()} has no timezone offset"]
+        if got != want.to_pydatetime():
+            return [
+                f"interval_starts[{i}]: {got.isoformat()} is not {want.isoformat()} (intervals of market day {day})"
+            ]
+    return []
+
+
+def _finite_problems(name: str, values: list[float | None]) -> list[str]:
+    bad = [i for i, v in enumerate(values) if v is not None and not math.isfinite(v)]
+    return (
+        [f"{name}[{bad[0]}]: {values[bad[0]]} is not a finite number ({len(bad)} such values)"] if bad else []
+    )
+
+
+def _grid_problems(minutes: int, other: int, name: str) -> list[str]:
+    if minutes % other and other % minutes:
+        return [
+            f"interval_minutes: {minutes} cannot be mapped onto the market's {other}-minute {name} intervals"
+        ]
+    return []
+
+
+def check_fact(fact: Fact, scenario: Scenario) -> None:
+    """Refuse a fact that does not fit the park and market day, listing every problem."""
+    env, p = fact.envelope, fact.payload
+    what = f"{env.schema_.name} message {env.message_id} ({env.park_id} {env.market_day})"
+    problems = []
+    if env.park_id != scenario.id:
+        problems.append(f"park_id: {env.park_id!r} is not the scenario's park {scenario.id!r}")
+    problems += _interval_problems(p.interval_starts, p.interval_minutes, env.market_day)
+    if isinstance(p, Award):
+        for name in AWARD_ARRAYS:
+            problems += _finite_problems(name, getattr(p, name))
+        if p.market == "day_ahead" and p.interval_minutes != scenario.market.day_ahead_interval_minutes:
+            problems.append(
+                f"interval_minutes: {p.interval_minutes} is not the market's day-ahead interval "
+                f"({scenario.market.day_ahead_interval_minutes} min)"
+            )
+        if p.market == "real_time":
+            problems += _grid_problems(
+                p.interval_minutes, scenario.market.day_ahead_interval_minutes, "day-ahead"
+            )
+    else:
+        problems += _grid_problems(
+            p.interval_minutes, scenario.market.day_ahead_interval_minutes, "day-ahead"
+        )
+        problems += _finite_problems("grid_energy_mwh", p.grid_energy_mwh)
+        seen: set[str] = set()
+        for a in p.assets:
+            if a.asset_id in seen:
+                problems.append(f"assets.{a.asset_id}: metered twice")
+            seen.add(a.asset_id)
+            try:
+                asset = scenario.asset(a.asset_id)
+            except KeyError:
+                problems.append(f"assets.{a.asset_id}: not an asset of park {scenario.id}")
+                continue
+            if a.enterprise_id != asset.enterprise:
+                problems.append(
+                    f"assets.{a.asset_id}.enterprise_id: {a.enterprise_id!r} but the scenario assigns it to {asset.enterprise!r}"
+                )
+            problems += _finite_problems(f"assets.{a.asset_id}.energy_mwh", a.energy_mwh)
+        if p.regulation is not None:
+            for name, values in p.regulation.model_dump().items():
+                problems += _finite_problems(f"regulation.{name}", values)
+    if problems:
+        raise FactError(what, problems)
+
+
+def on_grid(values: list[float], from_minutes: int, to_minutes: int, name: str) -> np.ndarray:
+    """Map per-interval values onto the settlement grid (repeat coarser, average finer)."""
+    v = np.asarray(values, dtype=float)
+    if from_minutes == to_minutes:
+        return v
+    if from_minutes % to_minutes == 0:
+        return np.repeat(v, from_minutes // to_minutes)
+    if to_minutes % from_minutes == 0:
+        return v.reshape(-1, to_minutes // from_minutes).mean(axis=1)
+    raise FactError(
+        name, [f"{from_minutes}-minute intervals cannot be mapped onto the {to_minutes}-minute metering grid"]
+    )
+
+
+@dataclass(frozen=True)
+class DayFacts:
+    """A park-day on the metering grid, ready to settle. Energy in MWh, power in MW."""
+
+    park_id: str
+    day: date
+    interval_minutes: int
+    interval_starts: list[datetime]
+    q_da_mw: np.ndarray
+    p_da_cny_per_mwh: np.ndarray
+    q_rt_mw: np.ndarray
+    p_rt_cny_per_mwh: np.ndarray
+    regulation_mw: np.ndarray
+    regulation_price_cny_per_mw: np.ndarray
+    dr_mw: np.ndarray
+    dr_price_cny_per_mwh: np.ndarray
+    grid_mwh: np.ndarray
+    asset_ids: tuple[str, ...]
+    metered_mwh: np.ndarray  # (assets, intervals); NaN where not measured
+    quality: np.ndarray  # (assets, intervals) MEASURED / GAP / IMPLAUSIBLE / NOT_METERED
+    mileage_mw: np.ndarray | None
+    k_inputs: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    source_message_ids: tuple[str, str, str]
+
+    @property
+    def hours(self) -> float:
+        return self.interval_minutes / 60.0
+
+    @property
+    def n(self) -> int:
+        return len(self.interval_starts)
+
+
+def _award_arrays(award: Award, minutes: int, prefix: str) -> dict[str, np.ndarray]:
+    n = len(award.interval_starts)
+    out = {}
+    for name in AWARD_ARRAYS:
+        values = getattr(award, name) or [0.0] * n
+        out[name] = on_grid(values, award.interval_minutes, minutes, f"{prefix} award {name}")
+    return out
+
+
+def metered_energy(scenario: Scenario, m: Metering) -> tuple[np.ndarray, np.ndarray]:
+    """Every scenario asset's metered energy ``(assets, intervals)``, NaN where not measured,
+    and the quality code of each value (gap, implausible reading, asset not in the metering)."""
+    h = m.interval_minutes / 60.0
+    ids = [a.id for a in scenario.park.assets]
+    metered = np.full((len(ids), len(m.interval_starts)), np.nan)
+    quality = np.full(metered.shape, NOT_METERED, dtype=np.int8)
+    row = {a: i for i, a in enumerate(ids)}
+    for am in m.assets:
+        i = row[am.asset_id]
+        values = np.array([np.nan if v is None else v for v in am.energy_mwh], dtype=float)
+        limit = rated_mw(scenario.asset(am.asset_id)) * h * PLAUSIBILITY_MARGIN
+        quality[i] = np.where(np.isnan(values), GAP, np.where(np.abs(values) > limit, IMPLAUSIBLE, MEASURED))
+        metered[i] = np.where(quality[i] == MEASURED, values, np.nan)
+    return metered, quality
+
+
+def assemble(scenario: Scenario, facts: dict[str, Fact]) -> DayFacts:
+    """Put the day-ahead award, real-time award and metering of one park-day on one grid."""
+    missing = [k for k in KINDS if k not in facts]
+    if missing:
+        raise ValueError(f"cannot settle without {', '.join(missing)}")
+    da: Award = facts["award_day_ahead"].payload  # type: ignore[assignment]
+    rt: Award = facts["award_real_time"].payload  # type: ignore[assignment]
+    m: Metering = facts["metering"].payload  # type: ignore[assignment]
+    env = facts["metering"].envelope
+    minutes = m.interval_minutes
+    da_a = _award_arrays(da, minutes, "day-ahead")
+    rt_a = _award_arrays(rt, minutes, "real-time")
+
+    metered, quality = metered_energy(scenario, m)
+    reg = m.regulation
+    return DayFacts(
+        park_id=env.park_id,
+        day=env.market_day,
+        interval_minutes=minutes,
+        interval_starts=list(m.interval_starts),
+        q_da_mw=da_a["cleared_mw"],
+        p_da_cny_per_mwh=da_a["clearing_price_cny_per_mwh"],
+        q_rt_mw=rt_a["cleared_mw"],
+        p_rt_cny_per_mwh=rt_a["clearing_price_cny_per_mwh"],
+        regulation_mw=da_a["regulation_mw"],
+        regulation_price_cny_per_mw=da_a["regulation_mileage_price_cny_per_mw"],
+        dr_mw=da_a["demand_response_mw"],
+        dr_price_cny_per_mwh=da_a["demand_response_price_cny_per_mwh"],
+        grid_mwh=np.asarray(m.grid_energy_mwh, dtype=float),
+        asset_ids=tuple(a.id for a in scenario.park.assets),
+        metered_mwh=metered,
+        quality=quality,
+        mileage_mw=None if reg is None else np.asarray(reg.mileage_mw, dtype=float),
+        k_inputs=None
+        if reg is None
+        else (
+            np.asarray(reg.k1_ramp, float),
+            np.asarray(reg.k2_delay, float),
+            np.asarray(reg.k3_error, float),
+        ),
+        source_message_ids=tuple(facts[k].message_id for k in KINDS),  # type: ignore[arg-type]
+    )

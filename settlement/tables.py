@@ -1,0 +1,116 @@
+"""Settlement's tables: stored input facts, settled days, statements, the carbon ledger, reviews."""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from infra.db.engine import metadata
+from infra.db.types import AwareDateTime
+
+# Awards and metering as they arrived (the facts a day is settled and replayed from).
+settlement_facts = Table(
+    "settlement_facts",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("park_id", String(64), nullable=False),
+    Column("market_day", Date, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("envelope", Text, nullable=False),
+    Column("stored_at", AwareDateTime, nullable=False),
+    UniqueConstraint("park_id", "market_day", "kind", name="uq_settlement_facts_day_kind"),
+    Index("ix_settlement_facts_park_kind_day", "park_id", "kind", "market_day"),
+)
+
+# One row per settled park-day: what it was settled with (baseline days, notes, asset detail).
+settlement_days = Table(
+    "settlement_days",
+    metadata,
+    Column("park_id", String(64), primary_key=True),
+    Column("market_day", Date, primary_key=True),
+    Column("rules_version", String(200), nullable=False),
+    Column("source_message_ids", JSON, nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("settled_at", AwareDateTime, nullable=False),
+)
+
+# Per-asset, per-interval amounts of a settled day (whole fen), as one compressed npz blob:
+# ``asset_ids`` and one (assets, intervals) int64 array per item. Exact and compact at 10,000 meters.
+settlement_asset_amounts = Table(
+    "settlement_asset_amounts",
+    metadata,
+    Column("park_id", String(64), primary_key=True),
+    Column("market_day", Date, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+settlement_statements = Table(
+    "settlement_statements",
+    metadata,
+    Column("park_id", String(64), primary_key=True),
+    Column("market_day", Date, primary_key=True),
+    Column("account_id", String(64), primary_key=True),
+    Column("message_id", String(64), nullable=False, unique=True),
+    Column("payload", Text, nullable=False),
+    Column("total_cny", Float, nullable=False),
+    Column("emissions_tco2", Float, nullable=False),
+    Column("carbon_adjusted_revenue_cny", Float, nullable=False),
+)
+
+# Append-only, hash-chained per park. Entries are never updated; corrections are new entries.
+carbon_ledger = Table(
+    "carbon_ledger",
+    metadata,
+    Column("park_id", String(64), primary_key=True),
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("entry_id", String(64), nullable=False, unique=True),
+    Column("market_day", Date, nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("account_id", String(128), nullable=False),
+    Column("entry_key", String(128), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("factor_version", String(128), nullable=False),
+    Column("factors", Text, nullable=False),
+    Column("activity", Text, nullable=False),
+    Column("postings", Text, nullable=False),
+    Column("memo", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Column("recorded_at", AwareDateTime, nullable=False),
+    Index("ix_carbon_ledger_park_day", "park_id", "market_day"),
+)
+
+# The last position and hash of each park's chain: reveals entries cut off the end.
+carbon_ledger_heads = Table(
+    "carbon_ledger_heads",
+    metadata,
+    Column("park_id", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
+# Operator review events; the latest per period is its state (draft when none).
+settlement_reviews = Table(
+    "settlement_reviews",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("park_id", String(64), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("reviewer", String(64), nullable=False),
+    Column("recorded_at", AwareDateTime, nullable=False),
+    Index("ix_settlement_reviews_period", "park_id", "period", "period_start"),
+)

@@ -1,0 +1,84 @@
+"""The settlement worker: store each award and metering message, settle complete park-days.
+
+Messages arrive in any order. Each is checked against the scenario and stored in
+``ctx.transaction()``; when the park-day then has its day-ahead award, real-time award and
+metering, the day is settled in the same transaction: statements, their ``Settlement``
+messages in the outbox (topic ``vpp.settlements``, one per account) and ledger entries.
+A replayed message is skipped by the worker loop; a settled day is never settled again. If the
+settlement computation itself fails, the fact is still stored and the reason recorded in
+``dead_letters``; ``parkvpp settlement replay`` settles the day once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Engine, insert
+
+from infra.contracts import Topic
+from infra.db.tables import dead_letters
+from infra.scenario import load_scenario
+from infra.scenario.model import Scenario
+from infra.timeutil import now
+from infra.worker import MessageContext, Worker
+from settlement import store
+from settlement.facts import KINDS, check_fact, read_fact
+from settlement.settle import settle_facts
+
+log = logging.getLogger(__name__)
+
+
+class SettlementWorker(Worker):
+    group = "settlement"
+    topics = (Topic.AWARDS, Topic.METERING)
+
+    def __init__(
+        self, engine: Engine, kafka_bootstrap: str, scenarios: Callable[[str], Scenario] = load_scenario
+    ) -> None:
+        super().__init__(engine, kafka_bootstrap)
+        self.scenarios = scenarios
+
+    def handle(self, ctx: MessageContext) -> None:
+        fact = read_fact(ctx.envelope)
+        park_id, day = ctx.envelope.park_id, ctx.envelope.market_day
+        scenario = self.scenarios(park_id)
+        check_fact(fact, scenario)
+        result, failure = None, None
+        with self.engine.connect() as conn:
+            store.refuse_replacement(conn, fact)
+            facts = store.load_facts(conn, park_id, day)
+            facts.setdefault(fact.kind, fact)
+            if all(k in facts for k in KINDS) and not store.is_settled(conn, park_id, day):
+                try:
+                    result = settle_facts(conn, scenario, facts)
+                except Exception as exc:  # noqa: BLE001 - the fact is valid: keep it, record why the day is not settled
+                    failure = f"{type(exc).__name__}: {exc}"
+        with ctx.transaction() as conn:
+            store.store_fact(conn, fact)
+            if result is not None and not store.is_settled(conn, park_id, day):
+                store.write_result(conn, result)
+                park = next(s for s in result.statements if s.account_id == "park")
+                log.info(
+                    "settled %s %s: park total %.2f CNY, %.3f tCO2, %d statements",
+                    park_id,
+                    day,
+                    park.total_cny,
+                    park.emissions_tco2,
+                    len(result.statements),
+                )
+            if failure is not None:
+                reason = (
+                    f"{fact.kind} stored, but settling {park_id} {day} failed: {failure}; "
+                    f"after fixing it run `parkvpp settlement replay --park {park_id} --day {day}`"
+                )
+                log.error("%s", reason)
+                conn.execute(
+                    insert(dead_letters).values(
+                        consumer=self.group,
+                        message_id=fact.message_id,
+                        topic=ctx.topic,
+                        reason=reason,
+                        rejected_at=now(),
+                    )
+                )

@@ -1,0 +1,55 @@
+"""The exchange simulator clears bids as a price-taker against the simulated market."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+
+from bidding.exchange_sim import EXCHANGE_NAME, clear_day_ahead, real_time_results
+from bidding.rules import make_bid
+from infra.contracts import DemandResponseOffer, EnergyCurve, Offer, RegulationOffer, Segment
+from infra.scenario import load_scenario
+from infra.simulation.history import load_history
+from infra.timeutil import day_intervals
+
+DAY = date(2026, 7, 15)
+
+
+def test_cleared_position_is_the_curve_at_the_day_ahead_price() -> None:
+    s = load_scenario("datong")
+    curve = EnergyCurve(
+        base_mw=-250, segments=[Segment(price_cny_per_mwh=p, quantity_mw=40) for p in (150, 300, 450)]
+    )
+    offer = Offer(
+        interval_minutes=15,
+        interval_starts=list(day_intervals(DAY, 15)),
+        market="day_ahead",
+        scenario_version="t",
+        forecast_message_id="f",
+        energy=[curve] * 96,
+        expected_revenue_cny=0,
+        expected_emissions_tco2=0,
+        regulation=[RegulationOffer(capacity_mw=10, mileage_price_cny_per_mw=6.0)] * 96,
+        demand_response=[[DemandResponseOffer(direction="peak_cut", capacity_mw=15, price_cny_per_mwh=800)]]
+        * 96,
+    )
+    bid = make_bid(offer, "offer", s.market)
+    award = clear_day_ahead(bid, "bid", s, DAY)
+    truth = load_history(s, DAY, DAY + timedelta(days=1), view="truth")
+    prices = truth["market.price_da_cny_per_mwh"].to_numpy()
+    expected = -250 + 40 * ((prices >= 150).astype(int) + (prices >= 300) + (prices >= 450))
+    assert np.allclose(award.cleared_mw, expected)
+    assert award.exchange == EXCHANGE_NAME and award.market == "day_ahead"
+    reg = np.asarray(award.regulation_mw)
+    mileage = np.asarray(award.regulation_mileage_price_cny_per_mw)
+    assert np.all((reg == 10) == (mileage >= 6.0)), (
+        "regulation clears where our price is at or below the market's"
+    )
+    dr = np.asarray(award.demand_response_mw)
+    assert (dr > 0).any() and prices[dr > 0].min() >= np.percentile(prices, 90), (
+        "peak cut in the dearest intervals"
+    )
+    rt = real_time_results(award, s, DAY)
+    assert rt.market == "real_time" and rt.cleared_mw == award.cleared_mw
+    assert np.allclose(rt.clearing_price_cny_per_mwh, truth["market.price_rt_cny_per_mwh"])
