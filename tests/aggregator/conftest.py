@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from aggtools import DAY
 
 from aggregator.synthetic import forecast_from_history
 from infra.contracts import ForecastSet
 from infra.scenario import Scenario, load_scenario
+from tests.aggregator.aggregator_tools import DAY
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Aggregator test inputs: small hand-made parks and forecasts (imported by the tests as ``aggtools``)."""
+"""Aggregator test inputs: small hand-made parks and forecasts (imported as ``tests.aggregator.aggregator_tools``)."""
 
 from __future__ import annotations
 

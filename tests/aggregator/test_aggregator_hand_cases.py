@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from aggtools import award_at_median, forecast, hours, small_park
 
 from aggregator.dispatch import check_setpoints, disaggregate
 from aggregator.inputs import inputs_from_forecast
 from aggregator.offer import build_offer, forecast_day
+from tests.aggregator.aggregator_tools import award_at_median, forecast, hours, small_park
 
 LOAD = {
     "id": "base",

@@ -7,9 +7,11 @@ import time
 from datetime import date, datetime, timedelta
 
 import pytest
-from aggtools import award_at_median
 from sqlalchemy import func, select
 
+from aggregator.synthetic import forecast_from_history
+from aggregator.tables import aggregator_dispatches, aggregator_offers
+from aggregator.worker import AggregatorWorker
 from infra.contracts import Dispatch, Envelope, Offer, Topic, message_id
 from infra.db import make_engine, migrate
 from infra.db.outbox import stored_envelopes
@@ -17,10 +19,7 @@ from infra.db.tables import dead_letters, outbox
 from infra.kafka import ensure_topics, make_producer, publish, read_topic
 from infra.timeutil import MARKET_TZ
 from infra.worker import WorkerThread, run_relay
-
-from aggregator.synthetic import forecast_from_history
-from aggregator.tables import aggregator_dispatches, aggregator_offers
-from aggregator.worker import AggregatorWorker
+from tests.aggregator.aggregator_tools import award_at_median
 
 
 class OnlyTheseMessages(AggregatorWorker):
@@ -56,7 +55,9 @@ def test_forecast_to_offer_and_award_to_dispatch_over_kafka(services, sqlite_url
     mine = {forecast_env.message_id}
     worker = WorkerThread(OnlyTheseMessages(engine, services.kafka_bootstrap, mine=mine))
     stop_relay = threading.Event()
-    relay = threading.Thread(target=run_relay, args=(engine, services.kafka_bootstrap, stop_relay), daemon=True)
+    relay = threading.Thread(
+        target=run_relay, args=(engine, services.kafka_bootstrap, stop_relay), daemon=True
+    )
     worker.start()
     relay.start()
     producer = make_producer(services.kafka_bootstrap)
@@ -66,7 +67,9 @@ def test_forecast_to_offer_and_award_to_dispatch_over_kafka(services, sqlite_url
         offer = Offer.from_envelope(_wait_for(services.kafka_bootstrap, Topic.OFFERS, offer_id))
         assert offer.forecast_message_id == forecast_env.message_id and offer.market == "day_ahead"
 
-        award_env = award_at_median(offer, forecast_from_history(datong, day)).envelope("datong", day, "day_ahead", "e2e")
+        award_env = award_at_median(offer, forecast_from_history(datong, day)).envelope(
+            "datong", day, "day_ahead", "e2e"
+        )
         mine.add(award_env.message_id)
         publish(producer, Topic.AWARDS, award_env)
         dispatch = Dispatch.from_envelope(_wait_for(services.kafka_bootstrap, Topic.DISPATCH, dispatch_id))
@@ -88,7 +91,9 @@ def test_forecast_to_offer_and_award_to_dispatch_over_kafka(services, sqlite_url
 
 
 @pytest.mark.postgres
-def test_worker_stores_offers_dispatches_and_intraday_replans_in_postgres(postgres_url, datong, datong_forecast):
+def test_worker_stores_offers_dispatches_and_intraday_replans_in_postgres(
+    postgres_url, datong, datong_forecast
+):
     migrate(postgres_url)
     engine = make_engine(postgres_url)
     worker = AggregatorWorker(engine, "127.0.0.1:1")  # messages are applied directly; no broker needed
@@ -96,21 +101,30 @@ def test_worker_stores_offers_dispatches_and_intraday_replans_in_postgres(postgr
     forecast_env = datong_forecast.envelope("datong", day, "day_ahead", "pg")
     assert worker.apply(Topic.FORECASTS, forecast_env)
     assert worker.apply(Topic.FORECASTS, forecast_env) is False  # replay
-    revised = forecast_from_history(datong, day, spread_fraction=0.2).envelope("datong", day, "day_ahead", "revised")
+    revised = forecast_from_history(datong, day, spread_fraction=0.2).envelope(
+        "datong", day, "day_ahead", "revised"
+    )
     assert worker.apply(Topic.FORECASTS, revised)  # accepted, but the day's offer is already out
     with engine.connect() as conn:
         (offer_env,) = stored_envelopes(conn, "datong", day, Offer.SCHEMA)
         row = conn.execute(select(aggregator_offers)).one()
     assert row.forecast_message_id == forecast_env.message_id and row.summary["violations"] == []
 
-    award_env = award_at_median(Offer.from_envelope(offer_env), datong_forecast).envelope("datong", day, "day_ahead", "pg")
+    award_env = award_at_median(Offer.from_envelope(offer_env), datong_forecast).envelope(
+        "datong", day, "day_ahead", "pg"
+    )
     assert worker.apply(Topic.AWARDS, award_env)
     intraday = forecast_from_history(datong, day, horizon="intraday", spread_fraction=0.05)
     intraday = intraday.model_copy(update={"issued_at": datetime(2026, 7, 15, 12, 0, tzinfo=MARKET_TZ)})
     assert worker.apply(Topic.FORECASTS, intraday.envelope("datong", day, "intraday", "12:00"))
     with engine.connect() as conn:
-        dispatches = [Dispatch.from_envelope(e) for e in stored_envelopes(conn, "datong", day, Dispatch.SCHEMA)]
-        kinds = [r.kind for r in conn.execute(select(aggregator_dispatches).order_by(aggregator_dispatches.c.created_at))]
+        dispatches = [
+            Dispatch.from_envelope(e) for e in stored_envelopes(conn, "datong", day, Dispatch.SCHEMA)
+        ]
+        kinds = [
+            r.kind
+            for r in conn.execute(select(aggregator_dispatches).order_by(aggregator_dispatches.c.created_at))
+        ]
     assert kinds == ["day_ahead", "intraday"]
     assert dispatches[1].notes[0].startswith("intraday re-optimisation from 12:00")
     assert dispatches[0].award_message_id == dispatches[1].award_message_id == award_env.message_id
@@ -118,5 +132,7 @@ def test_worker_stores_offers_dispatches_and_intraday_replans_in_postgres(postgr
     stray = award_env.model_copy(update={"message_id": "stray", "market_day": day + timedelta(days=1)})
     assert worker.apply(Topic.AWARDS, stray) is False
     with engine.connect() as conn:
-        reason = conn.execute(select(dead_letters.c.reason).where(dead_letters.c.message_id == "stray")).scalar()
+        reason = conn.execute(
+            select(dead_letters.c.reason).where(dead_letters.c.message_id == "stray")
+        ).scalar()
     assert "no day-ahead offer of park datong for 2026-07-16" in reason

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from aggtools import forecast, small_park
 
 from aggregator.curves import curve_problems, energy_curve
 from aggregator.offer import build_offer
 from infra.scenario.loader import load_market
+from tests.aggregator.aggregator_tools import forecast, small_park
 
 
 def test_datong_offer_curves_are_monotone_and_respect_the_province_rules(datong, datong_forecast):

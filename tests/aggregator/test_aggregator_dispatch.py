@@ -6,7 +6,6 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from aggtools import award_at_median
 
 from aggregator.dispatch import check_setpoints, disaggregate, reoptimise
 from aggregator.errors import InputError
@@ -14,6 +13,7 @@ from aggregator.inputs import inputs_from_forecast
 from aggregator.offer import build_offer
 from aggregator.synthetic import forecast_from_history
 from infra.timeutil import MARKET_TZ
+from tests.aggregator.aggregator_tools import award_at_median
 
 
 @pytest.fixture(scope="module")
