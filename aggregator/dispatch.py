@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from aggregator.devices import Fleet, InterruptibleFleet, fleets_for
+from aggregator.devices import Fleet, InterruptibleFleet, RenewableFleet, fleets_for
 from aggregator.errors import InfeasibleError, InputError, Violation
 from aggregator.inputs import DayInputs, contract_positions, inputs_from_forecast
 from aggregator.model import ParkModel, Portfolio, SolveInfo, cached_model, fingerprint
@@ -173,6 +173,7 @@ def _result(
     setpoints = {
         f.ids[i]: f.setpoints(0)[i].round(SETPOINT_DECIMALS) for f in model.fleets for i in range(f.n)
     }
+    caps = _curtailment_caps(model, inputs)
     enterprise = {a.id: a.enterprise for a in scenario.park.assets}
     total = np.sum(list(setpoints.values()), axis=0)
     deviation = total - award["cleared_mw"]
@@ -186,10 +187,13 @@ def _result(
         interval_starts=[ts.to_pydatetime() for ts in inputs.starts],
         award_message_id=award_message_id,
         assets=[
-            AssetSetpoints(asset_id=a, enterprise_id=enterprise[a], power_mw=values.tolist())
+            AssetSetpoints(
+                asset_id=a, enterprise_id=enterprise[a], power_mw=values.tolist(), cap_mw=caps.get(a, [])
+            )
             for a, values in setpoints.items()
         ],
         deviation_mw=deviation.round(SETPOINT_DECIMALS).tolist(),
+        regulation_mw=_regulation_held(model),
         notes=notes,
     )
     return DispatchResult(
@@ -199,6 +203,31 @@ def _result(
         violations=info.violations,
         problems=problems,
     )
+
+
+def _curtailment_caps(model: ParkModel, inputs: DayInputs) -> dict[str, list[float | None]]:
+    """PV and wind run free (None) except where the dispatch curtails them: there the cap is the set-point."""
+    caps: dict[str, list[float | None]] = {}
+    for f in model.fleets:
+        if not isinstance(f, RenewableFleet):
+            continue
+        points = f.setpoints(0)
+        available = np.stack([inputs.median(s) for s in f.series])
+        for i, asset in enumerate(f.ids):
+            curtailed = points[i] < available[i] - DEVIATION_TOLERANCE_MW
+            if np.any(curtailed):
+                caps[asset] = [
+                    round(float(p), SETPOINT_DECIMALS) if c else None
+                    for p, c in zip(points[i], curtailed, strict=True)
+                ]
+    return caps
+
+
+def _regulation_held(model: ParkModel) -> list[float]:
+    if model.reg_total is None:
+        return []
+    held = np.maximum(np.asarray(model.reg_total.value), 0.0).round(3)
+    return held.tolist() if np.any(held > 0) else []
 
 
 def _ranges(mask: np.ndarray, inputs: DayInputs) -> list[tuple[int, int]]:
@@ -211,16 +240,15 @@ def _span(inputs: DayInputs, start: int, end: int) -> str:
     return f"{inputs.starts[start]:%H:%M}-{last:%H:%M}"
 
 
-def _limited(model: ParkModel, direction: str, t0: int, t1: int) -> list[str]:
-    """Flexible assets with no headroom left in ``direction`` over intervals [t0, t1)."""
-    names = []
+def _with_headroom(model: ParkModel, direction: str, t0: int, t1: int) -> list[str]:
+    """Flexible assets with power headroom left in ``direction`` somewhere in intervals [t0, t1)."""
+    free = []
     for f in model.fleets:
         head = f.up if direction == "up" else f.down
-        if head is None:
-            continue
-        value = np.asarray(head.value)[: f.n, t0:t1]
-        names += [f.ids[i] for i in range(f.n) if value[i].max() <= 1e-3]
-    return names
+        if head is not None:
+            value = np.asarray(head.value)[: f.n, t0:t1]
+            free += [f.ids[i] for i in range(f.n) if value[i].max() > 1e-3]
+    return free
 
 
 def _deviation_notes(model: ParkModel, inputs: DayInputs, deviation: np.ndarray) -> list[str]:
@@ -229,19 +257,16 @@ def _deviation_notes(model: ParkModel, inputs: DayInputs, deviation: np.ndarray)
         mask = sign * deviation > DEVIATION_TOLERANCE_MW
         for t0, t1 in _ranges(mask, inputs):
             worst = float(np.max(np.abs(deviation[t0:t1])))
-            limited = _limited(model, direction, t0, t1)
-            reason = (
-                "every flexible asset is at its limit in that direction"
-                if limited
-                else "grid or energy limits bind"
-            )
-            at_limit = (
-                f" ({', '.join(limited[:6])}{', ...' if len(limited) > 6 else ''} at their limits)"
-                if limited
-                else ""
-            )
+            free = _with_headroom(model, direction, t0, t1)
+            if not free:
+                reason = "every flexible asset is at its power limit in that direction"
+            else:
+                reason = (
+                    f"{', '.join(free[:4])}{', ...' if len(free) > 4 else ''} still have power but not the energy: "
+                    "storage must end the day at its initial charge and daily energy limits bind"
+                )
             notes.append(
-                f"{_span(inputs, t0, t1)}: set-points are {words} the award by up to {worst:.3f} MW; {reason}{at_limit}"
+                f"{_span(inputs, t0, t1)}: set-points are {words} the award by up to {worst:.3f} MW; {reason}"
             )
     return notes
 

@@ -82,6 +82,7 @@ class Portfolio:
     fleets: list[Fleet]
     grid: Grid
     grid_ef_tco2_per_mwh: float
+    import_tariff_cny_per_mwh: float = 0.0  # transmission and distribution charge on grid imports
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> Portfolio:
@@ -90,6 +91,7 @@ class Portfolio:
             fleets=fleets_for(scenario),
             grid=Grid.from_scenario(scenario),
             grid_ef_tco2_per_mwh=scenario.park.carbon.grid_ef_tco2_per_mwh,
+            import_tariff_cny_per_mwh=scenario.market.grid_import_tariff_cny_per_mwh,
         )
 
     def fleet(self, kind: str) -> Fleet | None:
@@ -144,6 +146,10 @@ class ParkModel:
         self.short_down = cp.Variable((K, T), nonneg=True, name="headroom_short_down")
         cons: list[cp.Constraint] = [c for f in fleets for c in f.constraints]
         cons.append(self.imports >= -self.G - self.green)
+        self.grid_imports: cp.Variable | None = None
+        if portfolio.import_tariff_cny_per_mwh > 0:
+            self.grid_imports = cp.Variable((K, T), nonneg=True, name="grid_import")
+            cons.append(self.grid_imports >= -self.G)
         # Regulation is held by the batteries (both directions); every other reserve by anyone.
         battery = portfolio.fleet("battery") if reserves else None
         self.reg_total = cp.Variable(T, nonneg=True, name="regulation_mw") if battery is not None else None
@@ -161,6 +167,8 @@ class ParkModel:
         w_col = weights[:, None]
         emissions = portfolio.grid_ef_tco2_per_mwh * dt_h * cp.sum(cp.multiply(w_col, self.imports))
         costs = 0.0
+        if self.grid_imports is not None:
+            costs = portfolio.import_tariff_cny_per_mwh * dt_h * cp.sum(cp.multiply(w_col, self.grid_imports))
         for f in fleets:
             rows_w = np.repeat(weights, f.n)[:, None]
             if f.cost is not None:
@@ -420,8 +428,9 @@ class ParkModel:
         return out
 
     def costs_cny(self) -> np.ndarray:
-        """Fuel, wear and curtailment costs per scenario (K,)."""
-        out = np.zeros(self.b.K)
+        """Fuel, wear, curtailment and grid import charges per scenario (K,)."""
+        G = np.asarray(self.G.value)
+        out = self.portfolio.import_tariff_cny_per_mwh * self.b.dt_h * np.maximum(-G, 0.0).sum(axis=1)
         for f in self.fleets:
             if f.cost is not None:
                 out = out + np.asarray(f.cost.value).reshape(self.b.K, f.n, -1).sum(axis=(1, 2))

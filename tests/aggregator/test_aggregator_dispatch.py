@@ -11,9 +11,8 @@ from aggregator.dispatch import check_setpoints, disaggregate, reoptimise
 from aggregator.errors import InputError
 from aggregator.inputs import inputs_from_forecast
 from aggregator.offer import build_offer
-from aggregator.synthetic import forecast_from_history
 from infra.timeutil import MARKET_TZ
-from tests.aggregator.aggregator_tools import award_at_median
+from tests.aggregator.aggregator_tools import award_at_median, forecast, small_park
 
 
 @pytest.fixture(scope="module")
@@ -67,37 +66,82 @@ def test_an_award_beyond_the_park_gets_the_smallest_deviation_and_the_reason(
     assert abs(result.setpoints()["gas_engine"].sum() * 0.25 - budget_mwh) < 1e-2
 
 
-def test_intraday_freezes_the_past_and_absorbs_a_forecast_change(datong, datong_forecast, datong_offer):
-    award = award_at_median(datong_offer, datong_forecast)
-    first = disaggregate(datong, datong_forecast, award, award_message_id="aw-3")
-    latest = forecast_from_history(
-        datong, datong_forecast.interval_starts[0].date(), spread_fraction=0.05, horizon="intraday"
-    )
-    for s in latest.series:
-        if s.series_id == "wind_farm.wind_mw":
-            s.quantiles = {q: [0.7 * v for v in values] for q, values in s.quantiles.items()}
-    noon = datetime(2026, 7, 15, 12, 0, tzinfo=MARKET_TZ)
+def test_intraday_freezes_the_past_and_covers_lost_wind_with_curtailment_after_notice():
+    wind = {
+        "id": "wt",
+        "type": "wind",
+        "name": "wind",
+        "capacity_mw": 20,
+        "turbines": 4,
+        "turbine_type": "S126/6150",
+        "hub_height_m": 100,
+        "full_load_hours": 2000,
+    }
+    load = {
+        "id": "base",
+        "type": "inflexible_load",
+        "name": "base load",
+        "peak_mw": 12,
+        "load_factor": 1.0,
+        "profile": "flat",
+        "weekend_factor": 1.0,
+        "holiday_factor": 1.0,
+    }
+    plant = {
+        "id": "il",
+        "type": "interruptible_load",
+        "name": "compressors",
+        "baseline_mw": 6,
+        "max_curtail_mw": 5,
+        "max_duration_h": 4,
+        "max_energy_mwh_per_day": 20,
+        "cost_cny_per_mwh": 300,
+        "notice_minutes": 30,
+    }
+    park = small_park([wind, load, plant])
+    series = {
+        "wt.wind_mw": 10.0,
+        "base.load_mw": 10.0,
+        "il.load_mw": 6.0,
+        "market.price_da_cny_per_mwh": 100.0,
+    }
+    day_ahead = forecast(series)
+    offer = build_offer(park, day_ahead, forecast_message_id="fc").offer
+    award = award_at_median(offer, day_ahead)
+    first = disaggregate(park, day_ahead, award, award_message_id="aw")
+    # At 100 CNY/MWh, plus the import tariff and carbon, curtailing at 300 CNY/MWh does not pay.
+    assert np.allclose(first.setpoints()["il"], -6.0, atol=1e-3)
+
+    noon = 48
+    lull = (np.arange(96) >= noon) & (np.arange(96) < noon + 16)
+    drop = np.where(lull, 8.0, 10.0)  # 2 MW less wind 12:00-16:00
+    latest = forecast({**series, "wt.wind_mw": drop}).model_copy(update={"horizon": "intraday"})
     result = reoptimise(
-        datong,
-        datong_forecast,
+        park,
+        day_ahead,
         latest,
         award,
         first.dispatch,
-        award_message_id="aw-3",
+        award_message_id="aw",
         state=first.state,
-        from_time=noon,
+        from_time=datetime(2026, 7, 15, 12, 0, tzinfo=MARKET_TZ),
     )
-    before = {a.asset_id: np.asarray(a.power_mw) for a in first.dispatch.assets}
-    for a in result.dispatch.assets:
-        assert np.allclose(a.power_mw[:48], before[a.asset_id][:48], atol=1e-4)
-    wind = np.asarray(next(a for a in result.dispatch.assets if a.asset_id == "wind_farm").power_mw)
-    assert np.all(wind[48:] <= 0.7 * before["wind_farm"][48:] + 1e-3)
-    lost_mwh = (before["wind_farm"][48:] - wind[48:]).sum() * 0.25
-    assert lost_mwh > 50
-    # The other assets make up for (nearly all of) the lost wind.
-    assert np.abs(result.dispatch.deviation_mw).sum() * 0.25 < 0.1 * lost_mwh
+    points = result.setpoints()
+    for asset, before in first.setpoints().items():
+        assert np.allclose(points[asset][:noon], before[:noon], atol=1e-4)  # the morning is history
+    # The compressors need 30 minutes' notice: 12:00-12:30 stays 2 MW short, the rest is delivered
+    # exactly by curtailing 2 MW for the remaining 3.5 hours of the lull.
+    deviation = np.asarray(result.dispatch.deviation_mw)
+    assert np.allclose(deviation[noon : noon + 2], -2.0, atol=1e-3)
+    assert np.max(np.abs(np.delete(deviation, [noon, noon + 1]))) < 1e-3
+    curtailed_mwh = (points["il"] + 6.0).sum() * 0.25
+    assert curtailed_mwh == pytest.approx(2.0 * 3.5, abs=1e-2)
+    assert any(
+        n.startswith("12:00-12:30: set-points are short of the award by up to 2.000 MW")
+        for n in result.dispatch.notes
+    )
     assert result.problems == []
-    assert any(n.startswith("intraday re-optimisation from 12:00") for n in result.dispatch.notes)
+    assert result.dispatch.notes[0].startswith("intraday re-optimisation from 12:00")
 
 
 def test_an_award_on_another_interval_grid_is_rejected_by_name(datong, datong_forecast, datong_offer):
