@@ -6,10 +6,10 @@ price less the marginal value the cap on capacity had, i.e. what the energy sche
 lose per MW, turned into CNY per MW of mileage.
 
 Demand-response capacity is the headroom left after regulation and the forecast-uncertainty
-reserve, sustainable for the market's minimum response time, available in every price
-scenario. Each provider has a marginal cost; cheaper providers cover the reserve first and
-the rest is offered in price steps so every provider in a step is paid its cost. Regulation
-is held by the batteries, which are then not offered for demand response.
+reserve, sustainable for the market's minimum response time and available in every price
+scenario. Each provider has a marginal cost; the cheapest providers hold the reserve and the
+regulation, and the rest is offered as one capacity per direction at the highest cost among
+the providers it needs (pay-as-bid then pays every provider at least its cost).
 """
 
 from __future__ import annotations
@@ -110,23 +110,21 @@ def demand_response_offers(
             steps: dict[float, float] = defaultdict(float)
             for capacity, price in providers:
                 steps[price] += float(capacity[t])
+            # Reserve and regulation are held by the cheapest providers; the rest is offered.
             held = float(reserve[t]) + float(regulation[t])
-            ladder = []
-            for price in sorted(steps):
-                keep = min(held, steps[price])
+            offered, price = 0.0, 0.0
+            for step_price in sorted(steps):
+                keep = min(held, steps[step_price])
                 held -= keep
-                if steps[price] - keep > 0:
-                    ladder.append([price, steps[price] - keep])
-            while len(ladder) > rules.max_segments:
-                price, qty = ladder.pop()
-                ladder[-1] = [price, ladder[-1][1] + qty]
-            if sum(q for _, q in ladder) < rules.vpp_min_capacity_mw:
-                continue
-            offers[t] += [
-                DemandResponseOffer(
-                    direction=direction, capacity_mw=round(q, CAPACITY_DECIMALS), price_cny_per_mwh=p
+                if steps[step_price] - keep > 1e-9:
+                    offered += steps[step_price] - keep
+                    price = step_price
+            if offered >= max(rules.vpp_min_capacity_mw, rules.min_segment_mw):
+                offers[t].append(
+                    DemandResponseOffer(
+                        direction=direction,
+                        capacity_mw=round(offered, CAPACITY_DECIMALS),
+                        price_cny_per_mwh=price,
+                    )
                 )
-                for p, q in ladder
-                if q >= rules.min_segment_mw
-            ]
     return offers
