@@ -129,7 +129,7 @@ def _solve(
     model.set_day(profiles, np.zeros(T), np.zeros(T), np.zeros(T))
     model.weighted_price.value = prices / K
     model.set_carbon_price(carbon)
-    info = model.solve(SOLVER)
+    info = model.solve(SOLVER, once=True)
     return model, time.perf_counter() - t0, info.seconds
 
 

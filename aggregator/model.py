@@ -343,7 +343,9 @@ class ParkModel:
 
             raise InfeasibleError("the park model", violations)
 
-    def solve(self, solver: str = "ECOS", warm_start: bool = False) -> SolveInfo:
+    def solve(self, solver: str = "ECOS", warm_start: bool = False, once: bool = False) -> SolveInfo:
+        """Solve with the current parameters. ``once=True`` skips cvxpy's parametrised compilation
+        (faster for a model solved a single time, and the only way for millions of parameters)."""
         solver = solver.upper()
         if solver not in SOLVERS:
             raise InputError(f"solver={solver!r}: choose one of {', '.join(SOLVERS)}")
@@ -353,7 +355,7 @@ class ParkModel:
         solves = 0
         with self.lock:
             while True:
-                self._solve_once(solver, warm_start)
+                self._solve_once(solver, warm_start, once)
                 solves += 1
                 changed = [f.commitment_changed() for f in self.fleets]
                 if not any(changed) or solves >= 2:
@@ -368,9 +370,11 @@ class ParkModel:
             violations=self.violations(starts_h),
         )
 
-    def _solve_once(self, solver: str, warm_start: bool) -> None:
+    def _solve_once(self, solver: str, warm_start: bool, once: bool) -> None:
         try:
-            self.problem.solve(solver=solver, warm_start=warm_start, **SOLVER_OPTIONS[solver])
+            self.problem.solve(
+                solver=solver, warm_start=warm_start, ignore_dpp=once, **SOLVER_OPTIONS[solver]
+            )
         except cp.error.SolverError as exc:
             raise SolverFailed(
                 f"{solver} failed on the {self.mode} model: {exc}; try another --solver"
