@@ -54,12 +54,23 @@ def _merge_equal_prices(steps: list[list[float]]) -> list[list[float]]:
 
 
 def energy_curve(
-    prices: Sequence[float], quantities: Sequence[float], rules: MarketRules, median_price: float
+    prices: Sequence[float],
+    quantities: Sequence[float],
+    rules: MarketRules,
+    median_price: float,
+    up_bands: Sequence[tuple[float, float]] = (),
+    down_bands: Sequence[tuple[float, float]] = (),
 ) -> EnergyCurve:
-    """Offer curve through the points (prices ascending, the park's injection at each).
+    """Offer curve through the points (prices ascending, the park's injection at each), plus bands.
 
-    ``base_mw`` is the injection at the cheapest point. Flexibility too small for one
-    minimum-size segment goes into the base if the median price would buy it, else is dropped.
+    ``base_mw`` is the injection at the cheapest point. Scenario steps too small for one
+    minimum-size segment are merged as described above; a last one too small goes into the
+    base if the median price would buy it, else is dropped.
+
+    ``up_bands`` (price, MW) add injection at or above their price; ``down_bands`` (price, MW)
+    add consumption below theirs (the base drops by the band and a step at the price restores
+    it). Bands keep their own price: moving a band would sell or buy where it does not pay, so a
+    band below the minimum size, or beyond the segment count, is left out (smallest first).
     """
     q = np.maximum.accumulate(np.asarray(quantities, dtype=float))
     base = float(q[0])
@@ -89,12 +100,41 @@ def energy_curve(
         price, qty = steps.pop()
         if price <= median_price:
             base += qty
+    base = _add_bands(steps, base, up_bands, down_bands, rules)
     return EnergyCurve(
         base_mw=round(base, QUANTITY_DECIMALS),
         segments=[
             Segment(price_cny_per_mwh=p, quantity_mw=round(qty, QUANTITY_DECIMALS)) for p, qty in steps
         ],
     )
+
+
+def _add_bands(
+    steps: list[list[float]],
+    base: float,
+    up_bands: Sequence[tuple[float, float]],
+    down_bands: Sequence[tuple[float, float]],
+    rules: MarketRules,
+) -> float:
+    """Add the largest bands that fit the rules as they are; returns the new base."""
+    candidates: dict[tuple[str, float], float] = {}
+    for kind, bands in (("up", up_bands), ("down", down_bands)):
+        for price, qty in bands:
+            key = (kind, to_tick(price, rules))
+            candidates[key] = candidates.get(key, 0.0) + qty
+    prices = {p for p, _ in steps}
+    for (kind, price), qty in sorted(candidates.items(), key=lambda item: -item[1]):
+        if qty < max(rules.min_segment_mw, QUANTITY_EPSILON_MW):
+            break
+        if price not in prices and len(prices) >= rules.max_segments:
+            continue
+        prices.add(price)
+        steps.append([price, qty])
+        if kind == "down":
+            base -= qty
+    steps.sort()
+    steps[:] = _merge_equal_prices(steps)
+    return base
 
 
 def curve_problems(curve: EnergyCurve, rules: MarketRules) -> list[str]:

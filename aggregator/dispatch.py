@@ -180,6 +180,11 @@ def _result(
     notes = notes + _deviation_notes(model, inputs, deviation)
     notes += _reserve_notes(model, inputs, award)
     notes += [f"relaxed: {v.describe()}" for v in info.violations]
+    starts_h = np.arange(inputs.T) * inputs.dt_h
+    notes += [
+        f"{v.asset_id}: {v.family} by {v.amount:.3g} {v.unit}"
+        for v in model.violations(starts_h, targets=True)
+    ]
     problems = check_setpoints(scenario, inputs, setpoints)
     notes += [f"feasibility check: {p}" for p in problems]
     dispatch = Dispatch(

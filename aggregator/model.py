@@ -45,6 +45,12 @@ RELAXATION_PENALTY = 1e5  # CNY per unit of slack (MWh, kg, MW per interval)
 DEVIATION_PENALTY_CNY_PER_MWH = 1e4
 # Forecast-uncertainty and awarded-reserve headroom outranks arbitrage (spreads stay below 3,000).
 RESERVE_PENALTY_CNY_PER_MWH = 3e3
+# Missing a planning target (a battery's end-of-day charge) costs more than any price the market
+# pays for energy, but less than missing the award: called bands may leave a battery lower.
+TARGET_PENALTY_CNY_PER_UNIT = 5e3
+# Flexibility bands use only headroom nothing priced wants: a token value per MWh of band (far
+# below any price spread, so the schedule does not bend for it) makes them as large as that allows.
+BAND_VALUE_CNY_PER_MWH = 0.2
 # Slack below this is solver noise, not a violation.
 VIOLATION_TOLERANCE = 1e-3
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
@@ -123,13 +129,18 @@ class ParkModel:
         mode: Mode,
         reserves: bool = True,
     ) -> None:
-        """Offer scenarios are ordered by price (scenario k+1 dearer than k in every interval);
-        ``reserves=False`` leaves out regulation and reserve headroom (the scale benchmark)."""
+        """Offer scenarios are ordered by price (scenario k+1 dearer than k in every interval); the
+        offer model adds battery flexibility bands on the median scenario. ``reserves=False``
+        leaves out regulation, reserve headroom and bands (the scale benchmark's energy offer)."""
         self.portfolio = portfolio
         self.mode = mode
         self.b = b = Build(K, T, dt_h)
         self.lock = threading.RLock()  # held while parameters are set, solved and read
         fleets = portfolio.fleets
+        battery = portfolio.fleet("battery")
+        self.band_fleet = battery if (battery is not None and mode == "offer" and reserves) else None
+        if self.band_fleet is not None:
+            self.band_fleet.band_scenario = K // 2
         for f in fleets:
             f.build(b)
         self.fleets = fleets
@@ -180,13 +191,17 @@ class ParkModel:
         penalties = (
             RESERVE_PENALTY_CNY_PER_MWH * dt_h * cp.sum(cp.multiply(w_col, self.short_up + self.short_down))
         )
-        penalties = penalties + RELAXATION_PENALTY * self._soft_total(weights)
+        penalties = penalties + RELAXATION_PENALTY * self._soft_total(weights, target=False)
+        penalties = penalties + TARGET_PENALTY_CNY_PER_UNIT * self._soft_total(weights, target=True)
 
         objective = -costs - self.carbon_price * emissions - penalties
         if mode == "offer":
             self.weighted_price = cp.Parameter((K, T), name="weighted_price")
             self.revenue = cp.sum(cp.multiply(self.weighted_price, self.G)) * dt_h
             objective = objective + self.revenue
+            if self.band_fleet is not None:
+                bands = self.band_fleet.up_band + self.band_fleet.down_band
+                objective = objective + BAND_VALUE_CNY_PER_MWH * dt_h * cp.sum(bands)
             if K > 1:  # the offer curve: more injection at every dearer point
                 cons.append(self.G[1:] >= self.G[:-1])
             if self.reg_total is not None:
@@ -265,17 +280,19 @@ class ParkModel:
             out.append(("connection", "park export limit", self.conn_export_slack, 1))
         return out
 
-    def _soft_total(self, weights: np.ndarray) -> cp.Expression:
+    def _soft_total(self, weights: np.ndarray, target: bool) -> cp.Expression:
         total = 0.0
         for f in self.fleets:
             w = np.repeat(weights, f.n)
             for soft in f.softs:
+                if soft.target != target:
+                    continue
                 scaled = soft.slack * soft.scale
                 if len(soft.slack.shape) == 2:
                     total = total + cp.sum(cp.multiply(w[:, None], scaled))
                 else:
                     total = total + cp.sum(cp.multiply(w, scaled))
-        for _, _, slack, per in self._grid_slacks():
+        for _, _, slack, per in self._grid_slacks() if not target else []:
             w = np.repeat(weights, per)
             total = total + self.b.dt_h * cp.sum(cp.multiply(w[:, None], slack))
         return total
@@ -387,12 +404,15 @@ class ParkModel:
         if self.problem.status == cp.OPTIMAL_INACCURATE:
             log.warning("%s: %s model solved inaccurately", solver, self.mode)
 
-    def violations(self, starts_h: np.ndarray) -> list[Violation]:
-        """Slack left in the answer, per device (or grid node) and constraint family."""
+    def violations(self, starts_h: np.ndarray, targets: bool = False) -> list[Violation]:
+        """Slack left in the answer, per device (or grid node) and constraint family; with
+        ``targets`` the missed planning targets instead."""
         out = []
         K = self.b.K
         for f in self.fleets:
             for soft in f.softs:
+                if soft.target != targets:
+                    continue
                 value = np.maximum(np.asarray(soft.slack.value), 0.0) * soft.scale
                 per_row = value.sum(axis=1) if value.ndim == 2 else value
                 for i in range(f.n):
@@ -406,7 +426,7 @@ class ParkModel:
                             Violation(f.ids[i], soft.family, amount, soft.unit, _hhmm(starts_h[first]))
                         )
         grid = self.portfolio.grid
-        for kind, family, slack, per in self._grid_slacks():
+        for kind, family, slack, per in self._grid_slacks() if not targets else []:
             value = np.maximum(np.asarray(slack.value), 0.0)
             for j in range(per):
                 rows = np.arange(K) * per + j

@@ -31,6 +31,7 @@ from infra.scenario import Scenario
 PRICE_SCENARIOS = 5  # K: points per offer curve; solve time grows about linearly with K
 RISK_LOW, RISK_HIGH = 0.1, 0.9  # the forecast range the offer must stay deliverable for
 RISK_TOLERANCE_MW = 0.01
+BAND_MIN_MW = 0.01  # smaller bands are solver noise
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,9 @@ def _solve_offer(
 
     G = np.asarray(model.G.value)
     median_price = inputs.median("market.price_da_cny_per_mwh")
+    bands = _bands(model)
     curves = [
-        energy_curve(prices.prices[:, t], G[:, t], scenario.market, float(median_price[t]))
+        energy_curve(prices.prices[:, t], G[:, t], scenario.market, float(median_price[t]), *bands[t])
         for t in range(inputs.T)
     ]
     revenue = contracts.revenue_cny + float(
@@ -201,6 +203,24 @@ def _solve_offer(
         violations=info.violations,
         notes=list(inputs.notes),
     )
+
+
+def _bands(model: ParkModel) -> list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]:
+    """Per interval, the batteries' (price, MW) up and down flexibility bands."""
+    out: list[tuple[list[tuple[float, float]], list[tuple[float, float]]]] = [
+        ([], []) for _ in range(model.b.T)
+    ]
+    fleet = model.band_fleet
+    if fleet is None:
+        return out
+    up, up_price, down, down_price = fleet.band_offers()
+    for t in range(model.b.T):
+        for i in range(fleet.n):
+            if up[i, t] > BAND_MIN_MW:
+                out[t][0].append((float(up_price[i, t]), float(up[i, t])))
+            if down[i, t] > BAND_MIN_MW:
+                out[t][1].append((float(down_price[i, t]), float(down[i, t])))
+    return out
 
 
 def _at_risk(model: ParkModel, inputs: DayInputs) -> list[AtRisk]:

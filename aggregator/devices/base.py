@@ -44,12 +44,17 @@ class Build:
 
 @dataclass
 class Soft:
-    """A constraint family kept feasible by a slack; the slack is priced at the relaxation penalty."""
+    """A constraint family kept feasible by a slack priced at the relaxation penalty.
+
+    A *target* (``target=True``) is a planning goal rather than a physical limit: missing it
+    costs ``target_penalty_cny`` per unit and is reported as a note, not as infeasibility.
+    """
 
     family: str
     slack: cp.Variable  # (K*n,) or (K*n, T), >= 0
     unit: str
     scale: float = 1.0  # slack * scale is in ``unit`` (e.g. MW * dt -> MWh)
+    target: bool = False
 
 
 class Fleet(ABC):

@@ -3,6 +3,12 @@
 Headroom (``up``/``down``) is what the fleet could add or take for one whole interval within
 both its power limits and its state-of-charge window; the park model reserves frequency
 regulation out of the batteries' headroom, because only storage follows the signal.
+
+Flexibility bands (offer model, one scenario): ``up_band``/``down_band`` are extra discharge
+or charge a battery offers per interval on top of its schedule. The state of charge must stay
+in its window even if *every* up band (or every down band) is called, so any mix of calls the
+market makes is deliverable; the bands are priced at the battery's marginal value of stored
+energy, the dual of its state-of-charge balance.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ class BatteryFleet(Fleet):
         degradation_cny_per_mwh: np.ndarray,
     ) -> None:
         super().__init__(ids, enterprises, nodes)
+        self.band_scenario: int | None = None  # set by the offer model before build
+        self.up_band: cp.Variable | None = None
+        self.down_band: cp.Variable | None = None
         self.power_mw = np.asarray(power_mw, dtype=float)
         self.energy_mwh = np.asarray(energy_mwh, dtype=float)
         self.eta_c = np.asarray(charge_efficiency, dtype=float)
@@ -76,19 +85,88 @@ class BatteryFleet(Fleet):
         short = cp.Variable(b.K * n, nonneg=True, name="battery_terminal_short")
         net = self.d - self.c
         soc_next = self.soc[:, 1:]
+        self.balance = (
+            soc_next == self.soc[:, :-1] + (cp.multiply(eta_c, self.c) - cp.multiply(1 / eta_d, self.d)) * dt
+        )
         self.constraints += [
             self.soc[:, 0] == self.soc0,
-            soc_next == self.soc[:, :-1] + (cp.multiply(eta_c, self.c) - cp.multiply(1 / eta_d, self.d)) * dt,
+            self.balance,
             self.soc >= smin,
             self.soc <= smax,
             self.soc[:, b.T] + short >= self.soc_end,
         ]
-        self.softs = [Soft("terminal state of charge", short, "MWh")]
+        # Ending the day at the initial charge is a target: called flexibility bands may leave
+        # a battery lower, which the market paid for at the energy's value.
+        self.softs = [Soft("end-of-day charge below its initial level", short, "MWh", target=True)]
         self.power = net
         self.cost = cp.multiply(b.column(self.degradation) * dt, self.c + self.d)
         self.up = cp.minimum(p_max - net, cp.multiply(eta_d / dt, soc_next - smin))
         self.down = cp.minimum(p_max + net, cp.multiply(1 / (eta_c * dt), smax - soc_next))
+        if self.band_scenario is not None:
+            self._build_bands(b, net)
         self.set_profiles({})
+
+    def _build_bands(self, b: Build, net: cp.Expression) -> None:
+        """Bands on one scenario's rows; its headroom is what is left with every band called."""
+        n, dt, s = self.n, b.dt_h, self.band_scenario
+        rows = slice(s * n, (s + 1) * n)
+        p_max, eta_c, eta_d = self.power_mw[:, None], self.eta_c[:, None], self.eta_d[:, None]
+        smin, smax = self.soc_min[:, None], self.soc_max[:, None]
+        self.up_band = cp.Variable((n, b.T), nonneg=True, name="battery_up_band")
+        self.down_band = cp.Variable((n, b.T), nonneg=True, name="battery_down_band")
+        # Energy the calls could take out (put in) by the end of each interval; discharge
+        # losses are counted both ways, which over-states the charge added: the cautious side.
+        drawn = cp.Variable((n, b.T + 1), nonneg=True, name="battery_band_drawn")
+        added = cp.Variable((n, b.T + 1), nonneg=True, name="battery_band_added")
+        soc = self.soc[rows]
+        self.constraints += [
+            drawn[:, 0] == 0,
+            added[:, 0] == 0,
+            drawn[:, 1:] == drawn[:, :-1] + cp.multiply(dt / eta_d, self.up_band),
+            added[:, 1:] == added[:, :-1] + cp.multiply(dt / eta_d, self.down_band),
+            soc - drawn >= smin,
+            soc + added <= smax,
+            net[rows] + self.up_band <= p_max,
+            net[rows] - self.down_band >= -p_max,
+        ]
+        blocks_up, blocks_down = [], []
+        for k in range(b.K):
+            k_rows = slice(k * n, (k + 1) * n)
+            if k == s:
+                blocks_up.append(
+                    cp.minimum(
+                        p_max - net[rows] - self.up_band,
+                        cp.multiply(eta_d / dt, soc[:, 1:] - drawn[:, 1:] - smin),
+                    )
+                )
+                blocks_down.append(
+                    cp.minimum(
+                        p_max + net[rows] - self.down_band,
+                        cp.multiply(1 / (eta_c * dt), smax - soc[:, 1:] - added[:, 1:]),
+                    )
+                )
+            else:
+                blocks_up.append(self.up[k_rows])
+                blocks_down.append(self.down[k_rows])
+        self.up = cp.vstack(blocks_up) if b.K > 1 else blocks_up[0]
+        self.down = cp.vstack(blocks_down) if b.K > 1 else blocks_down[0]
+
+    def band_offers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(up MW, up price, down MW, down price), each (n, T), after a solve.
+
+        The value of one more MWh stored at the end of an interval is the sum over scenarios
+        of the state-of-charge balance duals (each already weighted by its probability; their
+        split between scenarios is arbitrary where the offer's monotonicity binds, their sum is
+        not). Selling one more MWh costs 1/eta_d MWh of storage at that value plus wear;
+        buying one stores eta_c MWh, less wear.
+        """
+        dual = np.asarray(self.balance.dual_value).reshape(self.b.K, self.n, self.b.T)
+        value = dual.sum(axis=0)
+        up_price = value / self.eta_d[:, None] + self.degradation[:, None]
+        down_price = value * self.eta_c[:, None] - self.degradation[:, None]
+        up = np.maximum(np.asarray(self.up_band.value), 0.0)
+        down = np.maximum(np.asarray(self.down_band.value), 0.0)
+        return up, up_price, down, down_price
 
     def set_profiles(self, profiles: Profiles) -> None:
         b = self.b
@@ -145,20 +223,21 @@ class BatteryFleet(Fleet):
                     f"{asset}: "
                     + problem("state of charge above maximum", high > tol, hours, high.max(), "MWh")
                 )
-            if soc[i, -1] < self.soc_initial[i] - tol:
-                out.append(
-                    f"{asset}: ends the day {self.soc_initial[i] - soc[i, -1]:.3g} MWh below its initial charge"
-                )
         return out
 
     def _sustained(self, scenario: int, hours: float) -> tuple[np.ndarray, np.ndarray]:
+        """Headroom each way sustainable for ``hours``, net of what the flexibility bands offer."""
         net = self.setpoints(scenario)
         soc = self.scenario_rows(self.soc.value, scenario)[:, 1:]
+        up_band = 0.0 if self.up_band is None else np.maximum(np.asarray(self.up_band.value), 0.0)
+        down_band = 0.0 if self.down_band is None else np.maximum(np.asarray(self.down_band.value), 0.0)
         up = np.minimum(
-            self.power_mw[:, None] - net, (soc - self.soc_min[:, None]) * self.eta_d[:, None] / hours
+            self.power_mw[:, None] - net - up_band,
+            (soc - self.soc_min[:, None]) * self.eta_d[:, None] / hours,
         )
         down = np.minimum(
-            self.power_mw[:, None] + net, (self.soc_max[:, None] - soc) / (self.eta_c[:, None] * hours)
+            self.power_mw[:, None] + net - down_band,
+            (self.soc_max[:, None] - soc) / (self.eta_c[:, None] * hours),
         )
         return np.maximum(up, 0.0), np.maximum(down, 0.0)
 

@@ -98,3 +98,33 @@ def test_offer_reports_intervals_where_no_headroom_covers_the_forecast_range():
     }
     hedged = build_offer(small_park([load, battery]), fc, forecast_message_id="fc")
     assert hedged.at_risk == []
+
+
+def test_flexibility_bands_are_priced_and_deliverable_whichever_intervals_call_them(datong, datong_forecast):
+    from aggregator.dispatch import disaggregate
+    from aggregator.offer import offer_model
+    from infra.contracts import Award
+
+    result = build_offer(datong, datong_forecast, forecast_message_id="fc")
+    # The market sees price-responsive capacity (the province's VPP entry threshold).
+    flexible = max(sum(s.quantity_mw for s in c.segments) for c in result.offer.energy)
+    assert flexible >= datong.market.vpp_min_capacity_mw
+    model = offer_model(datong, 96, 0.25)
+    up, up_price, down, down_price = model.band_fleet.band_offers()
+    assert up.sum() > 0 and down.sum() > 0
+    assert np.all(up_price > down_price)  # selling from storage costs more than buying into it pays
+    median = np.asarray(model.G.value)[model.band_fleet.band_scenario]
+    # Every up band called at once (or every down band): the most any mix of calls can ask.
+    for target in (median + up.sum(axis=0), median - down.sum(axis=0)):
+        award = Award(
+            interval_minutes=15,
+            interval_starts=datong_forecast.interval_starts,
+            market="day_ahead",
+            bid_message_id="b",
+            exchange="test",
+            cleared_mw=target.tolist(),
+            clearing_price_cny_per_mwh=[300.0] * 96,
+        )
+        dispatch = disaggregate(datong, datong_forecast, award, award_message_id="aw")
+        assert np.max(np.abs(dispatch.dispatch.deviation_mw)) < 1e-3
+        assert dispatch.problems == []
