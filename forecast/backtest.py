@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from infra.scenario.model import Scenario
-
 from forecast import calibration as cal_mod
 from forecast.config import HorizonSpec
 from forecast.features import build_features, issue_cutoffs
@@ -25,9 +23,10 @@ from forecast.hygiene import HygieneReport, clean_values
 from forecast.metrics import all_metrics, point_metrics
 from forecast.models import CANDIDATES, UNIVARIATE, FittedModel, fit_exog, fit_univariate, predict
 from forecast.series import SeriesSpec
+from infra.scenario.model import Scenario
 
 INTRADAY_ORIGIN_EVERY = 4  # replay an intraday issue every hour of the backtest
-UNIVARIATE_EVERY = 2  # time-series models refit at every origin: backtest them on every 2nd one
+UNIVARIATE_EVERY = 3  # time-series models refit at every origin: backtest them on every 3rd one
 LAG_MARGIN_DAYS = 8  # history needed before the first training row for the weekly lag
 
 
@@ -90,6 +89,19 @@ def fit_exog_model(
     return fit_exog(name, y.loc[rows], X, per_day)
 
 
+def day_origins(
+    as_of: pd.Timestamp, horizon: HorizonSpec, backtest_days: int, issue_minutes: int, per_day: int
+) -> list[tuple[pd.Timestamp, pd.DatetimeIndex]]:
+    """(cut-off, target rows) of each backtest issue of a whole-day horizon."""
+    return [
+        (
+            day - pd.Timedelta(days=1) + pd.Timedelta(minutes=issue_minutes),
+            target_rows(day, horizon.days, per_day),
+        )
+        for day in origin_days(as_of, horizon, backtest_days)
+    ]
+
+
 def select(
     spec: SeriesSpec,
     scenario: Scenario | None,
@@ -103,49 +115,81 @@ def select(
     refit_days: int,
     train_days: int,
     candidates: tuple[str, ...] = CANDIDATES,
+    origins: list[tuple[pd.Timestamp, pd.DatetimeIndex]] | None = None,
+    intraday_steps: int = 16,
 ) -> Selection:
-    """Backtest every candidate for one series and horizon, pick one, calibrate it, fit it."""
+    """Backtest every candidate for one series and horizon, pick one, calibrate it, fit it.
+
+    ``origins`` defaults to the day-ahead style issues of :func:`day_origins`; a meter file
+    passes its own (the same time of day as its last reading, on earlier days).
+    """
     per_day = int(pd.Timedelta(days=1) / (ctx.index[1] - ctx.index[0]))
     report = HygieneReport(spec.series_id)
     known = raw[raw.index < as_of]
     y, report = clean_values(
-        known, spec.series_id, 1440 // per_day, spec.lower, spec.upper, min_history_days(backtest_days), report
+        known,
+        spec.series_id,
+        1440 // per_day,
+        spec.lower,
+        spec.upper,
+        min_history_days(backtest_days),
+        report,
     )
     y = y.reindex(ctx.index)
-    origins = origin_days(as_of, horizon, backtest_days)
+    if origins is None:
+        origins = day_origins(as_of, horizon, backtest_days, issue_minutes, per_day)
     weather_cache: dict = {}
     preds: dict[str, dict[int, np.ndarray]] = {c: {} for c in candidates}
     failures: dict[str, str] = {}
     rows_all: list[pd.DatetimeIndex] = []
     for fold_start in range(0, len(origins), refit_days):
         fold = origins[fold_start : fold_start + refit_days]
-        fold_cut = fold[0] - pd.Timedelta(days=1) + pd.Timedelta(minutes=issue_minutes)
+        fold_cut = fold[0][0]
         fitted: dict[str, FittedModel] = {}
         for name in candidates:
             if name in UNIVARIATE or name in failures:
                 continue
             try:
                 fitted[name] = fit_exog_model(
-                    name, spec, scenario, y, ctx, fold_cut, horizon, issue_minutes, train_days, per_day, weather_cache
+                    name,
+                    spec,
+                    scenario,
+                    y,
+                    ctx,
+                    fold_cut,
+                    horizon,
+                    issue_minutes,
+                    train_days,
+                    per_day,
+                    weather_cache,
                 )
             except Exception as exc:  # a candidate that cannot fit is dropped, not the series
                 failures[name] = f"{type(exc).__name__}: {exc}"
-        for offset, day in enumerate(fold, start=fold_start):
-            cutoff = day - pd.Timedelta(days=1) + pd.Timedelta(minutes=issue_minutes)
-            rows = target_rows(day, horizon.days, per_day)
-            rows_all.append(rows)
-            X = build_features(spec, scenario, y, ctx, rows, pd.DatetimeIndex([cutoff] * len(rows)), weather_cache)
-            for name in candidates:
-                if name in failures or (name in UNIVARIATE and offset % UNIVARIATE_EVERY):
-                    continue
-                try:
-                    if name in UNIVARIATE:
-                        model = fit_univariate(name, y[y.index < cutoff], per_day)
-                        preds[name][offset] = predict(model, rows, None, per_day)
-                    else:
-                        preds[name][offset] = predict(fitted[name], rows, X, per_day)
-                except Exception as exc:
-                    failures[name] = f"{type(exc).__name__}: {exc}"
+        fold_rows = [rows for _cutoff, rows in fold]
+        rows_all.extend(fold_rows)
+        stacked = fold_rows[0].append(fold_rows[1:]) if len(fold_rows) > 1 else fold_rows[0]
+        cutoffs = pd.DatetimeIndex([c for c, rows in fold for _ in range(len(rows))])
+        X = build_features(spec, scenario, y, ctx, stacked, cutoffs, weather_cache)
+        bounds = np.cumsum([0] + [len(r) for r in fold_rows])
+        for name in candidates:
+            if name in failures:
+                continue
+            try:
+                if name in UNIVARIATE:
+                    for offset, (cutoff, rows) in enumerate(fold, start=fold_start):
+                        if offset % UNIVARIATE_EVERY == 0:
+                            model = fit_univariate(name, y[y.index < cutoff], per_day)
+                            preds[name][offset] = predict(model, rows, None, per_day)
+                elif stacked.is_unique:  # one call for the whole fold
+                    point = predict(fitted[name], stacked, X, per_day)
+                    for j in range(len(fold)):
+                        preds[name][fold_start + j] = point[bounds[j] : bounds[j + 1]]
+                else:  # overlapping multi-day issues: ask per issue
+                    for j, rows in enumerate(fold_rows):
+                        part = X.iloc[bounds[j] : bounds[j + 1]]
+                        preds[name][fold_start + j] = predict(fitted[name], rows, part, per_day)
+            except Exception as exc:
+                failures[name] = f"{type(exc).__name__}: {exc}"
     index = rows_all[0].append(rows_all[1:]) if len(rows_all) > 1 else rows_all[0]
     # Score against the cleaned series where the meter recorded a value (gaps are not scored).
     recorded = raw.reindex(index).to_numpy()
@@ -165,12 +209,12 @@ def select(
     rows_mine = np.concatenate([np.arange(i * per_origin, (i + 1) * per_origin) for i in mine])
     index, actual = index[rows_mine], actual[rows_mine]
     point = np.concatenate([preds[best][i] for i in mine])
-    calibration = cal_mod.fit_calibration(spec, levels, index, point, actual)
+    calibration = cal_mod.fit_calibration(spec, levels, index, point, actual, len(mine))
     selected = _cross_validated_metrics(spec, levels, index, point, actual, ctx, len(mine))
     intraday: dict[str, float] = {}
     if horizon.name == "day_ahead" and best not in UNIVARIATE:
         resid = pd.Series(actual - point, index=index)
-        cal_mod.fit_intraday(calibration, resid, 16, INTRADAY_ORIGIN_EVERY)
+        cal_mod.fit_intraday(calibration, resid, intraday_steps, INTRADAY_ORIGIN_EVERY)
     fitted_final = None
     if best not in UNIVARIATE:
         fitted_final = fit_exog_model(
@@ -207,7 +251,7 @@ def _cross_validated_metrics(
         sel = np.zeros(len(index), dtype=bool)
         sel[i * per_origin : (i + 1) * per_origin] = True
         train_actual = np.where(sel, np.nan, actual)
-        cal = cal_mod.fit_calibration(spec, levels, index, point, train_actual)
+        cal = cal_mod.fit_calibration(spec, levels, index, point, train_actual, n_origins - 1)
         part = cal_mod.quantile_forecast(spec, cal, index[sel], point[sel], night[sel])
         quantiles[sel] = np.column_stack([part[q] for q in levels])
     qdict = {q: quantiles[:, i] for i, q in enumerate(levels)}

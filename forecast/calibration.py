@@ -66,7 +66,18 @@ def buckets(kind: str, index: pd.DatetimeIndex, point: np.ndarray, capacity: flo
 
 
 def _quantiles(residuals: np.ndarray, levels: tuple[float, ...]) -> list[float]:
-    return [float(v) for v in np.quantile(residuals, levels, method="linear")] if len(residuals) else [0.0] * len(levels)
+    return (
+        [float(v) for v in np.quantile(residuals, levels, method="linear")]
+        if len(residuals)
+        else [0.0] * len(levels)
+    )
+
+
+def widened(levels: tuple[float, ...], independent_samples: int) -> tuple[float, ...]:
+    """Finite-sample conformal widening: errors within a day move together, so the number of
+    independent samples is the number of backtest issues, not of intervals."""
+    factor = (independent_samples + 1) / max(independent_samples, 1)
+    return tuple(float(np.clip(0.5 + (q - 0.5) * factor, 0.0, 1.0)) for q in levels)
 
 
 def fit_calibration(
@@ -75,29 +86,33 @@ def fit_calibration(
     index: pd.DatetimeIndex,
     point: np.ndarray,
     actual: np.ndarray,
+    independent_samples: int = 0,
 ) -> Calibration:
     kind = bucket_kind(spec)
     resid = actual - point
     ok = np.isfinite(resid)
     keys = buckets(kind, index, point, spec.capacity)
+    used = widened(levels, independent_samples) if independent_samples else levels
     table = {}
     for key in np.unique(keys[ok]):
         sel = ok & (keys == key)
         if sel.sum() >= MIN_BUCKET_SAMPLES:
-            table[int(key)] = _quantiles(resid[sel], levels)
-    return Calibration(levels, kind, table, _quantiles(resid[ok], levels))
+            table[int(key)] = _quantiles(resid[sel], used)
+    return Calibration(levels, kind, table, _quantiles(resid[ok], used))
 
 
-def residual_offsets(cal: Calibration, index: pd.DatetimeIndex, point: np.ndarray, capacity: float | None) -> np.ndarray:
+def residual_offsets(
+    cal: Calibration, index: pd.DatetimeIndex, point: np.ndarray, capacity: float | None
+) -> np.ndarray:
     """Residual quantile per row and level, shape (rows, levels)."""
     keys = buckets(cal.bucket_kind, index, point, capacity)
     pooled = np.asarray(cal.pooled)
-    return np.array([cal.table.get(int(k), pooled) for k in keys], dtype=float).reshape(len(index), len(cal.levels))
+    return np.array([cal.table.get(int(k), pooled) for k in keys], dtype=float).reshape(
+        len(index), len(cal.levels)
+    )
 
 
-def apply_physics(
-    spec: SeriesSpec, values: np.ndarray, night: np.ndarray | None
-) -> np.ndarray:
+def apply_physics(spec: SeriesSpec, values: np.ndarray, night: np.ndarray | None) -> np.ndarray:
     """Clip to physical bounds, zero PV at night, sort levels (axis 1) so quantiles never cross."""
     out = values.copy()
     if spec.lower is not None:
@@ -133,7 +148,11 @@ def fit_intraday(cal: Calibration, resid: pd.Series, steps: int, origin_every: i
     r = resid.to_numpy()
     a, b = r[:-1], r[1:]
     ok = np.isfinite(a) & np.isfinite(b)
-    rho = float(np.clip(np.dot(a[ok], b[ok]) / max(np.dot(a[ok], a[ok]), 1e-12), 0.0, 0.999)) if ok.sum() > 10 else 0.0
+    rho = (
+        float(np.clip(np.dot(a[ok], b[ok]) / max(np.dot(a[ok], a[ok]), 1e-12), 0.0, 0.999))
+        if ok.sum() > 10
+        else 0.0
+    )
     cal.rho = rho
     per_lead: dict[int, list[float]] = {h: [] for h in range(1, steps + 1)}
     for origin in range(1, len(r) - steps, origin_every):

@@ -79,9 +79,9 @@ class ForecastConfig:
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     da_lead_minutes: int = 30
     reselect_days: int = 7
-    backtest_days: int = 28
+    backtest_days: int = 21
     refit_days: int = 7
-    train_days: int = 120
+    train_days: int = 100
     intraday_steps: int = 16
     use_ray: bool = True
     retries: int = 1

@@ -16,13 +16,12 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from forecast.series import SeriesSpec
 from infra.scenario.model import Scenario
 from infra.simulation import physics
 from infra.simulation.loads import SHIFT_PATTERNS, china_holidays
 from infra.simulation.weather import solar_position
 from infra.timeutil import MARKET_TZ
-
-from forecast.series import SeriesSpec
 
 MAX_WEATHER_LEAD_DAYS = 3
 COOLING_BASE_C = 24.0  # degree-day bases: tuning knobs of the features, not of the park
@@ -109,7 +108,9 @@ def design_site_factor(scenario: Scenario, asset_id: str) -> float:
     return _SITE_FACTORS[key]
 
 
-def _wind_model_mw(scenario: Scenario, asset_ids: tuple[str, ...], ctx: pd.DataFrame, lead: int) -> np.ndarray:
+def _wind_model_mw(
+    scenario: Scenario, asset_ids: tuple[str, ...], ctx: pd.DataFrame, lead: int
+) -> np.ndarray:
     """Turbine power curve of each farm applied to the forecast wind at hub height."""
     total = np.zeros(len(ctx))
     for asset_id in asset_ids:
@@ -147,7 +148,9 @@ def _shift_features(spec: SeriesSpec, cal: pd.DataFrame) -> dict[str, np.ndarray
         am, pm, _night = SHIFT_PATTERNS[spec.shift_profile]
         start, end = _hours(am), _hours(pm)
         hours = cal["hour"].to_numpy()
-        out["on_day_shift"] = ((hours >= start) & (hours < end) & (cal["off_day"].to_numpy() == 0)).astype(float)
+        out["on_day_shift"] = ((hours >= start) & (hours < end) & (cal["off_day"].to_numpy() == 0)).astype(
+            float
+        )
     if spec.heating_months:
         out["heating_season"] = np.isin(cal["month"].to_numpy(), spec.heating_months).astype(float)
     return out

@@ -52,7 +52,9 @@ class HygieneReport:
         return dict(sorted(self.flags.items()))
 
 
-def parse_timestamps(raw: pd.Series, series_id: str, column: str = "timestamp") -> tuple[pd.DatetimeIndex, int]:
+def parse_timestamps(
+    raw: pd.Series, series_id: str, column: str = "timestamp"
+) -> tuple[pd.DatetimeIndex, int]:
     """ISO 8601 strings with offsets -> aware market-time index; returns it and the offset-change count."""
     text = raw.astype(str).str.strip()
     for pos, value in enumerate(text):
@@ -64,7 +66,9 @@ def parse_timestamps(raw: pd.Series, series_id: str, column: str = "timestamp") 
     try:
         parsed = pd.to_datetime(text, format="ISO8601", utc=True)
     except (ValueError, TypeError) as exc:
-        raise HygieneError(f"{series_id}: {column} has a value that is not an ISO 8601 timestamp ({exc})") from exc
+        raise HygieneError(
+            f"{series_id}: {column} has a value that is not an ISO 8601 timestamp ({exc})"
+        ) from exc
     offsets = text.str.extract(_OFFSET_RE.pattern, expand=False)
     changes = int((offsets != offsets.shift()).iloc[1:].sum())
     return pd.DatetimeIndex(parsed).tz_convert(MARKET_TZ), changes
@@ -107,7 +111,11 @@ def regularise(
     off_grid = ((values.index - origin) / pd.Timedelta(minutes=1)) % minutes != 0
     if off_grid.any():
         first = values.index[off_grid][0]
-        hint = " (the UTC offset changes within the file: a time zone or daylight-saving mistake?)" if offset_changes else ""
+        hint = (
+            " (the UTC offset changes within the file: a time zone or daylight-saving mistake?)"
+            if offset_changes
+            else ""
+        )
         raise HygieneError(
             f"{sid}: timestamp {first.isoformat()} is off the {minutes}-minute grid that starts at "
             f"{origin.isoformat()}{hint}"
@@ -125,7 +133,9 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[0::2], edges[1::2], strict=True))
 
 
-def _remove_spikes(y: np.ndarray, lower: float | None, upper: float | None, report: HygieneReport) -> np.ndarray:
+def _remove_spikes(
+    y: np.ndarray, lower: float | None, upper: float | None, report: HygieneReport
+) -> np.ndarray:
     y = y.copy()
     finite = np.isfinite(y)
     if finite.sum() < 10:

@@ -24,7 +24,9 @@ def normaliser(kind: str, actual: np.ndarray, capacity: float | None) -> float:
     return scale if scale > 0 else 1.0
 
 
-def point_metrics(kind: str, actual: np.ndarray, point: np.ndarray, capacity: float | None) -> dict[str, float]:
+def point_metrics(
+    kind: str, actual: np.ndarray, point: np.ndarray, capacity: float | None
+) -> dict[str, float]:
     ok = np.isfinite(actual) & np.isfinite(point)
     a, p = actual[ok], point[ok]
     if not len(a):

@@ -32,8 +32,8 @@ EPOCH = pd.Timestamp("2020-01-01", tz=MARKET_TZ)
 NAIVE_FIT_DAYS = 7
 STL_FIT_DAYS = 14
 GBM_PARAMS: dict[str, Any] = {
-    "max_iter": 150,
-    "learning_rate": 0.08,
+    "max_iter": 100,
+    "learning_rate": 0.1,
     "max_leaf_nodes": 31,
     "min_samples_leaf": 40,
     "l2_regularization": 1.0,

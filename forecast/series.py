@@ -46,11 +46,15 @@ def scenario_series(scenario: Scenario) -> list[SeriesSpec]:
         sid = None
         if a.type == "pv":
             sid = f"{a.id}.pv_mw"
-            specs.append(SeriesSpec(sid, a.id, "pv_mw", "pv", 0.0, a.capacity_mw, a.capacity_mw, pv_assets=(a.id,)))
+            specs.append(
+                SeriesSpec(sid, a.id, "pv_mw", "pv", 0.0, a.capacity_mw, a.capacity_mw, pv_assets=(a.id,))
+            )
         elif a.type == "wind":
             sid = f"{a.id}.wind_mw"
             specs.append(
-                SeriesSpec(sid, a.id, "wind_mw", "wind", 0.0, a.capacity_mw, a.capacity_mw, wind_assets=(a.id,))
+                SeriesSpec(
+                    sid, a.id, "wind_mw", "wind", 0.0, a.capacity_mw, a.capacity_mw, wind_assets=(a.id,)
+                )
             )
         elif a.type in ("inflexible_load", "interruptible_load"):
             profile = getattr(a, "profile", None)
@@ -68,18 +72,28 @@ def scenario_series(scenario: Scenario) -> list[SeriesSpec]:
                 )
             )
         elif a.type == "data_centre":
-            specs.append(SeriesSpec(f"{a.id}.it_load_mw", a.id, "it_load_mw", "it_load", upper=a.max_power_mw))
+            specs.append(
+                SeriesSpec(f"{a.id}.it_load_mw", a.id, "it_load_mw", "it_load", upper=a.max_power_mw)
+            )
     pv = [a for a in park.assets if a.type == "pv"]
     wind = [a for a in park.assets if a.type == "wind"]
     specs.append(SeriesSpec("park.load_mw", None, "load_mw", "load", heating_months=heating))
     pv_cap = sum(a.capacity_mw for a in pv)
     specs.append(
-        SeriesSpec("park.pv_mw", None, "pv_mw", "pv", 0.0, pv_cap, pv_cap or None, pv_assets=tuple(a.id for a in pv))
+        SeriesSpec(
+            "park.pv_mw", None, "pv_mw", "pv", 0.0, pv_cap, pv_cap or None, pv_assets=tuple(a.id for a in pv)
+        )
     )
     wind_cap = sum(a.capacity_mw for a in wind)
     specs.append(
         SeriesSpec(
-            "park.wind_mw", None, "wind_mw", "wind", 0.0, wind_cap, wind_cap or None,
+            "park.wind_mw",
+            None,
+            "wind_mw",
+            "wind",
+            0.0,
+            wind_cap,
+            wind_cap or None,
             wind_assets=tuple(a.id for a in wind),
         )
     )
