@@ -45,8 +45,9 @@ class Selection:
 
     @property
     def skill_vs_naive(self) -> float | None:
+        """1 - nMAE(chosen) / nMAE(seasonal naive), on the issues where both were backtested."""
         naive = self.metrics.get("seasonal_naive", {}).get("nmae")
-        mine = self.selected.get("nmae")
+        mine = self.metrics.get(self.model, {}).get("nmae")
         return None if not naive or mine is None else 1.0 - mine / naive
 
 
@@ -212,7 +213,7 @@ def select(
     calibration = cal_mod.fit_calibration(spec, levels, index, point, actual, len(mine))
     selected = _cross_validated_metrics(spec, levels, index, point, actual, ctx, len(mine))
     intraday: dict[str, float] = {}
-    if horizon.name == "day_ahead" and best not in UNIVARIATE:
+    if horizon.name == "day_ahead" and intraday_steps > 0 and best not in UNIVARIATE:
         resid = pd.Series(actual - point, index=index)
         cal_mod.fit_intraday(calibration, resid, intraday_steps, INTRADAY_ORIGIN_EVERY)
     fitted_final = None

@@ -85,6 +85,7 @@ class ForecastConfig:
     intraday_steps: int = 16
     use_ray: bool = True
     retries: int = 1
+    schedule_72h: bool = True
 
     @classmethod
     def from_env(cls) -> ForecastConfig:
@@ -110,4 +111,5 @@ class ForecastConfig:
             intraday_steps=_int("INTRADAY_STEPS", d.intraday_steps, 1),
             use_ray=raw_ray in ("1", "true", "yes"),
             retries=_int("RETRIES", d.retries, 0),
+            schedule_72h=(_env("SCHEDULE_72H") or "1").lower() in ("1", "true", "yes"),
         )

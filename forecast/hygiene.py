@@ -80,7 +80,7 @@ def regularise(
     """Sort, de-duplicate and put a series on its regular grid; returns it and the interval in minutes."""
     sid = report.series_id
     if not values.index.is_monotonic_increasing:
-        report.add("reordered_rows", int((np.diff(values.index.asi8) < 0).sum()))
+        report.add("reordered_rows", int((np.diff(values.index.as_unit("ns").asi8) < 0).sum()))
         values = values.sort_index(kind="stable")
     dup_mask = values.index.duplicated(keep=False)
     if dup_mask.any():
@@ -103,7 +103,7 @@ def regularise(
         values = values[~values.index.duplicated()]
     if len(values) < 3:
         raise HygieneError(f"{sid}: only {len(values)} readings; cannot infer the interval")
-    steps = pd.Series(np.diff(values.index.asi8) // 60_000_000_000)
+    steps = pd.Series(np.diff(values.index.as_unit("ns").asi8) // 60_000_000_000)
     minutes = int(steps.mode().iloc[0]) if expected_minutes is None else expected_minutes
     if minutes <= 0 or 1440 % minutes:
         raise HygieneError(f"{sid}: inferred interval of {minutes} minutes does not divide a day evenly")

@@ -21,7 +21,7 @@ import pandas as pd
 from forecast.backtest import Selection, select
 from forecast.calibration import Calibration
 from forecast.config import HorizonSpec
-from forecast.models import FittedModel, single_threaded
+from forecast.models import CANDIDATES, FittedModel, single_threaded
 from forecast.predict import forecast_series
 from forecast.series import SeriesSpec
 from infra.scenario.model import Scenario
@@ -55,6 +55,7 @@ class SeriesJob:
     refit_days: int = 7
     train_days: int = 100
     intraday_steps: int = 16
+    candidates: tuple[str, ...] = CANDIDATES
     model: StoredModel | None = None  # the cached model to forecast with
     cutoff: pd.Timestamp | None = None  # forecast when set
     rows: pd.DatetimeIndex | None = None
@@ -100,6 +101,7 @@ def run_job(job: SeriesJob, shared: SharedData) -> JobOutcome:
                 job.backtest_days,
                 job.refit_days,
                 job.train_days,
+                candidates=job.candidates,
                 intraday_steps=job.intraday_steps,
             )
             sel = outcome.selection

@@ -51,7 +51,8 @@ def default_issued_at(scenario: Scenario, delivery_day: date, cfg: ForecastConfi
     return closes - timedelta(minutes=cfg.da_lead_minutes)
 
 
-def _grid(ts: datetime, ceil: bool = False) -> pd.Timestamp:
+def on_grid(ts: datetime, ceil: bool = False) -> pd.Timestamp:
+    """``ts`` on the history's interval grid (floor, or ceiling)."""
     stamp = pd.Timestamp(ts).tz_convert(MARKET_TZ)
     freq = f"{INTERVAL_MINUTES}min"
     return stamp.ceil(freq) if ceil else stamp.floor(freq)
@@ -71,7 +72,7 @@ def target_rows(
                 f"{delivery_day - timedelta(days=1)} (the day before delivery)"
             )
         return pd.date_range(start, periods=days * 1440 // INTERVAL_MINUTES, freq=freq)
-    first = _grid(issued_at, ceil=True)
+    first = on_grid(issued_at, ceil=True)
     if first.date() != delivery_day:
         raise ForecastError(
             f"issued_at={issued_at.isoformat()}: the next intraday interval ({first.isoformat()}) is not on "
@@ -228,7 +229,7 @@ def issue_forecast(
         issued_at = default_issued_at(scenario, delivery_day, cfg)
     issued_at = ensure_aware(issued_at, "issued_at")
     rows = target_rows(horizon, delivery_day, issued_at, cfg)
-    cutoff = _grid(issued_at)
+    cutoff = on_grid(issued_at)
     as_of = selection_as_of(cutoff, cfg.reselect_days)
     model_horizon = hspec.model_horizon
     specs = scenario_series(scenario)
