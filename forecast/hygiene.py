@@ -169,9 +169,11 @@ def _remove_flatlines(
     same = np.zeros(len(y), dtype=bool)
     same[1:] = np.isfinite(y[1:]) & (y[1:] == y[:-1])
     need = max(FLATLINE_MIN_MINUTES // minutes, 2)
-    # Plateaus at the physical limits are real: zero output, rated or clipped output.
-    plateaus = {0.0, float(np.nanmax(y)) if np.isfinite(y).any() else 0.0}
-    plateaus |= {float(b) for b in (lower, upper) if b is not None}
+    # Plateaus at the physical limits are real: zero output and, for bounded (generating)
+    # series, rated or clipped output at the top of the range.
+    plateaus = {0.0} | {float(b) for b in (lower, upper) if b is not None}
+    if upper is not None and np.isfinite(y).any():
+        plateaus.add(float(np.nanmax(y)))
     removed = 0
     for start, end in _runs(same):
         first = start - 1  # the run of equal values starts one before the first "same" flag
