@@ -59,6 +59,14 @@ def positions(index: pd.DatetimeIndex, interval: pd.Timedelta) -> pd.Index:
 
 
 def make_forecaster(name: str, per_day: int) -> Any:
+    forecaster = _make(name, per_day)
+    # The models keep their (small) training window; saying so explicitly also pins the
+    # behaviour across sktime's announced default change.
+    forecaster.set_config(remember_data=True)
+    return forecaster
+
+
+def _make(name: str, per_day: int) -> Any:
     from sktime.forecasting.compose import YfromX
     from sktime.forecasting.naive import NaiveForecaster
 

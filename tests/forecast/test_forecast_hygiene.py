@@ -67,7 +67,9 @@ def test_flat_lined_meter_is_removed_but_zero_output_is_kept() -> None:
 def test_dead_meter_is_rejected_with_series_and_reason() -> None:
     y = load_series()
     y.iloc[:] = 42.0
-    with pytest.raises(HygieneError, match=r"meter\.load_mw: 100% of the readings are missing or unusable.*flat-lined"):
+    with pytest.raises(
+        HygieneError, match=r"meter\.load_mw: 100% of the readings are missing or unusable.*flat-lined"
+    ):
         clean_values(y, "meter.load_mw", 15)
 
 
@@ -101,7 +103,9 @@ def test_out_of_order_and_identical_duplicates_are_repaired() -> None:
 def test_conflicting_duplicates_rejected() -> None:
     y = load_series(days=2)
     bad = pd.concat([y, pd.Series([1.0], index=y.index[[7]])])
-    with pytest.raises(HygieneError, match=r"meter: 1 timestamps appear more than once with different values"):
+    with pytest.raises(
+        HygieneError, match=r"meter: 1 timestamps appear more than once with different values"
+    ):
         regularise(bad, HygieneReport("meter"))
 
 
@@ -130,7 +134,9 @@ def test_changing_utc_offsets_that_are_consistent_are_normalised() -> None:
 
 def test_naive_timestamps_rejected_naming_the_row() -> None:
     raw = pd.Series(["2026-07-01T00:00:00+08:00", "2026-07-01 00:15"])
-    with pytest.raises(HygieneError, match=r"meter: timestamp row 2 \('2026-07-01 00:15'\) has no UTC offset"):
+    with pytest.raises(
+        HygieneError, match=r"meter: timestamp row 2 \('2026-07-01 00:15'\) has no UTC offset"
+    ):
         parse_timestamps(raw, "meter")
 
 

@@ -27,9 +27,13 @@ def _batch(scenario: Scenario) -> tuple[list[SeriesJob], SharedData]:
     shared = SharedData(scenario, frame, context_frame(scenario, frame))
     rows = pd.date_range("2026-07-15", periods=96, freq="15min", tz=MARKET_TZ)
     specs = [
-        SeriesSpec("cell_plant_load.load_mw", "cell_plant_load", "load_mw", "load", shift_profile="three_shift"),
+        SeriesSpec(
+            "cell_plant_load.load_mw", "cell_plant_load", "load_mw", "load", shift_profile="three_shift"
+        ),
         SeriesSpec("stuck_meter.load_mw", "stuck_meter", "load_mw", "load"),
-        SeriesSpec("pv_roof_cell.pv_mw", "pv_roof_cell", "pv_mw", "pv", 0.0, 10.0, 10.0, pv_assets=("pv_roof_cell",)),
+        SeriesSpec(
+            "pv_roof_cell.pv_mw", "pv_roof_cell", "pv_mw", "pv", 0.0, 10.0, 10.0, pv_assets=("pv_roof_cell",)
+        ),
     ]
     jobs = [
         SeriesJob(
