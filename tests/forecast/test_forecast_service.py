@@ -50,7 +50,7 @@ def _quantile_matrix(fs: ForecastSet, series_id: str) -> np.ndarray:
 
 
 def test_day_ahead_set_covers_every_series_with_monotone_quantiles(issued, mini_scenario: Scenario) -> None:
-    engine, envelope = issued
+    _engine, envelope = issued
     fs = ForecastSet.from_envelope(envelope)
     assert fs.horizon == "day_ahead" and fs.issued_at == ISSUED and fs.data_cutoff == ISSUED
     assert envelope.market_day == DAY
