@@ -20,7 +20,7 @@ from forecast import calibration as cal_mod
 from forecast.config import HorizonSpec
 from forecast.features import build_features, issue_cutoffs
 from forecast.hygiene import HygieneReport, clean_values
-from forecast.metrics import all_metrics, point_metrics
+from forecast.metrics import all_metrics, normaliser, point_metrics
 from forecast.models import CANDIDATES, UNIVARIATE, FittedModel, fit_exog, fit_univariate, predict
 from forecast.series import SeriesSpec
 from infra.scenario.model import Scenario
@@ -215,7 +215,8 @@ def select(
     intraday: dict[str, float] = {}
     if horizon.name == "day_ahead" and intraday_steps > 0 and best not in UNIVARIATE:
         resid = pd.Series(actual - point, index=index)
-        cal_mod.fit_intraday(calibration, resid, intraday_steps, INTRADAY_ORIGIN_EVERY)
+        scale = normaliser(spec.kind, actual[np.isfinite(actual)], spec.capacity)
+        intraday = cal_mod.fit_intraday(calibration, resid, intraday_steps, INTRADAY_ORIGIN_EVERY, scale)
     fitted_final = None
     if best not in UNIVARIATE:
         fitted_final = fit_exog_model(

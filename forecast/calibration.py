@@ -139,11 +139,15 @@ def quantile_forecast(
     return {q: values[:, i] for i, q in enumerate(cal.levels)}
 
 
-def fit_intraday(cal: Calibration, resid: pd.Series, steps: int, origin_every: int) -> None:
+def fit_intraday(
+    cal: Calibration, resid: pd.Series, steps: int, origin_every: int, normaliser: float
+) -> dict[str, float]:
     """Estimate ``rho`` and the per-lead residual quantiles of the corrected intraday forecast.
 
     ``resid`` is the day-ahead backtest residual on a regular grid (NaN where not evaluated).
-    Origins are replayed every ``origin_every`` intervals.
+    Intraday issues are replayed every ``origin_every`` intervals. Returns the replay's
+    metrics, with the band of each issue calibrated on the issues of the other parity
+    (two-fold cross-fitting, so the coverage is out of sample).
     """
     r = resid.to_numpy()
     a, b = r[:-1], r[1:]
@@ -154,13 +158,44 @@ def fit_intraday(cal: Calibration, resid: pd.Series, steps: int, origin_every: i
         else 0.0
     )
     cal.rho = rho
-    per_lead: dict[int, list[float]] = {h: [] for h in range(1, steps + 1)}
-    for origin in range(1, len(r) - steps, origin_every):
+    errors = np.full((len(range(1, len(r) - steps, origin_every)), steps), np.nan)
+    for i, origin in enumerate(range(1, len(r) - steps, origin_every)):
         last = r[origin - 1]
-        if not np.isfinite(last):
-            continue
-        for h in range(1, steps + 1):
-            target = r[origin - 1 + h]
-            if np.isfinite(target):
-                per_lead[h].append(target - last * rho**h)
-    cal.intraday = {h: _quantiles(np.asarray(v), cal.levels) for h, v in per_lead.items() if len(v)}
+        if np.isfinite(last):
+            leads = np.arange(1, steps + 1)
+            errors[i] = r[origin - 1 + leads] - last * rho**leads
+    cal.intraday = {
+        h: _quantiles(errors[:, h - 1][np.isfinite(errors[:, h - 1])], cal.levels)
+        for h in range(1, steps + 1)
+    }
+    return _intraday_metrics(errors, cal.levels, normaliser)
+
+
+def _intraday_metrics(errors: np.ndarray, levels: tuple[float, ...], normaliser: float) -> dict[str, float]:
+    parity = np.arange(len(errors)) % 2
+    inside, losses = [], []
+    for fold in (0, 1):
+        train, test = errors[parity != fold], errors[parity == fold]
+        for h in range(errors.shape[1]):
+            tr, te = train[:, h][np.isfinite(train[:, h])], test[:, h][np.isfinite(test[:, h])]
+            if not len(tr) or not len(te):
+                continue
+            q = dict(zip(levels, np.quantile(tr, levels), strict=True))
+            if 0.1 in q and 0.9 in q:
+                inside.extend((te >= q[0.1]) & (te <= q[0.9]))
+            # The forecast quantile is point + q, the actual is point + e: pinball of e - q.
+            losses.extend(
+                np.mean([np.maximum(lv * (te - qv), (lv - 1) * (te - qv)) for lv, qv in q.items()], axis=0)
+            )
+    e = errors[np.isfinite(errors)]
+    if not len(e):
+        return {}
+    mae = float(np.mean(np.abs(e)))
+    return {
+        "n": float(len(e)),
+        "mae": mae,
+        "rmse": float(np.sqrt(np.mean(e**2))),
+        "nmae": mae / normaliser,
+        "pinball": float(np.mean(losses)) if losses else float("nan"),
+        "coverage_10_90": float(np.mean(inside)) if inside else float("nan"),
+    }

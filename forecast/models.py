@@ -47,11 +47,14 @@ RIDGE_ALPHA = 1.0
 @contextlib.contextmanager
 def single_threaded() -> Iterator[None]:
     """One BLAS/OpenMP thread: parallelism comes from Ray across series, and on a shared
-    2-core machine OpenMP threads in every worker oversubscribe the cores badly."""
+    2-core machine OpenMP threads in every worker oversubscribe the cores badly. Also keeps
+    sktime's notice about a future default out of the logs."""
     import sklearn.ensemble  # noqa: F401  (load OpenMP before limiting it)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
+    with threadpool_limits(1), warnings.catch_warnings():
+        # sktime 1.2 warns at every forecaster construction (its own clones included).
+        warnings.filterwarnings("ignore", message=".*remember_data.*", category=FutureWarning)
         yield
 
 

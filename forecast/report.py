@@ -29,13 +29,16 @@ COVERAGE_TARGET, COVERAGE_TOLERANCE = 0.80, 0.05
 PLOT_SERIES = ("park.load_mw", "park.pv_mw", "park.wind_mw", "market.price_da_cny_per_mwh")
 
 
-def backtest_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One flat row per series from stored selections (see ``forecast.store.load_backtests``)."""
+def backtest_rows(records: list[dict[str, Any]], horizon: str = "day_ahead") -> list[dict[str, Any]]:
+    """One flat row per series from stored selections (see ``forecast.store.load_backtests``).
+
+    ``horizon="intraday"`` reads the intraday replay kept with the day-ahead selection.
+    """
     rows = []
     for rec in records:
         bt = rec["backtest"]
-        sel = bt.get("selected", {})
-        naive = bt.get("candidates", {}).get("seasonal_naive", {})
+        sel = bt.get("intraday", {}) if horizon == "intraday" else bt.get("selected", {})
+        naive = {} if horizon == "intraday" else bt.get("candidates", {}).get("seasonal_naive", {})
         rows.append(
             {
                 "series_id": rec["series_id"],
@@ -44,7 +47,7 @@ def backtest_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "issues": bt.get("origins"),
                 "nmae": sel.get("nmae"),
                 "naive_nmae": naive.get("nmae"),
-                "skill": bt.get("skill_vs_naive"),
+                "skill": None if horizon == "intraday" else bt.get("skill_vs_naive"),
                 "mae": sel.get("mae"),
                 "rmse": sel.get("rmse"),
                 "mape": sel.get("mape"),

@@ -21,6 +21,7 @@ from forecast.backtest import LAG_MARGIN_DAYS
 from forecast.config import ForecastConfig, HorizonSpec, horizon_spec
 from forecast.features import context_frame
 from forecast.jobs import JobOutcome, SeriesJob, SharedData, StoredModel, run_batch
+from forecast.models import MODEL_CODE_VERSION
 from forecast.series import SeriesSpec, scenario_series
 from infra.contracts import Envelope, ForecastSet, SeriesForecast, Topic
 from infra.db.outbox import enqueue
@@ -36,6 +37,11 @@ ALWAYS_KNOWN = ("weather_fc1.", "weather_fc2.", "weather_fc3.", "weather.clearsk
 
 class ForecastError(ValueError):
     """A forecast request that cannot be served, with the reason."""
+
+
+def model_cache_key(scenario: Scenario) -> str:
+    """Cached models belong to one scenario version and one version of the modelling code."""
+    return f"{scenario.version}|{MODEL_CODE_VERSION}"
 
 
 def selection_as_of(cutoff: datetime, reselect_days: int) -> pd.Timestamp:
@@ -158,7 +164,9 @@ def _store_selections(
     engine: Engine, scenario: Scenario, model_horizon: str, as_of: pd.Timestamp, outcomes: list[JobOutcome]
 ) -> dict[str, str]:
     rows = [
-        store.selection_row(scenario.id, scenario.version, model_horizon, as_of.to_pydatetime(), o.selection)
+        store.selection_row(
+            scenario.id, model_cache_key(scenario), model_horizon, as_of.to_pydatetime(), o.selection
+        )
         for o in outcomes
         if o.selection is not None
     ]
@@ -183,7 +191,9 @@ def select_models(
     if issue_minutes is None:
         issue_minutes = _issue_minutes(default_issued_at(scenario, stamp.date(), cfg))
     specs = scenario_series(scenario)
-    cached = store.load_models(engine, scenario.id, scenario.version, hspec.name, stamp.to_pydatetime())
+    cached = store.load_models(
+        engine, scenario.id, model_cache_key(scenario), hspec.name, stamp.to_pydatetime()
+    )
     missing = [s for s in specs if s.series_id not in cached]
     if missing:
         frame, ctx = _history(
@@ -233,7 +243,9 @@ def issue_forecast(
     as_of = selection_as_of(cutoff, cfg.reselect_days)
     model_horizon = hspec.model_horizon
     specs = scenario_series(scenario)
-    models = store.load_models(engine, scenario.id, scenario.version, model_horizon, as_of.to_pydatetime())
+    models = store.load_models(
+        engine, scenario.id, model_cache_key(scenario), model_horizon, as_of.to_pydatetime()
+    )
     frame, ctx = _history(
         scenario, _history_start(as_of, cfg, hspec), rows[-1].date() + timedelta(days=1), cutoff
     )

@@ -45,6 +45,7 @@ def selection_row(
             "candidates": sel.metrics,
             "selected": sel.selected,
             "skill_vs_naive": sel.skill_vs_naive,
+            "intraday": sel.intraday,
             "failures": sel.failures,
             "hygiene": sel.hygiene,
             "origins": sel.origins,

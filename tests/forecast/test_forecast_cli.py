@@ -136,9 +136,10 @@ def test_file_rejects_naive_timestamps_and_bad_quantiles(tmp_path: Path) -> None
 def test_bench_json_compares_sequential_and_ray() -> None:
     result = runner.invoke(app, ["bench", "forecast", "--series", "4", "--json"])
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output.strip().splitlines()[-1])
+    figures = json.loads(next(line for line in result.output.splitlines() if line.startswith("{")))
     assert figures["series"] == 4 and figures["failed_series"] == 0
     assert figures["identical_forecasts"] is True
     assert figures["sequential_series_per_s"] > 0 and figures["ray_series_per_s"] > 0
     assert figures["ray_speedup"] == pytest.approx(figures["sequential_s"] / figures["ray_s"], rel=0.05)
     assert figures["median_skill_vs_seasonal_naive"] > 0
+    assert 0 < figures["available_parallelism"] <= figures["ray_cpus"] + 0.5
