@@ -199,5 +199,13 @@ def run_batch(
     retries: int = 1,
     progress: Callable[[JobOutcome], None] | None = None,
 ) -> list[JobOutcome]:
+    if use_ray:
+        from forecast.raycluster import ensure_ray
+
+        try:
+            ensure_ray()
+        except Exception as exc:  # the forecast matters more than where it runs
+            log.warning("Ray is not available (%s); running the %d series sequentially", exc, len(jobs))
+            use_ray = False
     runner = run_on_ray if use_ray else run_sequential
     return runner(jobs, shared, retries, progress)
