@@ -144,10 +144,8 @@ def backtest_cmd(
     from forecast.report import backtest_rows, done_when
     from forecast.service import ForecastError, default_issued_at, select_models, selection_as_of
 
-    if horizon not in ("day_ahead", "72h"):
-        _fail(
-            f"--horizon={horizon!r}: backtests run for day_ahead or 72h (intraday reuses the day-ahead models)"
-        )
+    if horizon not in ("day_ahead", "72h", "intraday"):
+        _fail(f"--horizon={horizon!r}: must be day_ahead, 72h or intraday")
     scenario = _scenario(park)
     day = _day(date)
     cfg = ForecastConfig.from_env()
@@ -172,7 +170,12 @@ def backtest_cmd(
             )
         )
         return
-    typer.echo(f"{scenario.id} {horizon} backtest: {cfg.backtest_days} issues before {as_of.isoformat()}")
+    what = (
+        f"issues replayed hourly over the {cfg.backtest_days} days"
+        if horizon == "intraday"
+        else f"{cfg.backtest_days} issues"
+    )
+    typer.echo(f"{scenario.id} {horizon} backtest: {what} before {as_of.isoformat()}")
     header = f"{'series':38} {'model':12} {'nMAE':>7} {'naive':>7} {'skill':>6} {'MAE':>8} {'RMSE':>8} {'MAPE':>6} {'pinball':>8} {'cov80':>6} {'acc':>6}"
     typer.echo(header)
     for r in rows:
