@@ -59,17 +59,15 @@ def read_meter_csv(path: Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, dtype=str)
     except FileNotFoundError as exc:
-        raise FileInputError(f"{path}: no such file") from exc
+        raise FileInputError("no such file") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise FileInputError(f"{path}: not a readable CSV file ({exc})") from exc
+        raise FileInputError(f"not a readable CSV file ({exc})") from exc
     df.columns = [c.strip() for c in df.columns]
     for required in ("timestamp", "value"):
         if required not in df.columns:
-            raise FileInputError(
-                f"{path}: missing column {required!r} (found: {', '.join(df.columns) or 'none'})"
-            )
+            raise FileInputError(f"missing column {required!r} (found: {', '.join(df.columns) or 'none'})")
     if df.empty:
-        raise FileInputError(f"{path}: has a header but no rows")
+        raise FileInputError("has a header but no rows")
     index, changes = parse_timestamps(df["timestamp"], "value")
     out = pd.DataFrame({c: _numeric(df, c) for c in df.columns if c != "timestamp"})
     out.index = index

@@ -131,6 +131,18 @@ def test_file_rejects_naive_timestamps_and_bad_quantiles(tmp_path: Path) -> None
         ],
     )
     assert result.exit_code == 2 and "must include the median 0.5" in result.output
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text("time,value\n2026-07-01T00:00:00+08:00,1\n")
+    result = runner.invoke(
+        app, ["forecast", "file", str(renamed), "--horizon", "4", "--out", str(tmp_path / "o.csv")]
+    )
+    assert result.exit_code == 2 and "missing column 'timestamp' (found: time, value)" in result.output
+    words = tmp_path / "words.csv"
+    words.write_text("timestamp,value\n2026-07-01T00:00:00+08:00,1\n2026-07-01T00:15:00+08:00,n/a kW\n")
+    result = runner.invoke(
+        app, ["forecast", "file", str(words), "--horizon", "4", "--out", str(tmp_path / "o.csv")]
+    )
+    assert result.exit_code == 2 and "column 'value' row 2: 'n/a kW' is not a number" in result.output
 
 
 def test_bench_json_compares_sequential_and_ray() -> None:
