@@ -74,9 +74,7 @@ def parse_timestamps(
     return pd.DatetimeIndex(parsed).tz_convert(MARKET_TZ), changes
 
 
-def regularise(
-    values: pd.Series, report: HygieneReport, offset_changes: int = 0, expected_minutes: int | None = None
-) -> tuple[pd.Series, int]:
+def regularise(values: pd.Series, report: HygieneReport, offset_changes: int = 0) -> tuple[pd.Series, int]:
     """Sort, de-duplicate and put a series on its regular grid; returns it and the interval in minutes."""
     sid = report.series_id
     if not values.index.is_monotonic_increasing:
@@ -104,7 +102,7 @@ def regularise(
     if len(values) < 3:
         raise HygieneError(f"{sid}: only {len(values)} readings; cannot infer the interval")
     steps = pd.Series(np.diff(values.index.as_unit("ns").asi8) // 60_000_000_000)
-    minutes = int(steps.mode().iloc[0]) if expected_minutes is None else expected_minutes
+    minutes = int(steps.mode().iloc[0])  # the most common step is the meter's interval
     if minutes <= 0 or 1440 % minutes:
         raise HygieneError(f"{sid}: inferred interval of {minutes} minutes does not divide a day evenly")
     origin = values.index[0]

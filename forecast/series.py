@@ -6,7 +6,7 @@ feed its physics features (PV model, turbine power curve) and its shift calendar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from infra.scenario.model import Scenario
@@ -22,7 +22,7 @@ class SeriesSpec:
     kind: Kind
     lower: float | None = 0.0
     upper: float | None = None
-    capacity: float | None = field(default=None, metadata={"doc": "normaliser for PV/wind accuracy"})
+    capacity: float | None = None  # installed capacity: normalises PV and wind accuracy
     pv_assets: tuple[str, ...] = ()
     wind_assets: tuple[str, ...] = ()
     shift_profile: str | None = None
