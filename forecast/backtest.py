@@ -164,7 +164,7 @@ def select(
                     per_day,
                     weather_cache,
                 )
-            except Exception as exc:  # a candidate that cannot fit is dropped, not the series
+            except Exception as exc:  # noqa: BLE001 - a candidate that cannot fit is dropped, not the series
                 failures[name] = f"{type(exc).__name__}: {exc}"
         fold_rows = [rows for _cutoff, rows in fold]
         rows_all.extend(fold_rows)
@@ -189,7 +189,7 @@ def select(
                     for j, rows in enumerate(fold_rows):
                         part = X.iloc[bounds[j] : bounds[j + 1]]
                         preds[name][fold_start + j] = predict(fitted[name], rows, part, per_day)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a candidate that cannot predict is dropped
                 failures[name] = f"{type(exc).__name__}: {exc}"
     index = rows_all[0].append(rows_all[1:]) if len(rows_all) > 1 else rows_all[0]
     # Score against the cleaned series where the meter recorded a value (gaps are not scored).

@@ -145,7 +145,7 @@ def run_sequential(
                 outcome = run_job(job, shared)
                 outcome.attempts = attempt
                 break
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one series failing never kills the batch
                 log.debug("%s attempt %d failed:\n%s", job.spec.series_id, attempt, traceback.format_exc())
                 outcome = JobOutcome(job.spec.series_id, error=_reason(exc), attempts=attempt)
         outcomes.append(outcome)
@@ -181,7 +181,7 @@ def run_on_ray(
         try:
             outcome = ray.get(ref)
             outcome.attempts = attempt
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed Ray task is retried, then reported
             if attempt <= retries:
                 pending[remote.remote(jobs[i], shared_ref)] = (i, attempt + 1)
                 continue
@@ -204,7 +204,7 @@ def run_batch(
 
         try:
             ensure_ray()
-        except Exception as exc:  # the forecast matters more than where it runs
+        except Exception as exc:  # noqa: BLE001 - the forecast matters more than where it runs
             log.warning("Ray is not available (%s); running the %d series sequentially", exc, len(jobs))
             use_ray = False
     runner = run_on_ray if use_ray else run_sequential
