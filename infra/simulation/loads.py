@@ -8,6 +8,7 @@ sensitivity, scaled to the scenario's peak and load factor, and carry autocorrel
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from functools import lru_cache
 
 import holidays as holiday_calendars
@@ -46,7 +47,9 @@ def _base_shape(profile: str, weekend_factor: float, holiday_factor: float, year
     index = pd.date_range(f"{year}-01-01", f"{year + 1}-01-01", freq="15min", inclusive="left")
     hol = china_holidays(range(year, year + 1))
     if profile == "commercial":
-        shape = bdew.ElecSlp(year, holidays=hol).get_scaled_profiles({"g0": 1.0})["g0"].to_numpy()
+        # demandlib's ElecSlp calls warnings.simplefilter("error") process-wide; keep that local.
+        with warnings.catch_warnings():
+            shape = bdew.ElecSlp(year, holidays=hol).get_scaled_profiles({"g0": 1.0})["g0"].to_numpy()
         return shape / shape.max()
     am, pm, night = SHIFT_PATTERNS[profile]
     factors = {

@@ -1,0 +1,63 @@
+"""Ray, started once per process: local Ray by default, a cluster when ``RAY_ADDRESS`` is set.
+
+Local Ray uses ``PARKVPP_RAY_NUM_CPUS`` cores (default: all) and is shut down at exit, so no
+Ray process outlives the command that started it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from typing import Any
+
+from infra.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+OBJECT_STORE_BYTES = 300 * 1024 * 1024  # history frames are a few MB; keep Ray's store small
+_lock = threading.Lock()
+_started_here = False
+
+
+def ensure_ray() -> Any:
+    """The initialised ``ray`` module (started on first use, reused afterwards)."""
+    global _started_here
+    import ray
+
+    with _lock:
+        if ray.is_initialized():
+            return ray
+        address = os.environ.get("RAY_ADDRESS")
+        common: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+        }
+        if address:
+            log.info("connecting to the Ray cluster at %s", address)
+            ray.init(address=address, **common)
+        else:
+            cpus = get_settings().ray_num_cpus or os.cpu_count() or 1
+            log.info("starting local Ray with %d CPUs", cpus)
+            ray.init(num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES, **common)
+        _started_here = True
+        atexit.register(shutdown_ray)
+    return ray
+
+
+def shutdown_ray() -> None:
+    """Stop Ray if this process started it (idempotent)."""
+    global _started_here
+    import ray
+
+    with _lock:
+        if _started_here and ray.is_initialized():
+            ray.shutdown()
+        _started_here = False
+
+
+def cluster_cpus() -> int:
+    ray = ensure_ray()
+    return int(ray.cluster_resources().get("CPU", 1))
