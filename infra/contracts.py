@@ -111,6 +111,15 @@ class Intervals(Payload):
     interval_minutes: int = Field(gt=0)
     interval_starts: list[datetime]
 
+    @field_validator("interval_starts")
+    @classmethod
+    def _market_time(cls, value: list[datetime]) -> list[datetime]:
+        """Starts in Asia/Shanghai, however they arrived: JSON keeps only the +08:00 offset, and a
+        fixed-offset index does not compare equal to the market calendar's."""
+        if any(ts.tzinfo is None for ts in value):
+            raise ValueError("interval_starts must carry a timezone offset")
+        return [ts.astimezone(MARKET_TZ) for ts in value]
+
     @model_validator(mode="after")
     def _check_arrays(self) -> Intervals:
         n = len(self.interval_starts)
