@@ -2,9 +2,10 @@
 
 ``build_offer`` validates the forecast, fills the compiled offer model (built once per park
 structure and cached) with the day's data, solves it and turns the answer into an
-:class:`~infra.contracts.Offer`: monotone energy curves under the province's rules, regulation
-and demand-response offers, expected revenue and emissions. The schedule keeps headroom for
-the P10-P90 range of load and renewables; intervals where it cannot are reported as at risk.
+:class:`~infra.contracts.Offer`: monotone energy curves under the province's rules (the price
+scenarios' points plus the batteries' flexibility bands), regulation and demand-response
+offers, expected revenue and emissions. The schedule keeps headroom for the P10-P90 range of
+load and renewables; intervals where it cannot are reported as at risk.
 """
 
 from __future__ import annotations
