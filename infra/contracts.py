@@ -115,10 +115,9 @@ class Intervals(Payload):
     @classmethod
     def _market_time(cls, value: list[datetime]) -> list[datetime]:
         """Starts in Asia/Shanghai, however they arrived: JSON keeps only the +08:00 offset, and a
-        fixed-offset index does not compare equal to the market calendar's."""
-        if any(ts.tzinfo is None for ts in value):
-            raise ValueError("interval_starts must carry a timezone offset")
-        return [ts.astimezone(MARKET_TZ) for ts in value]
+        fixed-offset index does not compare equal to the market calendar's. Naive values are left
+        for the consumer to reject with its own message."""
+        return [ts if ts.tzinfo is None else ts.astimezone(MARKET_TZ) for ts in value]
 
     @model_validator(mode="after")
     def _check_arrays(self) -> Intervals:
