@@ -145,8 +145,7 @@ class ParkModel:
             f.build(b)
         self.fleets = fleets
         self.G = sum(self._per_scenario(f) @ f.power for f in fleets)  # (K, T) park net injection
-        weights = np.full(K, 1.0 / K)
-        self.weights = weights
+        self.weights = np.full(K, 1.0 / K)
 
         self.carbon_price = cp.Parameter(nonneg=True, name="carbon_price")
         self.green = cp.Parameter((K, T), nonneg=True, name="green_contract_mw")
@@ -155,74 +154,93 @@ class ParkModel:
         self.imports = cp.Variable((K, T), nonneg=True, name="non_green_import")
         self.short_up = cp.Variable((K, T), nonneg=True, name="headroom_short_up")
         self.short_down = cp.Variable((K, T), nonneg=True, name="headroom_short_down")
+        self.grid_imports: cp.Variable | None = None
         cons: list[cp.Constraint] = [c for f in fleets for c in f.constraints]
         cons.append(self.imports >= -self.G - self.green)
-        self.grid_imports: cp.Variable | None = None
         if portfolio.import_tariff_cny_per_mwh > 0:
             self.grid_imports = cp.Variable((K, T), nonneg=True, name="grid_import")
             cons.append(self.grid_imports >= -self.G)
-        # Regulation is held by the batteries (both directions); every other reserve by anyone.
-        battery = portfolio.fleet("battery") if reserves else None
+        cons += self._headroom_constraints(battery if reserves else None, reserves)
+        cons += self._grid_constraints()
+        objective = self._value() - self._penalties()
+        if mode == "offer":
+            objective = objective + self._offer_terms(cons)
+        else:
+            objective = objective - self._dispatch_terms(cons)
+        self.problem = cp.Problem(cp.Maximize(objective), cons)
+        self._defaults()
+
+    def _headroom_constraints(self, battery: Fleet | None, reserves: bool) -> list[cp.Constraint]:
+        """Regulation is held by the batteries (both directions); every other reserve by anyone."""
+        K, T = self.b.K, self.b.T
         self.reg_total = cp.Variable(T, nonneg=True, name="regulation_mw") if battery is not None else None
         reg = cp.vstack([self.reg_total] * K) if self.reg_total is not None else 0.0
+        cons = []
         if battery is not None:
             cons.append(self._per_scenario(battery) @ battery.up >= reg)
             cons.append(self._per_scenario(battery) @ battery.down >= reg)
         if reserves:
-            ups = [self._per_scenario(f) @ f.up for f in fleets if f.up is not None]
-            downs = [self._per_scenario(f) @ f.down for f in fleets if f.down is not None]
+            ups = [self._per_scenario(f) @ f.up for f in self.fleets if f.up is not None]
+            downs = [self._per_scenario(f) @ f.down for f in self.fleets if f.down is not None]
             cons.append(sum(ups) + self.short_up >= self.need_up + reg)
             cons.append(sum(downs) + self.short_down >= self.need_down + reg)
-        cons += self._grid_constraints()
+        return cons
 
-        w_col = weights[:, None]
-        emissions = portfolio.grid_ef_tco2_per_mwh * dt_h * cp.sum(cp.multiply(w_col, self.imports))
+    def _value(self) -> cp.Expression:
+        """Minus expected costs (fuel, wear, curtailment, import charges) and carbon cost."""
+        dt, w_col, portfolio = self.b.dt_h, self.weights[:, None], self.portfolio
+        emissions = portfolio.grid_ef_tco2_per_mwh * dt * cp.sum(cp.multiply(w_col, self.imports))
         costs = 0.0
         if self.grid_imports is not None:
-            costs = portfolio.import_tariff_cny_per_mwh * dt_h * cp.sum(cp.multiply(w_col, self.grid_imports))
-        for f in fleets:
-            rows_w = np.repeat(weights, f.n)[:, None]
+            costs = portfolio.import_tariff_cny_per_mwh * dt * cp.sum(cp.multiply(w_col, self.grid_imports))
+        for f in self.fleets:
+            rows_w = np.repeat(self.weights, f.n)[:, None]
             if f.cost is not None:
                 costs = costs + cp.sum(cp.multiply(rows_w, f.cost))
             if f.emissions is not None:
                 emissions = emissions + cp.sum(cp.multiply(rows_w, f.emissions))
-        self.expected_emissions = emissions
-        self.expected_costs = costs
-        penalties = (
-            RESERVE_PENALTY_CNY_PER_MWH * dt_h * cp.sum(cp.multiply(w_col, self.short_up + self.short_down))
-        )
-        penalties = penalties + RELAXATION_PENALTY * self._soft_total(weights, target=False)
-        penalties = penalties + TARGET_PENALTY_CNY_PER_UNIT * self._soft_total(weights, target=True)
+        return -costs - self.carbon_price * emissions
 
-        objective = -costs - self.carbon_price * emissions - penalties
-        if mode == "offer":
-            self.weighted_price = cp.Parameter((K, T), name="weighted_price")
-            self.revenue = cp.sum(cp.multiply(self.weighted_price, self.G)) * dt_h
-            objective = objective + self.revenue
-            if self.band_fleet is not None:
-                bands = self.band_fleet.up_band + self.band_fleet.down_band
-                objective = objective + BAND_VALUE_CNY_PER_MWH * dt_h * cp.sum(bands)
-            if K > 1:  # the offer curve: more injection at every dearer point
-                cons.append(self.G[1:] >= self.G[:-1])
-            if self.reg_total is not None:
-                self.reg_value = cp.Parameter(nonneg=True, name="regulation_value_cny_per_mw_interval")
-                self.reg_cap = cp.Parameter(T, nonneg=True, name="regulation_cap_mw")
-                self.reg_cap_constraint = self.reg_total <= self.reg_cap
-                cons.append(self.reg_cap_constraint)
-                objective = objective + self.reg_value * cp.sum(self.reg_total)
-        else:
-            self.target = cp.Parameter(T, name="award_mw")
-            self.dev_pos = cp.Variable(T, nonneg=True, name="deviation_up")
-            self.dev_neg = cp.Variable(T, nonneg=True, name="deviation_down")
-            cons.append(self.G[0] - self.target == self.dev_pos - self.dev_neg)
-            objective = objective - DEVIATION_PENALTY_CNY_PER_MWH * dt_h * cp.sum(self.dev_pos + self.dev_neg)
-            if self.reg_total is not None:
-                self.reg_min = cp.Parameter(T, nonneg=True, name="regulation_award_mw")
-                self.reg_short = cp.Variable(T, nonneg=True, name="regulation_short")
-                cons += [self.reg_total + self.reg_short >= self.reg_min, self.reg_total <= self.reg_min]
-                objective = objective - RESERVE_PENALTY_CNY_PER_MWH * dt_h * cp.sum(self.reg_short)
-        self.problem = cp.Problem(cp.Maximize(objective), cons)
-        self._defaults()
+    def _penalties(self) -> cp.Expression:
+        short = cp.multiply(self.weights[:, None], self.short_up + self.short_down)
+        return (
+            RESERVE_PENALTY_CNY_PER_MWH * self.b.dt_h * cp.sum(short)
+            + RELAXATION_PENALTY * self._soft_total(self.weights, target=False)
+            + TARGET_PENALTY_CNY_PER_UNIT * self._soft_total(self.weights, target=True)
+        )
+
+    def _offer_terms(self, cons: list[cp.Constraint]) -> cp.Expression:
+        """Expected market revenue, regulation revenue, band value; monotone curves."""
+        K, T, dt = self.b.K, self.b.T, self.b.dt_h
+        self.weighted_price = cp.Parameter((K, T), name="weighted_price")
+        terms = cp.sum(cp.multiply(self.weighted_price, self.G)) * dt
+        if self.band_fleet is not None:
+            bands = self.band_fleet.up_band + self.band_fleet.down_band
+            terms = terms + BAND_VALUE_CNY_PER_MWH * dt * cp.sum(bands)
+        if K > 1:  # the offer curve: more injection at every dearer point
+            cons.append(self.G[1:] >= self.G[:-1])
+        if self.reg_total is not None:
+            self.reg_value = cp.Parameter(nonneg=True, name="regulation_value_cny_per_mw_interval")
+            self.reg_cap = cp.Parameter(T, nonneg=True, name="regulation_cap_mw")
+            self.reg_cap_constraint = self.reg_total <= self.reg_cap
+            cons.append(self.reg_cap_constraint)
+            terms = terms + self.reg_value * cp.sum(self.reg_total)
+        return terms
+
+    def _dispatch_terms(self, cons: list[cp.Constraint]) -> cp.Expression:
+        """Penalties for missing the award and the awarded regulation."""
+        T, dt = self.b.T, self.b.dt_h
+        self.target = cp.Parameter(T, name="award_mw")
+        self.dev_pos = cp.Variable(T, nonneg=True, name="deviation_up")
+        self.dev_neg = cp.Variable(T, nonneg=True, name="deviation_down")
+        cons.append(self.G[0] - self.target == self.dev_pos - self.dev_neg)
+        terms = DEVIATION_PENALTY_CNY_PER_MWH * dt * cp.sum(self.dev_pos + self.dev_neg)
+        if self.reg_total is not None:
+            self.reg_min = cp.Parameter(T, nonneg=True, name="regulation_award_mw")
+            self.reg_short = cp.Variable(T, nonneg=True, name="regulation_short")
+            cons += [self.reg_total + self.reg_short >= self.reg_min, self.reg_total <= self.reg_min]
+            terms = terms + RESERVE_PENALTY_CNY_PER_MWH * dt * cp.sum(self.reg_short)
+        return terms
 
     # --- structure ----------------------------------------------------------------------------
 
