@@ -87,7 +87,6 @@ def generate_portfolio(
             degradation_cny_per_mwh=spec[:, 6],
         )
     )
-    fleets[-1].model_index = model  # type: ignore[attr-defined]
 
     n = counts["ev_fleet"]
     pattern = np.array(EV_PATTERNS)[gen.integers(0, len(EV_PATTERNS), n)]
@@ -146,7 +145,6 @@ def generate_portfolio(
             notice_minutes=np.zeros(n),
         )
     )
-    fleets[-1].tier_index = tier  # type: ignore[attr-defined]
 
     profiles["load.load_mw"] = np.asarray(load_profile_mw, dtype=float)
     profiles["pv.pv_mw"] = np.asarray(pv_profile_mw, dtype=float)
@@ -190,23 +188,34 @@ def _clusters(keys: list[tuple], weights: np.ndarray) -> list[Cluster]:
     return out
 
 
-def virtual_fleet(fleet: Fleet) -> tuple[Fleet, list[Cluster]]:
+def virtual_fleet(fleet: Fleet, profiles: dict[str, np.ndarray]) -> tuple[Fleet, list[Cluster]]:
     """The fleet's equivalent virtual devices (an inner approximation) and how to split them."""
     if isinstance(fleet, BatteryFleet):
         return _virtual_batteries(fleet)
+    if isinstance(fleet, InterruptibleFleet):
+        return _virtual_interruptible(fleet, profiles)
     if isinstance(fleet, EVFleetModel):
         return _virtual_evs(fleet)
     if isinstance(fleet, BatchFleet):
         return _virtual_batches(fleet)
-    if isinstance(fleet, InterruptibleFleet):
-        return _virtual_interruptible(fleet)
     clusters = [Cluster(np.array([i]), np.ones(1)) for i in range(fleet.n)]
     return fleet, clusters
 
 
 def _virtual_batteries(f: BatteryFleet) -> tuple[Fleet, list[Cluster]]:
     frac0 = f.soc_initial / f.energy_mwh
-    keys = [(int(m), int(b)) for m, b in zip(f.model_index, _bins(frac0, STATE_BINS), strict=True)]  # type: ignore[attr-defined]
+    # Same shape: efficiencies, wear, SoC window and power-to-energy ratio (one catalogue model).
+    shape = np.column_stack(
+        [
+            f.eta_c,
+            f.eta_d,
+            f.degradation,
+            f.soc_min / f.energy_mwh,
+            f.soc_max / f.energy_mwh,
+            f.power_mw / f.energy_mwh,
+        ]
+    ).round(9)
+    keys = [(*shape[i], int(b)) for i, b in enumerate(_bins(frac0, STATE_BINS))]
     clusters = _clusters(keys, f.energy_mwh)
     cols: dict[str, list[float]] = {k: [] for k in ("P", "E", "ec", "ed", "lo", "hi", "f0", "deg")}
     for c in clusters:
@@ -289,8 +298,20 @@ def _virtual_batches(f: BatchFleet) -> tuple[Fleet, list[Cluster]]:
     return virtual, clusters
 
 
-def _virtual_interruptible(f: InterruptibleFleet) -> tuple[Fleet, list[Cluster]]:
-    keys = [(int(t),) for t in f.tier_index]  # type: ignore[attr-defined]
+def _virtual_interruptible(
+    f: InterruptibleFleet, profiles: dict[str, np.ndarray]
+) -> tuple[Fleet, list[Cluster]]:
+    # Same cost, duration, energy per MW of depth and baseline shape per MW of depth: then a
+    # split in proportion to depth is exact, baseline included.
+    keys = [
+        (
+            f.cost_per_mwh[i],
+            f.max_duration[i],
+            round(f.max_energy[i] / f.max_curtail[i], 9),
+            (np.asarray(profiles[f.series[i]]) / f.max_curtail[i]).round(9).tobytes(),
+        )
+        for i in range(f.n)
+    ]
     clusters = _clusters(keys, f.max_curtail)
     ids = [f"vil{k}" for k in range(len(clusters))]
     virtual = InterruptibleFleet(
@@ -314,7 +335,7 @@ def aggregate(
     fleets, clusters = [], {}
     virtual_profiles = dict(profiles)
     for f in portfolio.fleets:
-        virtual, groups = virtual_fleet(f)
+        virtual, groups = virtual_fleet(f, profiles)
         fleets.append(virtual)
         clusters[f.kind] = groups
         if isinstance(f, InterruptibleFleet):
