@@ -4,7 +4,7 @@
   forecast it was built on;
 * day-ahead ``Award`` -> ``Dispatch`` (key ``day_ahead``) on ``vpp.dispatch``;
 * intraday ``ForecastSet`` after a dispatch -> re-optimised ``Dispatch`` (key ``intraday`` and
-  the first re-planned interval) on ``vpp.dispatch``.
+  the forecast's issue time) on ``vpp.dispatch``, re-planning the intervals from then on.
 
 Infeasible days still get an offer or dispatch: the relaxed model's answer, with the broken
 constraint families logged (and, for dispatches, written into the notes).
