@@ -13,7 +13,7 @@ from rich.table import Table
 
 from infra.settings import get_settings
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _parse_day(value: str | None) -> date:
@@ -122,7 +122,6 @@ def worker_command(
                 run_relay(engine, endpoints.kafka_bootstrap, stop)
             elif name == "forecast":
                 from forecast.worker import run_scheduler
-
                 from infra.scenario import available_parks
 
                 run_scheduler(engine, available_parks(), stop)

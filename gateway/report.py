@@ -102,10 +102,10 @@ def _plot_dispatch(dispatch: Dispatch, scenario: Scenario, path: Path) -> None:
         by_type[kind] = by_type.get(kind, 0) + np.asarray(sp.power_mw)
     x = pd.DatetimeIndex(dispatch.interval_starts)
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    pos = {k: np.clip(v, 0, None) for k, v in by_type.items()}
-    neg = {k: np.clip(v, None, 0) for k, v in by_type.items()}
-    ax.stackplot(x, *pos.values(), labels=list(pos), alpha=0.85)
-    ax.stackplot(x, *neg.values(), alpha=0.85)
+    kinds = sorted(by_type)
+    colours = [plt.get_cmap("tab20")(i % 20) for i in range(len(kinds))]  # one colour per type, both sides
+    ax.stackplot(x, *[np.clip(by_type[k], 0, None) for k in kinds], labels=kinds, colors=colours, alpha=0.85)
+    ax.stackplot(x, *[np.clip(by_type[k], None, 0) for k in kinds], colors=colours, alpha=0.85)
     ax.plot(x, sum(by_type.values()), color="black", lw=1.2, label="park net")
     ax.set_ylabel("MW (+ generation/discharge, - consumption/charge)")
     ax.legend(fontsize=7, ncol=4, loc="lower left")

@@ -73,7 +73,7 @@ class ChildServer:
                     f"embedded {self.name} exited with code {self.process.returncode}; see {self.log_path}"
                 )
             if self.ready():
-                log.info("embedded %s started (pid %s)", self.name, self.process.pid)
+                log.debug("embedded %s started (pid %s)", self.name, self.process.pid)
                 return
             time.sleep(0.05)
         self.stop()
@@ -91,7 +91,7 @@ class ChildServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout_s)
-        log.info("embedded %s stopped", self.name)
+        log.debug("embedded %s stopped", self.name)
 
     @property
     def pid(self) -> int | None:
