@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from infra.contracts import AssetMetering, Dispatch, Metering, RegulationPerformance, Topic
+from infra.contracts import AssetMetering, Dispatch, Metering, RegulationPerformance, Topic, message_id
 from infra.db.outbox import enqueue
 from infra.scenario import load_scenario
 from infra.scenario.model import Scenario
@@ -105,13 +105,21 @@ def deliver(dispatch: Dispatch, scenario: Scenario, day: date) -> Metering:
 
 
 class DeliveryWorker(Worker):
-    """Consumes day-ahead dispatch, publishes the day's metering."""
+    """Consumes the day-ahead dispatch and publishes the day's metering.
+
+    Intraday re-dispatches (other keys) are not played out: the simulator delivers one
+    schedule per day, so it recognises the day-ahead dispatch by its deterministic id.
+    """
 
     group = "delivery-simulator"
     topics = (Topic.DISPATCH,)
 
     def handle(self, ctx: MessageContext) -> None:
         env = ctx.envelope
+        if env.message_id != message_id(Dispatch.SCHEMA, env.park_id, env.market_day, "day_ahead"):
+            log.info("delivery simulator: %s is not the day-ahead dispatch; not played out", env.message_id)
+            with ctx.transaction():
+                return
         dispatch = Dispatch.from_envelope(env)
         metering = deliver(dispatch, load_scenario(env.park_id), env.market_day)
         with ctx.transaction() as conn:

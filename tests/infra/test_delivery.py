@@ -55,3 +55,32 @@ def test_delivery_follows_truth_caps_and_setpoints() -> None:
     assert len(metering.grid_energy_mwh) == n and all(e is not None for e in metering.grid_energy_mwh)
     again = deliver(dispatch, s, DAY)
     assert again == metering, "deterministic for the same day"
+
+
+def test_worker_plays_out_the_day_ahead_dispatch_only(sqlite_url: str) -> None:
+    from sqlalchemy import select
+
+    from infra.contracts import Topic
+    from infra.db import make_engine, migrate
+    from infra.db.tables import outbox
+    from infra.simulation.delivery import DeliveryWorker
+
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    worker = DeliveryWorker(engine, "unused:9092")
+    assets = [AssetSetpoints(asset_id="cell_plant_load", enterprise_id="cell_plant", power_mw=[-150.0] * 96)]
+    dispatch = Dispatch(
+        interval_minutes=15,
+        interval_starts=list(day_intervals(DAY, 15)),
+        award_message_id="a",
+        assets=assets,
+        deviation_mw=[0.0] * 96,
+    )
+    assert worker.apply(
+        Topic.DISPATCH, dispatch.envelope("datong", DAY, "intraday", "2026-07-15T10:00+08:00")
+    )
+    with engine.connect() as conn:
+        assert conn.execute(select(outbox.c.schema_name)).scalars().all() == []
+    assert worker.apply(Topic.DISPATCH, dispatch.envelope("datong", DAY, "day_ahead"))
+    with engine.connect() as conn:
+        assert conn.execute(select(outbox.c.schema_name)).scalars().all() == ["metering"]
