@@ -151,9 +151,9 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_readme_example_runs() -> None:
-    readme = (Path(__file__).parents[2] / "settlement" / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- activity-example -->\s*```yaml\n(.*?)```", readme, re.S)
-    assert block, "settlement/README.md must carry the activity-file example"
+    assert block, "README.md must carry the activity-file example"
     import yaml
 
     from infra.scenario import load_scenario
