@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -76,18 +77,25 @@ def _plot_market(table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_offer(offer: Offer, path: Path) -> None:
+def _plot_offer(offer: Offer, scenario: Scenario, path: Path) -> None:
+    """Supply curves across the whole offer price range: a price-taking interval is a vertical line."""
     plt = _plt()
+    floor = scenario.market.offer_price_floor_cny_per_mwh
+    cap = scenario.market.offer_price_cap_cny_per_mwh
     fig, ax = plt.subplots(figsize=(11, 4))
     starts = pd.DatetimeIndex(offer.interval_starts)
     for hour in (3, 10, 13, 19):
         i = int(np.argmin(np.abs(starts.hour + starts.minute / 60 - hour)))
         curve = offer.energy[i]
-        prices = [s.price_cny_per_mwh for s in curve.segments]
-        quantities = np.cumsum([curve.base_mw] + [s.quantity_mw for s in curve.segments])
-        ax.step(quantities, [prices[0] if prices else 0, *prices], where="pre", label=f"{starts[i]:%H:%M}")
-    ax.set_xlabel("net injection offered (MW)")
-    ax.set_ylabel("price (CNY/MWh)")
+        prices = [floor] + [s.price_cny_per_mwh for s in curve.segments] + [cap]
+        xs, ys = [], []
+        for lo, hi in itertools.pairwise(prices):
+            q = curve.quantity_at(lo)
+            xs += [q, q]
+            ys += [lo, hi]
+        ax.plot(xs, ys, label=f"{starts[i]:%H:%M} ({len(curve.segments)} segments)")
+    ax.set_xlabel("net injection at that price (MW; + export, - import)")
+    ax.set_ylabel("day-ahead price (CNY/MWh)")
     ax.legend(title="interval", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -168,7 +176,7 @@ def write_run_folder(outcome: Any, scenario: Scenario, engine: Any) -> Path:
     bid: Bid = _one(facts, "bid", Bid)
     dispatch: Dispatch = _one(facts, "dispatch", Dispatch)
     _plot_market(table, folder / "plots" / "market.png")
-    _plot_offer(offer, folder / "plots" / "offer_curves.png")
+    _plot_offer(offer, scenario, folder / "plots" / "offer_curves.png")
     _plot_dispatch(dispatch, scenario, folder / "plots" / "dispatch.png")
     _plot_forecast(forecast, scenario, folder / "plots" / "forecast.png")
     park_statement = next(
