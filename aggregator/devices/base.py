@@ -57,6 +57,16 @@ class Soft:
     target: bool = False
 
 
+def column(assets: Sequence, name: str) -> np.ndarray:
+    """One scenario field of every asset of a fleet, as floats."""
+    return np.array([getattr(a, name) for a in assets], dtype=float)
+
+
+def identity(assets: Sequence) -> tuple[list[str], list[str], list[str]]:
+    """Ids, owning enterprises and grid nodes of a fleet's assets, the first three Fleet arguments."""
+    return [a.id for a in assets], [a.enterprise for a in assets], [a.connection for a in assets]
+
+
 class Fleet(ABC):
     """All assets of one type. Subclasses set the attributes below in :meth:`build`."""
 

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 import cvxpy as cp
 import numpy as np
 
-from aggregator.devices.base import CHECK_TOLERANCE, Build, Fleet, Profiles, hour_of_day, problem
+from aggregator.devices.base import (
+    CHECK_TOLERANCE,
+    Build,
+    Fleet,
+    Profiles,
+    hour_of_day,
+    identity,
+    problem,
+)
 
 DAYS_PER_YEAR = 365.0
 MJ_PER_MWH = 3600.0
@@ -47,9 +55,7 @@ class GasFleet(Fleet):
     def from_assets(cls, assets: Sequence, fuels: dict) -> GasFleet:
         fuel = [fuels[a.fuel] for a in assets]
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
+            *identity(assets),
             capacity_mw=np.array([a.capacity_mw for a in assets]),
             min_load_fraction=np.array([a.min_load_fraction for a in assets]),
             fuel_units_per_mwh=np.array(

@@ -12,7 +12,17 @@ from collections.abc import Mapping, Sequence
 import cvxpy as cp
 import numpy as np
 
-from aggregator.devices.base import CHECK_TOLERANCE, Build, Fleet, Profiles, Soft, hour_of_day, problem
+from aggregator.devices.base import (
+    CHECK_TOLERANCE,
+    Build,
+    Fleet,
+    Profiles,
+    Soft,
+    column,
+    hour_of_day,
+    identity,
+    problem,
+)
 from aggregator.devices.thermal import storage_start_range
 
 
@@ -42,19 +52,14 @@ class ElectrolyserFleet(Fleet):
 
     @classmethod
     def from_assets(cls, assets: Sequence) -> ElectrolyserFleet:
-        def col(name: str) -> np.ndarray:
-            return np.array([getattr(a, name) for a in assets], dtype=float)
-
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
-            capacity_mw=col("capacity_mw"),
-            min_load_fraction=col("min_load_fraction"),
-            ramp_fraction_per_h=col("ramp_fraction_per_h"),
-            kwh_per_kg=col("kwh_per_kg_h2"),
-            demand_kg_per_day=col("h2_demand_kg_per_day"),
-            storage_kg=col("h2_storage_kg"),
+            *identity(assets),
+            capacity_mw=column(assets, "capacity_mw"),
+            min_load_fraction=column(assets, "min_load_fraction"),
+            ramp_fraction_per_h=column(assets, "ramp_fraction_per_h"),
+            kwh_per_kg=column(assets, "kwh_per_kg_h2"),
+            demand_kg_per_day=column(assets, "h2_demand_kg_per_day"),
+            storage_kg=column(assets, "h2_storage_kg"),
         )
 
     def build(self, b: Build) -> None:

@@ -16,7 +16,9 @@ from aggregator.devices.base import (
     Fleet,
     Profiles,
     Soft,
+    column,
     hour_of_day,
+    identity,
     in_window,
     problem,
     upper_triangular,
@@ -48,9 +50,7 @@ class FixedLoadFleet(Fleet):
     @classmethod
     def from_assets(cls, assets: Sequence) -> FixedLoadFleet:
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
+            *identity(assets),
             series=[f"{a.id}.load_mw" for a in assets],
         )
 
@@ -118,19 +118,14 @@ class InterruptibleFleet(Fleet):
 
     @classmethod
     def from_assets(cls, assets: Sequence) -> InterruptibleFleet:
-        def col(name: str) -> np.ndarray:
-            return np.array([getattr(a, name) for a in assets], dtype=float)
-
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
+            *identity(assets),
             series=[f"{a.id}.load_mw" for a in assets],
-            max_curtail_mw=col("max_curtail_mw"),
-            max_duration_h=col("max_duration_h"),
-            max_energy_mwh=col("max_energy_mwh_per_day"),
-            cost_cny_per_mwh=col("cost_cny_per_mwh"),
-            notice_minutes=col("notice_minutes"),
+            max_curtail_mw=column(assets, "max_curtail_mw"),
+            max_duration_h=column(assets, "max_duration_h"),
+            max_energy_mwh=column(assets, "max_energy_mwh_per_day"),
+            cost_cny_per_mwh=column(assets, "cost_cny_per_mwh"),
+            notice_minutes=column(assets, "notice_minutes"),
         )
 
     def _windows(self, T: int, dt_h: float) -> dict[int, np.ndarray]:
@@ -255,18 +250,13 @@ class BatchFleet(Fleet):
 
     @classmethod
     def from_assets(cls, assets: Sequence) -> BatchFleet:
-        def col(name: str) -> np.ndarray:
-            return np.array([getattr(a, name) for a in assets], dtype=float)
-
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
-            energy_mwh=col("energy_per_day_mwh"),
-            power_min_mw=col("power_min_mw"),
-            power_max_mw=col("power_max_mw"),
-            window_start_h=col("window_start_hour"),
-            window_end_h=col("window_end_hour"),
+            *identity(assets),
+            energy_mwh=column(assets, "energy_per_day_mwh"),
+            power_min_mw=column(assets, "power_min_mw"),
+            power_max_mw=column(assets, "power_max_mw"),
+            window_start_h=column(assets, "window_start_hour"),
+            window_end_h=column(assets, "window_end_hour"),
         )
 
     def masks(self, T: int, dt_h: float) -> np.ndarray:
@@ -355,18 +345,13 @@ class EVFleetModel(Fleet):
 
     @classmethod
     def from_assets(cls, assets: Sequence) -> EVFleetModel:
-        def col(name: str) -> np.ndarray:
-            return np.array([getattr(a, name) for a in assets], dtype=float)
-
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
-            charge_mw=col("charge_mw"),
-            v2g_mw=col("v2g_mw"),
-            energy_mwh=col("energy_per_day_mwh"),
-            arrival_h=col("arrival_hour"),
-            departure_h=col("departure_hour"),
+            *identity(assets),
+            charge_mw=column(assets, "charge_mw"),
+            v2g_mw=column(assets, "v2g_mw"),
+            energy_mwh=column(assets, "energy_per_day_mwh"),
+            arrival_h=column(assets, "arrival_hour"),
+            departure_h=column(assets, "departure_hour"),
         )
 
     def stretches(self, T: int, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
@@ -488,18 +473,13 @@ class DataCentreFleet(Fleet):
 
     @classmethod
     def from_assets(cls, assets: Sequence) -> DataCentreFleet:
-        def col(name: str) -> np.ndarray:
-            return np.array([getattr(a, name) for a in assets], dtype=float)
-
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
+            *identity(assets),
             series=[f"{a.id}.it_load_mw" for a in assets],
-            pue=col("pue"),
-            deferrable_fraction=col("deferrable_fraction"),
-            max_deferral_h=col("max_deferral_h"),
-            max_power_mw=col("max_power_mw"),
+            pue=column(assets, "pue"),
+            deferrable_fraction=column(assets, "deferrable_fraction"),
+            max_deferral_h=column(assets, "max_deferral_h"),
+            max_power_mw=column(assets, "max_power_mw"),
         )
 
     def _due(self, it: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cvxpy as cp
 import numpy as np
 
-from aggregator.devices.base import CHECK_TOLERANCE, Build, Fleet, Profiles, problem
+from aggregator.devices.base import CHECK_TOLERANCE, Build, Fleet, Profiles, identity, problem
 
 
 class RenewableFleet(Fleet):
@@ -31,9 +31,7 @@ class RenewableFleet(Fleet):
     @classmethod
     def from_assets(cls, assets: Sequence, curtailment_cost_cny_per_mwh: float) -> RenewableFleet:
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
+            *identity(assets),
             series=[f"{a.id}.{a.type}_mw" for a in assets],
             curtailable=np.array([a.curtailable for a in assets]),
             curtailment_cost_cny_per_mwh=curtailment_cost_cny_per_mwh,

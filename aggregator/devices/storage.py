@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import cvxpy as cp
 import numpy as np
 
-from aggregator.devices.base import CHECK_TOLERANCE, Build, Fleet, Profiles, Soft, problem
+from aggregator.devices.base import CHECK_TOLERANCE, Build, Fleet, Profiles, Soft, column, identity, problem
 
 
 class BatteryFleet(Fleet):
@@ -54,21 +54,16 @@ class BatteryFleet(Fleet):
 
     @classmethod
     def from_assets(cls, assets: Sequence) -> BatteryFleet:
-        def col(name: str) -> np.ndarray:
-            return np.array([getattr(a, name) for a in assets], dtype=float)
-
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
-            power_mw=col("power_mw"),
-            energy_mwh=col("energy_mwh"),
-            charge_efficiency=col("charge_efficiency"),
-            discharge_efficiency=col("discharge_efficiency"),
-            soc_min_fraction=col("soc_min_fraction"),
-            soc_max_fraction=col("soc_max_fraction"),
-            soc_initial_fraction=col("soc_initial_fraction"),
-            degradation_cny_per_mwh=col("degradation_cny_per_mwh"),
+            *identity(assets),
+            power_mw=column(assets, "power_mw"),
+            energy_mwh=column(assets, "energy_mwh"),
+            charge_efficiency=column(assets, "charge_efficiency"),
+            discharge_efficiency=column(assets, "discharge_efficiency"),
+            soc_min_fraction=column(assets, "soc_min_fraction"),
+            soc_max_fraction=column(assets, "soc_max_fraction"),
+            soc_initial_fraction=column(assets, "soc_initial_fraction"),
+            degradation_cny_per_mwh=column(assets, "degradation_cny_per_mwh"),
         )
 
     def build(self, b: Build) -> None:

@@ -11,7 +11,17 @@ from collections.abc import Mapping, Sequence
 import cvxpy as cp
 import numpy as np
 
-from aggregator.devices.base import CHECK_TOLERANCE, Build, Fleet, Profiles, Soft, hour_of_day, problem
+from aggregator.devices.base import (
+    CHECK_TOLERANCE,
+    Build,
+    Fleet,
+    Profiles,
+    Soft,
+    column,
+    hour_of_day,
+    identity,
+    problem,
+)
 
 
 def storage_start_range(decay: float, inflow: np.ndarray, capacity: float) -> tuple[float, float]:
@@ -54,18 +64,13 @@ class HeatPumpFleet(Fleet):
 
     @classmethod
     def from_assets(cls, assets: Sequence) -> HeatPumpFleet:
-        def col(name: str) -> np.ndarray:
-            return np.array([getattr(a, name) for a in assets], dtype=float)
-
         return cls(
-            [a.id for a in assets],
-            [a.enterprise for a in assets],
-            [a.connection for a in assets],
+            *identity(assets),
             series=[f"{a.id}.heat_mw_th" for a in assets],
-            electric_mw=col("electric_mw"),
-            cop=col("cop"),
-            tank_mwh_th=col("tank_mwh_th"),
-            tank_loss_per_h=col("tank_loss_fraction_per_h"),
+            electric_mw=column(assets, "electric_mw"),
+            cop=column(assets, "cop"),
+            tank_mwh_th=column(assets, "tank_mwh_th"),
+            tank_loss_per_h=column(assets, "tank_loss_fraction_per_h"),
         )
 
     def build(self, b: Build) -> None:
