@@ -67,6 +67,14 @@ def identity(assets: Sequence) -> tuple[list[str], list[str], list[str]]:
     return [a.id for a in assets], [a.enterprise for a in assets], [a.connection for a in assets]
 
 
+def freeze_parameters(params: Sequence[cp.Parameter], rows: np.ndarray, mask: np.ndarray) -> None:
+    """Pin the bound parameters to ``rows`` in the masked intervals (intervals already delivered)."""
+    for param in params:
+        value = param.value.copy()
+        value[:, mask] = rows[:, mask]
+        param.value = value
+
+
 class Fleet(ABC):
     """All assets of one type. Subclasses set the attributes below in :meth:`build`."""
 

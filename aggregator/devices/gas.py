@@ -17,6 +17,7 @@ from aggregator.devices.base import (
     Build,
     Fleet,
     Profiles,
+    freeze_parameters,
     hour_of_day,
     identity,
     problem,
@@ -105,11 +106,7 @@ class GasFleet(Fleet):
         return True
 
     def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        rows = self.b.rows(previous)
-        for param in (self.lo, self.hi):
-            v = param.value.copy()
-            v[:, mask] = rows[:, mask]
-            param.value = v
+        freeze_parameters([self.lo, self.hi], self.b.rows(previous), mask)
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         hours = hour_of_day(setpoints.shape[1], dt_h)

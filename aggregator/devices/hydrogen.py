@@ -19,6 +19,7 @@ from aggregator.devices.base import (
     Profiles,
     Soft,
     column,
+    freeze_parameters,
     hour_of_day,
     identity,
     problem,
@@ -95,11 +96,7 @@ class ElectrolyserFleet(Fleet):
         self.stock0_hi.value = b.rows(self.storage)
 
     def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        rows = self.b.rows(-previous)
-        for param in (self.lo, self.hi):
-            v = param.value.copy()
-            v[:, mask] = rows[:, mask]
-            param.value = v
+        freeze_parameters([self.lo, self.hi], self.b.rows(-previous), mask)
 
     def state(self) -> dict[str, float]:
         start = np.asarray(self.stock.value)[: self.n, 0]

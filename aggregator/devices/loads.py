@@ -17,6 +17,7 @@ from aggregator.devices.base import (
     Profiles,
     Soft,
     column,
+    freeze_parameters,
     hour_of_day,
     identity,
     in_window,
@@ -27,13 +28,6 @@ from aggregator.devices.base import (
 
 def _stack(profiles: Profiles, series: Sequence[str]) -> np.ndarray:
     return np.stack([np.asarray(profiles[s], dtype=float) for s in series])
-
-
-def _freeze(params: Sequence[cp.Parameter], rows: np.ndarray, mask: np.ndarray) -> None:
-    for param in params:
-        v = param.value.copy()
-        v[:, mask] = rows[:, mask]
-        param.value = v
 
 
 class FixedLoadFleet(Fleet):
@@ -66,7 +60,7 @@ class FixedLoadFleet(Fleet):
         self.load.value = self.b.rows(_stack(profiles, self.series))
 
     def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        _freeze([self.load], self.b.rows(-previous), mask)
+        freeze_parameters([self.load], self.b.rows(-previous), mask)
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         gap = np.abs(setpoints + _stack(profiles, self.series))
@@ -165,7 +159,7 @@ class InterruptibleFleet(Fleet):
         b = self.b
         base = self.baseline.value
         curtail = b.rows(previous) + base
-        _freeze([self.lo, self.hi], np.maximum(curtail, 0.0), mask)
+        freeze_parameters([self.lo, self.hi], np.maximum(curtail, 0.0), mask)
 
     def freeze_notice(self, previous: np.ndarray, now_index: int) -> None:
         """Curtailment needs notice: keep the already-ordered intervals inside each asset's notice time."""
@@ -285,7 +279,7 @@ class BatchFleet(Fleet):
         self.hi.value = b.rows(mask * self.pmax[:, None])
 
     def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        _freeze([self.lo, self.hi], self.b.rows(-previous), mask)
+        freeze_parameters([self.lo, self.hi], self.b.rows(-previous), mask)
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         p = -setpoints
@@ -406,9 +400,9 @@ class EVFleetModel(Fleet):
 
     def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
         rows = self.b.rows(previous)
-        _freeze([self.e_lo, self.e_hi], np.maximum(-rows, 0.0), mask)
+        freeze_parameters([self.e_lo, self.e_hi], np.maximum(-rows, 0.0), mask)
         if self.has_v2g:
-            _freeze([self.v_lo, self.v_hi], np.maximum(rows, 0.0), mask)
+            freeze_parameters([self.v_lo, self.v_hi], np.maximum(rows, 0.0), mask)
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         masks, shares = self.stretches(setpoints.shape[1], dt_h)
@@ -518,7 +512,7 @@ class DataCentreFleet(Fleet):
         self.hi.value = b.rows(np.repeat((self.max_power / self.pue)[:, None], b.T, axis=1))
 
     def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        _freeze([self.lo, self.hi], self.b.rows(-previous / self.pue[:, None]), mask)
+        freeze_parameters([self.lo, self.hi], self.b.rows(-previous / self.pue[:, None]), mask)
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         it = _stack(profiles, self.series)

@@ -18,6 +18,7 @@ from aggregator.devices.base import (
     Profiles,
     Soft,
     column,
+    freeze_parameters,
     hour_of_day,
     identity,
     problem,
@@ -109,11 +110,7 @@ class HeatPumpFleet(Fleet):
         self.level0_hi.value = b.rows(self.tank)
 
     def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        rows = self.b.rows(-previous)
-        for param in (self.lo, self.hi):
-            v = param.value.copy()
-            v[:, mask] = rows[:, mask]
-            param.value = v
+        freeze_parameters([self.lo, self.hi], self.b.rows(-previous), mask)
 
     def state(self) -> dict[str, float]:
         start = np.asarray(self.level.value)[: self.n, 0]
