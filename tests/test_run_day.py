@@ -75,6 +75,22 @@ def _check_settlements(envelopes: list, enterprises: set[str]) -> None:
                 )
 
 
+def _check_day_on_topics(services: Endpoints, park: str, day: date) -> list:
+    """Bids, awards and settlements of the day as a separate consumer reads them from Kafka."""
+    scenario = load_scenario(park)
+    bids = _on_topic(services, Topic.BIDS, park, day)
+    awards = _on_topic(services, Topic.AWARDS, park, day)
+    settlements = _on_topic(services, Topic.SETTLEMENTS, park, day)
+    _check_envelopes(bids, "bid", park, day)
+    _check_envelopes(awards, "award", park, day)
+    _check_envelopes(settlements, "settlement", park, day)
+    bid = Bid.from_envelope(bids[0])
+    assert len(bid.energy) == 96 and all(len(c.segments) <= scenario.market.max_segments for c in bid.energy)
+    assert {Award.from_envelope(a).market for a in awards} == {"day_ahead", "real_time"}
+    _check_settlements(settlements, {e.id for e in scenario.park.enterprises})
+    return awards
+
+
 def _outbox_counts(database_url: str, park: str, day: date) -> dict[str, int]:
     with make_engine(database_url).connect() as conn:
         rows = conn.execute(
@@ -95,16 +111,7 @@ def test_datong_day_end_to_end_on_sqlite_and_rerun_adds_nothing(
     scenario = load_scenario(park)
     folder = write_run_folder(outcome, scenario, make_engine(sqlite_url))
 
-    bids = _on_topic(services, Topic.BIDS, park, day)
-    awards = _on_topic(services, Topic.AWARDS, park, day)
-    settlements = _on_topic(services, Topic.SETTLEMENTS, park, day)
-    _check_envelopes(bids, "bid", park, day)
-    _check_envelopes(awards, "award", park, day)
-    _check_envelopes(settlements, "settlement", park, day)
-    bid = Bid.from_envelope(bids[0])
-    assert len(bid.energy) == 96 and all(len(c.segments) <= scenario.market.max_segments for c in bid.energy)
-    assert {Award.from_envelope(a).market for a in awards} == {"day_ahead", "real_time"}
-    _check_settlements(settlements, {e.id for e in scenario.park.enterprises})
+    awards = _check_day_on_topics(services, park, day)
 
     # Settlement consumed the awards and the metering from Kafka, not from memory.
     with make_engine(sqlite_url).connect() as conn:
@@ -138,7 +145,7 @@ def test_chifeng_day_end_to_end_on_postgres(tmp_path: Path, services: Endpoints,
     park, day = "chifeng", date(2026, 3, 10)
     outcome = run_day(park, day, _settings(tmp_path, services, postgres_url))
     assert not outcome.already_settled
+    awards = _check_day_on_topics(services, park, day)
     settlements = _on_topic(services, Topic.SETTLEMENTS, park, day)
-    _check_envelopes(settlements, "settlement", park, day)
-    _check_settlements(settlements, {e.id for e in load_scenario(park).park.enterprises})
-    assert _outbox_counts(postgres_url, park, day)["settlement"] == len(settlements)
+    counts = _outbox_counts(postgres_url, park, day)
+    assert counts["settlement"] == len(settlements) and counts["award"] == len(awards) == 2
