@@ -29,10 +29,10 @@ from aggregator.scale import (
     objective_cny,
     split,
 )
-from aggregator.synthetic import forecast_from_history
 from infra.contracts import Award
 from infra.scenario import load_scenario
 from infra.settings import get_settings
+from sim.forecasts import forecast_from_history
 
 SOLVER = "ECOS"
 # The monolithic reference grows fast (10,000 devices x 2 scenarios is ~3 million variables for

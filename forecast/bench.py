@@ -26,9 +26,9 @@ from forecast.features import context_frame
 from forecast.jobs import JobOutcome, SeriesJob, SharedData, run_on_ray, run_sequential
 from forecast.series import SeriesSpec, scenario_series
 from infra.scenario import load_scenario
-from infra.simulation.history import load_history
-from infra.simulation.noise import ar1, rng
 from infra.timeutil import day_start
+from sim.history import load_history
+from sim.noise import ar1, rng
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Per target interval ``t`` with issue cut-off ``c(t)`` and lead ``k`` (target day minus
 issue day): calendar and holidays, production shifts, the day-``k`` weather forecast
 (``weather_fc{k}.*``), clear-sky irradiance, the PV model and turbine power curve applied to
-the forecast weather (``infra.simulation.physics``), the value ``k+1`` and 7 days earlier
+the forecast weather (``sim.physics``), the value ``k+1`` and 7 days earlier
 and the mean of the last day before ``c(t)``. Nothing at or after ``c(t)`` is read:
 :func:`build_features` checks it.
 """
@@ -18,10 +18,10 @@ import pandas as pd
 
 from forecast.series import SeriesSpec
 from infra.scenario.model import Scenario
-from infra.simulation import physics
-from infra.simulation.loads import SHIFT_PATTERNS, china_holidays
-from infra.simulation.weather import solar_position
 from infra.timeutil import MARKET_TZ
+from sim import physics
+from sim.loads import SHIFT_PATTERNS, china_holidays
+from sim.weather import solar_position
 
 MAX_WEATHER_LEAD_DAYS = 3
 COOLING_BASE_C = 24.0  # degree-day bases: tuning knobs of the features, not of the park
@@ -96,8 +96,8 @@ def design_site_factor(scenario: Scenario, asset_id: str) -> float:
 
     A design figure known before any metering, so it cannot leak actuals into a forecast.
     """
-    from infra.simulation.history import year_index
-    from infra.simulation.weather import actual_weather
+    from sim.history import year_index
+    from sim.weather import actual_weather
 
     key = (scenario.version, asset_id)
     if key not in _SITE_FACTORS:

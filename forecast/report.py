@@ -21,7 +21,7 @@ from forecast.store import latest_issue, load_backtests
 from infra.contracts import ForecastSet
 from infra.db.outbox import stored_envelopes
 from infra.scenario.model import Scenario
-from infra.simulation.history import load_history
+from sim.history import load_history
 
 DONE_WHEN_SERIES = ("park.load_mw", "park.pv_mw", "park.wind_mw")
 MIN_SKILL = 0.15  # the issue's acceptance bar: P50 beats seasonal naive by 15 % nMAE

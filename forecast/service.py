@@ -26,8 +26,8 @@ from forecast.series import SeriesSpec, scenario_series
 from infra.contracts import Envelope, ForecastSet, SeriesForecast, Topic
 from infra.db.outbox import enqueue
 from infra.scenario.model import Scenario
-from infra.simulation.history import INTERVAL_MINUTES, load_history
 from infra.timeutil import MARKET_TZ, day_start, ensure_aware, now
+from sim.history import INTERVAL_MINUTES, load_history
 
 log = logging.getLogger(__name__)
 

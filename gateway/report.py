@@ -14,7 +14,7 @@ import pandas as pd
 
 from infra.contracts import Award, Bid, Dispatch, ForecastSet, Metering, Offer, Settlement
 from infra.scenario import Scenario
-from infra.simulation.history import load_history
+from sim.history import load_history
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True

@@ -32,8 +32,8 @@ from infra.embedded import local_services
 from infra.kafka import ensure_topics
 from infra.scenario import Scenario, load_scenario
 from infra.settings import Settings
-from infra.simulation.history import history_window, load_history
 from infra.timeutil import now
+from sim.history import history_window, load_history
 
 log = logging.getLogger(__name__)
 

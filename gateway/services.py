@@ -11,8 +11,8 @@ from infra.worker import Worker
 WORKERS: dict[str, str] = {
     "aggregator": "aggregator.worker:AggregatorWorker",
     "bidding": "bidding.worker:BiddingWorker",
-    "exchange-simulator": "bidding.worker:ExchangeSimulatorWorker",
-    "delivery-simulator": "infra.simulation.delivery:DeliveryWorker",
+    "exchange-simulator": "sim.exchange:ExchangeSimulatorWorker",
+    "delivery-simulator": "sim.delivery:DeliveryWorker",
     "settlement": "settlement.worker:SettlementWorker",
 }
 

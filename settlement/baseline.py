@@ -12,7 +12,7 @@ Method (N = ``market.demand_response.baseline_days``):
   mean of those found, noted. None of the same type: the most recent complete days of any
   type, noted. Nothing at all: no baseline (delivery counts as zero), noted.
 * Data: metering stored by this service; days before it from the recorded history
-  (``infra.simulation.history.load_history(view="recorded")``). Assets the history does not
+  (``sim.history.load_history(view="recorded")``). Assets the history does not
   record take their business-as-usual: storage and generators idle, schedulable loads at
   their daily energy spread evenly over their window.
 
@@ -72,7 +72,7 @@ def energy_on_grid(mwh: np.ndarray, from_minutes: int, to_minutes: int) -> np.nd
 
 def rest_days(years: Iterable[int]) -> set[date]:
     """Chinese statutory holidays of the given years (weekends are tested separately)."""
-    from infra.simulation.loads import china_holidays
+    from infra.calendar import china_holidays
 
     return set(china_holidays(range(min(years), max(years) + 1)))
 
@@ -212,7 +212,7 @@ def history_profiles(scenario: Scenario, days: list[date], interval_minutes: int
     """Recorded-history profiles of the given days, on the target's grid (MWh per interval)."""
     if not days:
         return {}
-    from infra.simulation.history import INTERVAL_MINUTES, load_history
+    from sim.history import INTERVAL_MINUTES, load_history
 
     frame = load_history(scenario, min(days), max(days) + timedelta(days=1), view="recorded")
     h = INTERVAL_MINUTES / 60.0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.synthetic import forecast_from_history
 from infra.contracts import ForecastSet
 from infra.scenario import Scenario, load_scenario
+from sim.forecasts import forecast_from_history
 from tests.aggregator.aggregator_tools import DAY
 
 

@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from aggregator.synthetic import forecast_from_history
 from aggregator.tables import aggregator_dispatches, aggregator_offers
 from aggregator.worker import AggregatorWorker
 from infra.contracts import Dispatch, Envelope, Offer, Topic, message_id
@@ -19,6 +18,7 @@ from infra.db.tables import dead_letters, outbox
 from infra.kafka import ensure_topics, make_producer, publish, read_topic
 from infra.timeutil import MARKET_TZ
 from infra.worker import WorkerThread, run_relay
+from sim.forecasts import forecast_from_history
 from tests.aggregator.aggregator_tools import award_at_median
 
 

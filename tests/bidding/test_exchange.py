@@ -6,12 +6,12 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from bidding.exchange_sim import EXCHANGE_NAME, clear_day_ahead, real_time_results
 from bidding.rules import make_bid
 from infra.contracts import DemandResponseOffer, EnergyCurve, Offer, RegulationOffer, Segment
 from infra.scenario import load_scenario
-from infra.simulation.history import load_history
 from infra.timeutil import day_intervals
+from sim.exchange import EXCHANGE_NAME, clear_day_ahead, real_time_results
+from sim.history import load_history
 
 DAY = date(2026, 7, 15)
 

@@ -25,8 +25,8 @@ from forecast.worker import due_issues, run_scheduler
 from gateway.cli import app
 from infra.db import make_engine, migrate
 from infra.scenario import load_scenario
-from infra.simulation.history import load_history
 from infra.timeutil import MARKET_TZ
+from sim.history import load_history
 
 
 @pytest.mark.parametrize("series_id", ["park.load_mw", "park.pv_mw", "park.wind_mw"])

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from infra.scenario.model import Scenario
-from infra.simulation.history import load_history
+from sim.history import load_history
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ from forecast.features import context_frame
 from forecast.jobs import SeriesJob, SharedData, run_batch
 from forecast.series import SeriesSpec
 from infra.scenario.model import Scenario
-from infra.simulation.history import load_history
 from infra.timeutil import MARKET_TZ
+from sim.history import load_history
 
 
 def _batch(scenario: Scenario) -> tuple[list[SeriesJob], SharedData]:

@@ -8,9 +8,9 @@ import numpy as np
 
 from infra.contracts import AssetSetpoints, Dispatch
 from infra.scenario import load_scenario
-from infra.simulation.delivery import deliver
-from infra.simulation.history import load_history
 from infra.timeutil import day_intervals
+from sim.delivery import deliver
+from sim.history import load_history
 
 DAY = date(2026, 7, 15)
 
@@ -63,7 +63,7 @@ def test_worker_plays_out_the_day_ahead_dispatch_only(sqlite_url: str) -> None:
     from infra.contracts import Topic
     from infra.db import make_engine, migrate
     from infra.db.tables import outbox
-    from infra.simulation.delivery import DeliveryWorker
+    from sim.delivery import DeliveryWorker
 
     migrate(sqlite_url)
     engine = make_engine(sqlite_url)

@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 
 from infra.scenario import load_scenario
-from infra.simulation.history import generate_year, load_history
+from sim.history import generate_year, load_history
 
 
 def test_same_window_gives_the_same_numbers_and_windows_agree() -> None:

@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 
 from infra.contracts import AssetMetering, Award, Envelope, Metering, RegulationPerformance
 from infra.scenario.model import Scenario
-from infra.simulation.history import load_history
 from infra.timeutil import day_intervals
 from settlement.baseline import _business_as_usual_mw, _recorded_mw
 from settlement.worker import SettlementWorker
+from sim.history import load_history
 
 LOSS_FRACTION = 0.005
 DAY = date(2026, 7, 15)

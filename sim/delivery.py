@@ -18,9 +18,9 @@ from infra.contracts import AssetMetering, Dispatch, Metering, RegulationPerform
 from infra.db.outbox import enqueue
 from infra.scenario import load_scenario
 from infra.scenario.model import Scenario
-from infra.simulation.history import load_history
-from infra.simulation.noise import ar1, rng
 from infra.worker import MessageContext, Worker
+from sim.history import load_history
+from sim.noise import ar1, rng
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,19 @@ Parameters live in the market file's ``exchange_simulator`` section.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from infra.contracts import Award, Bid
+from infra.contracts import Award, Bid, Topic
+from infra.db.outbox import enqueue
+from infra.scenario import load_scenario
 from infra.scenario.model import Scenario
-from infra.simulation.history import load_history
-from infra.simulation.noise import rng
+from infra.worker import MessageContext, Worker
+from sim.history import load_history
+from sim.noise import rng
 
 EXCHANGE_NAME = "parkvpp-exchange-simulator"
 
@@ -102,3 +106,31 @@ def real_time_results(day_ahead: Award, scenario: Scenario, day: date) -> Award:
         cleared_mw=day_ahead.cleared_mw,
         clearing_price_cny_per_mwh=[float(p) for p in truth["market.price_rt_cny_per_mwh"]],
     )
+
+
+log = logging.getLogger(__name__)
+
+
+class ExchangeSimulatorWorker(Worker):
+    """The simulated exchange: clears day-ahead bids and reports real-time prices."""
+
+    group = "exchange-simulator"
+    topics = (Topic.BIDS,)
+
+    def handle(self, ctx: MessageContext) -> None:
+        env = ctx.envelope
+        bid = Bid.from_envelope(env)
+        if bid.market != "day_ahead":
+            raise ValueError(f"market={bid.market!r}: the exchange simulator clears day-ahead bids only")
+        scenario = load_scenario(env.park_id)
+        day_ahead = clear_day_ahead(bid, env.message_id, scenario, env.market_day)
+        real_time = real_time_results(day_ahead, scenario, env.market_day)
+        with ctx.transaction() as conn:
+            enqueue(conn, Topic.AWARDS, day_ahead.envelope(env.park_id, env.market_day, "day_ahead"))
+            enqueue(conn, Topic.AWARDS, real_time.envelope(env.park_id, env.market_day, "real_time"))
+        log.info(
+            "cleared %s %s: %.0f MWh day-ahead",
+            env.park_id,
+            env.market_day,
+            sum(day_ahead.cleared_mw) * bid.interval_minutes / 60,
+        )

@@ -17,8 +17,8 @@ import pandas as pd
 import pvlib
 
 from infra.scenario.model import Location, Simulation
-from infra.simulation.noise import ar1, daily_offsets, rng
 from infra.timeutil import MARKET_TZ_NAME
+from sim.noise import ar1, daily_offsets, rng
 
 TMY_UTC_OFFSET_H = {"723170TYA.CSV": -5.0, "703165TY.csv": -9.0}
 LEAD_DAYS = (1, 2, 3)

@@ -54,7 +54,7 @@ def pv_power_mw(
 def pv_power_for_index(
     asset: PV, loc: Location, index: pd.DatetimeIndex, weather: pd.DataFrame
 ) -> np.ndarray:
-    from infra.simulation.weather import solar_position
+    from sim.weather import solar_position
 
     sun = solar_position(loc, index)
     return pv_power_mw(

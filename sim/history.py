@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infra.calendar import china_holidays
 from infra.scenario.model import Scenario
 from infra.settings import get_settings
-from infra.simulation import loads, physics, prices, weather
-from infra.simulation.noise import rng
 from infra.timeutil import MARKET_TZ, day_start
+from sim import loads, physics, prices, weather
+from sim.noise import rng
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def year_index(year: int) -> pd.DatetimeIndex:
 
 
 def _off_days(index: pd.DatetimeIndex) -> np.ndarray:
-    hol = loads.china_holidays(range(index[0].year, index[-1].year + 1))
+    hol = china_holidays(range(index[0].year, index[-1].year + 1))
     days = index.date
     return np.array([d.weekday() >= 5 or d in hol for d in days], dtype=float)
 

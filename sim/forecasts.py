@@ -14,8 +14,8 @@ import numpy as np
 from aggregator.inputs import PRICE_DA, required_series
 from infra.contracts import ForecastSet, SeriesForecast
 from infra.scenario import Scenario
-from infra.simulation.history import load_history
 from infra.timeutil import day_start
+from sim.history import load_history
 
 
 def forecast_from_history(

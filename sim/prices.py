@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from infra.scenario.model import MarketRules, Simulation
-from infra.simulation.noise import ar1, daily_offsets, rng
+from sim.noise import ar1, daily_offsets, rng
 
 WIND_PRICE_CNY_PER_MS = 12.0
 

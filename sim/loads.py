@@ -11,14 +11,14 @@ import datetime as dt
 import warnings
 from functools import lru_cache
 
-import holidays as holiday_calendars
 import numpy as np
 import pandas as pd
 from demandlib import bdew
 from demandlib.particular_profiles import IndustrialLoadProfile
 
+from infra.calendar import china_holidays
 from infra.scenario.model import DataCentre, HeatPump, InflexibleLoad, InterruptibleLoad, Simulation
-from infra.simulation.noise import ar1, daily_offsets, rng
+from sim.noise import ar1, daily_offsets, rng
 
 # (workday start, workday end, night factor relative to day) for each shift pattern.
 SHIFT_PATTERNS = {
@@ -31,10 +31,6 @@ SHIFT_CHANGES_H = (0.0, 8.0, 16.0)
 SHIFT_CHANGE_DIP = 0.04
 HEATING_BASE_C = 15.0
 COOLING_BASE_C = 24.0
-
-
-def china_holidays(years: range) -> dict[dt.date, str]:
-    return dict(holiday_calendars.China(years=list(years)))
 
 
 def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
