@@ -120,7 +120,7 @@ def search_dirs() -> list[Path]:
     return [*get_settings().scenario_dirs, PACKAGE_DIR]
 
 
-def _read_yaml(path: Path, name: str) -> dict[str, Any]:
+def read_yaml(path: Path, name: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -165,14 +165,14 @@ def _find(kind: str, ident: str) -> Path:
 
 def load_market(market_id: str) -> MarketRules:
     return parse_market(
-        _read_yaml(_find("markets", market_id), f"markets/{market_id}"), f"markets/{market_id}"
+        read_yaml(_find("markets", market_id), f"markets/{market_id}"), f"markets/{market_id}"
     )
 
 
 def load_file(path: Path) -> Scenario:
     """Load a park file from any path, resolving its market by id."""
     name = str(path)
-    raw = _read_yaml(path, name)
+    raw = read_yaml(path, name)
     market_id = raw.get("market")
     if not isinstance(market_id, str):
         raise ScenarioError(name, ["market: required, the id of a markets/<id>.yaml rule file"])
@@ -187,3 +187,8 @@ def load_scenario(park_id: str) -> Scenario:
 
 def available_parks() -> list[str]:
     return sorted({p.stem for base in search_dirs() for p in (base / "parks").glob("*.yaml")})
+
+
+def find_park_file(park_id: str) -> Path:
+    """The template file of park ``park_id`` (package parks or ``PARKVPP_SCENARIO_DIRS``)."""
+    return _find("parks", park_id)
