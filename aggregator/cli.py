@@ -50,7 +50,8 @@ def aggregate(
 
     from aggregator.errors import InfeasibleError, InputError, SolverFailed
     from aggregator.report import load_forecast, print_offer, print_sweep
-    from infra.scenario import ScenarioError, load_scenario
+    from infra.registry import open_portfolio
+    from infra.scenario import ScenarioError
     from infra.settings import get_settings
 
     console = Console()
@@ -62,7 +63,7 @@ def aggregate(
         raise typer.BadParameter(f"--date {day!r}: expected YYYY-MM-DD") from exc
     chosen = (solver or settings.solver).upper()
     try:
-        scenario = load_scenario(park)
+        scenario = open_portfolio(settings.resolved_database_url, park, market_day)
         envelope = load_forecast(settings.resolved_database_url, park, market_day)
         if envelope is None:
             console.print(

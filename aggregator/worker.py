@@ -25,7 +25,7 @@ from aggregator.tables import aggregator_dispatches, aggregator_offers
 from infra.contracts import Award, Dispatch, Envelope, ForecastSet, Topic
 from infra.db.outbox import enqueue
 from infra.db.tables import outbox
-from infra.scenario import load_scenario
+from infra.registry import portfolio
 from infra.settings import get_settings
 from infra.timeutil import now
 from infra.worker import MessageContext, Worker
@@ -70,7 +70,7 @@ class AggregatorWorker(Worker):
             with ctx.transaction():
                 pass  # recorded as applied; nothing else to store
             return
-        scenario = load_scenario(env.park_id)
+        scenario = portfolio(self.engine, env.park_id, env.market_day)
         result = build_offer(
             scenario, forecast, forecast_message_id=env.message_id, solver=self.solver, allow_relaxed=True
         )
@@ -112,7 +112,7 @@ class AggregatorWorker(Worker):
                 "so there is no forecast to split the award against"
             )
         forecast = ForecastSet.from_envelope(Envelope.from_json(row.forecast_envelope))
-        scenario = load_scenario(env.park_id)
+        scenario = portfolio(self.engine, env.park_id, env.market_day)
         result = disaggregate(
             scenario,
             forecast,
@@ -156,7 +156,7 @@ class AggregatorWorker(Worker):
             return
         award_env = Envelope.from_json(last.award_envelope)
         result = reoptimise(
-            load_scenario(env.park_id),
+            portfolio(self.engine, env.park_id, env.market_day),
             ForecastSet.from_envelope(Envelope.from_json(offer.forecast_envelope)),
             latest,
             Award.from_envelope(award_env),
