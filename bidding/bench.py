@@ -19,8 +19,9 @@ import typer
 
 from bidding.rules import EPS_MW, _round_to_tick, make_bid
 from infra.contracts import EnergyCurve, Offer, Segment
-from infra.scenario import load_scenario
+from infra.registry import open_portfolio
 from infra.scenario.model import MarketRules
+from infra.settings import get_settings
 from infra.timeutil import day_intervals
 
 DAY = date(2026, 7, 15)
@@ -111,7 +112,7 @@ def naive_curve(curve: EnergyCurve, rules: MarketRules) -> EnergyCurve:
 
 
 def run(n_offers: int = 100, as_json: bool = False) -> dict[str, float]:
-    scenario = load_scenario("datong")
+    scenario = open_portfolio(get_settings().resolved_database_url, "datong", DAY)
     rules = scenario.market
     offers = generated_offers(n_offers)
     intervals = n_offers * len(offers[0].energy)

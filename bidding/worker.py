@@ -7,7 +7,7 @@ import logging
 from bidding.rules import make_bid
 from infra.contracts import Offer, Topic
 from infra.db.outbox import enqueue
-from infra.scenario import load_scenario
+from infra.registry import portfolio
 from infra.worker import MessageContext, Worker
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class BiddingWorker(Worker):
     def handle(self, ctx: MessageContext) -> None:
         env = ctx.envelope
         offer = Offer.from_envelope(env)
-        bid = make_bid(offer, env.message_id, load_scenario(env.park_id).market)
+        bid = make_bid(offer, env.message_id, portfolio(self.engine, env.park_id, env.market_day).market)
         bid_env = bid.envelope(env.park_id, env.market_day, bid.market)
         with ctx.transaction() as conn:
             enqueue(conn, Topic.BIDS, bid_env)

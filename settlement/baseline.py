@@ -11,8 +11,8 @@ Method (N = ``market.demand_response.baseline_days``):
   days, so one broken meter does not shorten every other baseline. Fewer than N found: the
   mean of those found, noted. None of the same type: the most recent complete days of any
   type, noted. Nothing at all: no baseline (delivery counts as zero), noted.
-* Data: metering stored by this service; days before it from the recorded history
-  (``sim.history.load_history(view="recorded")``). Assets the history does not
+* Data: metering stored by this service; days before it from the telemetry in the
+  time-series store (``infra.timeseries.read``). Assets the store does not
   record take their business-as-usual: storage and generators idle, schedulable loads at
   their daily energy spread evenly over their window.
 
@@ -21,14 +21,16 @@ The chosen days are recorded (provenance) so a replay recomputes the very same b
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection
 
 from infra.scenario.model import Scenario
+from infra.timeseries import read
 from infra.timeutil import day_start
 from settlement.facts import PLAUSIBILITY_MARGIN, rated_mw
 
@@ -194,28 +196,50 @@ def _business_as_usual_mw(asset: Any, hours: np.ndarray) -> np.ndarray | None:
     return None
 
 
+# Telemetry quantity of each asset type and how it becomes net injection (MW).
+_RECORDED: dict[str, tuple[str, Callable[[Any], float]]] = {
+    "pv": ("pv_mw", lambda a: 1.0),
+    "wind": ("wind_mw", lambda a: 1.0),
+    "inflexible_load": ("load_mw", lambda a: -1.0),
+    "interruptible_load": ("load_mw", lambda a: -1.0),
+    "heat_pump": ("heat_mw_th", lambda a: -1.0 / a.cop),
+    "data_centre": ("it_load_mw", lambda a: -a.pue),
+}
+
+
 def _recorded_mw(asset: Any, frame: Any) -> np.ndarray | None:
-    col = {
-        "pv": ("pv_mw", 1.0),
-        "wind": ("wind_mw", 1.0),
-        "inflexible_load": ("load_mw", -1.0),
-        "interruptible_load": ("load_mw", -1.0),
-        "heat_pump": ("heat_mw_th", -1.0 / getattr(asset, "cop", 1.0)),
-        "data_centre": ("it_load_mw", -getattr(asset, "pue", 1.0)),
-    }.get(asset.type)
-    if col is None or f"{asset.id}.{col[0]}" not in frame:
+    col = _RECORDED.get(asset.type)
+    name = f"{asset.id}.{col[0]}" if col else None
+    if col is None or name not in frame or frame[name].isna().all():
         return None
-    return frame[f"{asset.id}.{col[0]}"].to_numpy() * col[1]
+    return frame[name].to_numpy() * col[1](asset)
 
 
-def history_profiles(scenario: Scenario, days: list[date], interval_minutes: int) -> dict[date, DayProfile]:
-    """Recorded-history profiles of the given days, on the target's grid (MWh per interval)."""
+HISTORY_INTERVAL_MINUTES = 15  # the grid telemetry is read on; converted to the target's grid
+
+
+def _history_names(scenario: Scenario) -> list[str]:
+    names = [f"{a.id}.{col[0]}" for a in scenario.park.assets if (col := _RECORDED.get(a.type))]
+    return [*names, "park.pv_mw", "park.wind_mw", "park.load_mw"]
+
+
+def history_profiles(
+    conn: Connection, scenario: Scenario, days: list[date], interval_minutes: int
+) -> dict[date, DayProfile]:
+    """Telemetry profiles of the given days from the time-series store, on the target's grid (MWh per interval)."""
     if not days:
         return {}
-    from sim.history import INTERVAL_MINUTES, load_history
-
-    frame = load_history(scenario, min(days), max(days) + timedelta(days=1), view="recorded")
-    h = INTERVAL_MINUTES / 60.0
+    step = HISTORY_INTERVAL_MINUTES
+    frame = read(
+        conn,
+        scenario.id,
+        _history_names(scenario),
+        min(days),
+        max(days) + timedelta(days=1),
+        interval_minutes=step,
+        missing="nan",
+    )
+    h = step / 60.0
     hours = frame.index.hour.to_numpy() + frame.index.minute.to_numpy() / 60.0
     rows = []
     for asset in scenario.park.assets:
@@ -232,12 +256,12 @@ def history_profiles(scenario: Scenario, days: list[date], interval_minutes: int
     index_days = frame.index.normalize()
     for d in days:
         sel = index_days == day_start(d)
-        if not sel.any():
+        if not sel.any() or (np.isnan(assets_mwh[:, sel]).all() and np.isnan(grid_mwh[sel]).all()):
             continue
         out[d] = DayProfile(
             day=d,
             source="history",
-            grid_mwh=energy_on_grid(grid_mwh[sel], INTERVAL_MINUTES, interval_minutes),
-            assets_mwh=energy_on_grid(assets_mwh[:, sel], INTERVAL_MINUTES, interval_minutes),
+            grid_mwh=energy_on_grid(grid_mwh[sel], step, interval_minutes),
+            assets_mwh=energy_on_grid(assets_mwh[:, sel], step, interval_minutes),
         )
     return out

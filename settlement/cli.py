@@ -92,10 +92,12 @@ def _engine() -> Any:
     return make_engine(url)
 
 
-def _scenario(park: str) -> Any:
-    from infra.scenario import load_scenario
+def _scenario(park: str, day: date | None = None) -> Any:
+    """The park's portfolio from the registry on ``day`` (default: today's market day)."""
+    from infra.registry import portfolio
+    from infra.timeutil import now
 
-    return load_scenario(park)
+    return portfolio(_engine(), park, day or now().date())
 
 
 def _print_json(value: Any) -> None:
@@ -127,7 +129,7 @@ def show(
     with _errors():
         from settlement.report import day_summary
 
-        summary = day_summary(_engine(), park, _day(day), _scenario(park))
+        summary = day_summary(_engine(), park, _day(day), _scenario(park, _day(day)))
         if as_json:
             summary.pop("series")
             _print_json(summary)
@@ -168,7 +170,11 @@ def daily(
         from settlement.report import write_daily
 
         paths = write_daily(
-            _engine(), _scenario(park), _day(day), out or get_settings().run_dir / "reports", _formats(fmt)
+            _engine(),
+            _scenario(park, _day(day)),
+            _day(day),
+            out or get_settings().run_dir / "reports",
+            _formats(fmt),
         )
         for p in paths:
             typer.echo(f"wrote {p}")
@@ -229,7 +235,7 @@ def replay(
     with _errors():
         from settlement.settle import replay_day
 
-        report = replay_day(_engine(), _scenario(park), _day(day))
+        report = replay_day(_engine(), _scenario(park, _day(day)), _day(day))
         if as_json:
             _print_json(
                 {

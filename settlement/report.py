@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from infra.contracts import Settlement
-from infra.scenario import load_scenario
+from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from settlement import plots, store
 from settlement.carbon.indicators import indicators
@@ -55,7 +55,7 @@ def _carbon_price(scenario: Scenario) -> tuple[float, str]:
 
 def day_summary(engine: Engine, park_id: str, day: date, scenario: Scenario | None = None) -> dict[str, Any]:
     """The figures of one settled park-day for a terminal summary table."""
-    scenario = scenario or load_scenario(park_id)
+    scenario = scenario or portfolio(engine, park_id, day)
     with engine.connect() as conn:
         record = store.day_record(conn, park_id, day)
         if record is None:

@@ -33,7 +33,7 @@ def baseline_profiles(
     profiles = store.metering_profiles(conn, scenario, start, end, interval_minutes)
     known = store.fact_days(conn, scenario.id, start, end)
     history_days = [d for d in days if d not in profiles and d not in known]
-    profiles.update(bl.history_profiles(scenario, history_days, interval_minutes))
+    profiles.update(bl.history_profiles(conn, scenario, history_days, interval_minutes))
     return profiles
 
 
@@ -49,7 +49,7 @@ def recorded_profiles(
             conn, scenario, metering[0], metering[-1] + timedelta(days=1), interval_minutes
         )
         profiles.update({d: stored[d] for d in metering if d in stored})
-    profiles.update(bl.history_profiles(scenario, history, interval_minutes))
+    profiles.update(bl.history_profiles(conn, scenario, history, interval_minutes))
     return profiles
 
 

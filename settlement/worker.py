@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date
 
 from sqlalchemy import Engine, insert
 
 from infra.contracts import Topic
 from infra.db.tables import dead_letters
-from infra.scenario import load_scenario
+from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from infra.timeutil import now
 from infra.worker import MessageContext, Worker
@@ -34,15 +35,18 @@ class SettlementWorker(Worker):
     topics = (Topic.AWARDS, Topic.METERING)
 
     def __init__(
-        self, engine: Engine, kafka_bootstrap: str, scenarios: Callable[[str], Scenario] = load_scenario
+        self,
+        engine: Engine,
+        kafka_bootstrap: str,
+        scenarios: Callable[[str, date], Scenario] | None = None,
     ) -> None:
         super().__init__(engine, kafka_bootstrap)
-        self.scenarios = scenarios
+        self.scenarios = scenarios or (lambda park_id, day: portfolio(engine, park_id, day))
 
     def handle(self, ctx: MessageContext) -> None:
         fact = read_fact(ctx.envelope)
         park_id, day = ctx.envelope.park_id, ctx.envelope.market_day
-        scenario = self.scenarios(park_id)
+        scenario = self.scenarios(park_id, day)
         check_fact(fact, scenario)
         result, failure = None, None
         with self.engine.connect() as conn:

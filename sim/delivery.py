@@ -16,7 +16,7 @@ import numpy as np
 
 from infra.contracts import AssetMetering, Dispatch, Metering, RegulationPerformance, Topic, message_id
 from infra.db.outbox import enqueue
-from infra.scenario import load_scenario
+from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from infra.worker import MessageContext, Worker
 from sim.history import load_history
@@ -121,7 +121,7 @@ class DeliveryWorker(Worker):
             with ctx.transaction():
                 return
         dispatch = Dispatch.from_envelope(env)
-        metering = deliver(dispatch, load_scenario(env.park_id), env.market_day)
+        metering = deliver(dispatch, portfolio(self.engine, env.park_id, env.market_day), env.market_day)
         with ctx.transaction() as conn:
             enqueue(conn, Topic.METERING, metering.envelope(env.park_id, env.market_day, "day"))
         log.info(

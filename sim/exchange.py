@@ -18,7 +18,7 @@ import pandas as pd
 
 from infra.contracts import Award, Bid, Topic
 from infra.db.outbox import enqueue
-from infra.scenario import load_scenario
+from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from infra.worker import MessageContext, Worker
 from sim.history import load_history
@@ -122,7 +122,7 @@ class ExchangeSimulatorWorker(Worker):
         bid = Bid.from_envelope(env)
         if bid.market != "day_ahead":
             raise ValueError(f"market={bid.market!r}: the exchange simulator clears day-ahead bids only")
-        scenario = load_scenario(env.park_id)
+        scenario = portfolio(self.engine, env.park_id, env.market_day)
         day_ahead = clear_day_ahead(bid, env.message_id, scenario, env.market_day)
         real_time = real_time_results(day_ahead, scenario, env.market_day)
         with ctx.transaction() as conn:

@@ -14,6 +14,8 @@ Columns are ``<owner>.<quantity>``: ``pv_central.pv_mw``, ``cell_plant_load.load
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from datetime import date
@@ -170,8 +172,25 @@ def recorded_view(truth: pd.DataFrame, scenario: Scenario, year: int) -> pd.Data
     return out
 
 
+# Assets that never appear in the history (their output is decided by dispatch, not the weather).
+_NOT_IN_HISTORY = ("battery", "gas_generator")
+
+
+def history_key(scenario: Scenario) -> str:
+    """What the generated history depends on: the park's place, simulator settings, the assets that
+    produce or consume by themselves, and the market. Enrolling a battery keeps the same history."""
+    park = scenario.park
+    relevant = {
+        "location": park.location.model_dump(),
+        "simulation": park.simulation.model_dump(),
+        "assets": [a.model_dump() for a in park.assets if a.type not in _NOT_IN_HISTORY],
+        "market": scenario.market.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def _cache_path(scenario: Scenario, year: int, view: str) -> Path:
-    name = f"{scenario.id}-{scenario.park.version}-{scenario.market.version}-sim{SIMULATOR_VERSION}-{year}-{view}.parquet"
+    name = f"{scenario.id}-{history_key(scenario)}-sim{SIMULATOR_VERSION}-{year}-{view}.parquet"
     return get_settings().run_dir / "history" / name
 
 
