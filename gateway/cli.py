@@ -17,7 +17,14 @@ import typer
 from infra.logging_setup import setup_logging
 from infra.settings import SettingsError, get_settings
 
-SERVICE_CLIS = ("forecast.cli", "aggregator.cli", "bidding.cli", "settlement.cli", "gateway.commands")
+SERVICE_CLIS = (
+    "forecast.cli",
+    "aggregator.cli",
+    "bidding.cli",
+    "settlement.cli",
+    "gateway.commands",
+    "gateway.dataplane",
+)
 
 app = typer.Typer(
     name="parkvpp",

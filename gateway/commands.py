@@ -47,7 +47,8 @@ def run_day_command(
     from gateway.run_day import RunDayError, run_day
     from infra.cache import LockBusy
     from infra.db import make_engine
-    from infra.scenario import ScenarioError, load_scenario
+    from infra.registry import RegistryError
+    from infra.scenario import ScenarioError
 
     settings = get_settings()
     delivery_day = _parse_day(day)
@@ -57,11 +58,10 @@ def run_day_command(
         console.print(f"[dim]{time.monotonic() - started:6.1f}s[/] {message}")
 
     try:
-        scenario = load_scenario(park)
-        progress(f"park      {scenario.park.name} ({scenario.version}), delivery day {delivery_day}")
         outcome = run_day(park, delivery_day, settings, progress)
+        scenario = outcome.scenario
         folder = write_run_folder(outcome, scenario, make_engine(settings.resolved_database_url))
-    except ScenarioError as exc:
+    except (ScenarioError, RegistryError) as exc:
         raise _fail(str(exc), 2) from exc
     except LockBusy as exc:
         raise _fail(str(exc), 3) from exc

@@ -14,7 +14,7 @@ import pandas as pd
 
 from infra.contracts import Award, Bid, Dispatch, ForecastSet, Metering, Offer, Settlement
 from infra.scenario import Scenario
-from sim.history import load_history
+from infra.timeseries import read
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
@@ -122,20 +122,20 @@ def _plot_dispatch(dispatch: Dispatch, scenario: Scenario, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_forecast(forecast: ForecastSet, scenario: Scenario, path: Path) -> None:
+def _plot_forecast(forecast: ForecastSet, scenario: Scenario, engine: Any, path: Path) -> None:
     plt = _plt()
     day = pd.Timestamp(forecast.interval_starts[0]).date()
-    truth = load_history(scenario, day, day + timedelta(days=1), view="truth")
     series = {s.series_id: s for s in forecast.series}
     wanted = [k for k in ("park.load_mw", "park.pv_mw", "park.wind_mw") if k in series]
+    truth = read(engine, scenario.id, wanted, day, day + timedelta(days=1), missing="nan")
     fig, axes = plt.subplots(1, max(len(wanted), 1), figsize=(11, 3.2), squeeze=False)
     x = pd.DatetimeIndex(forecast.interval_starts)
     for ax, key in zip(axes[0], wanted, strict=False):
         q = series[key].quantiles
         ax.fill_between(x, q["0.1"], q["0.9"], alpha=0.3, label="P10-P90")
         ax.plot(x, q["0.5"], label="P50")
-        if key in truth:
-            ax.plot(x, truth[key].to_numpy(), color="black", lw=0.9, label="actual")
+        if not truth[key].isna().all():
+            ax.plot(x, truth[key].to_numpy(), color="black", lw=0.9, label="recorded")
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
@@ -178,7 +178,7 @@ def write_run_folder(outcome: Any, scenario: Scenario, engine: Any) -> Path:
     _plot_market(table, folder / "plots" / "market.png")
     _plot_offer(offer, scenario, folder / "plots" / "offer_curves.png")
     _plot_dispatch(dispatch, scenario, folder / "plots" / "dispatch.png")
-    _plot_forecast(forecast, scenario, folder / "plots" / "forecast.png")
+    _plot_forecast(forecast, scenario, engine, folder / "plots" / "forecast.png")
     park_statement = next(
         (
             Settlement.from_envelope(e)

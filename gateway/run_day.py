@@ -1,6 +1,6 @@
 """``parkvpp run-day``: one market day end to end, every stage a real service over Kafka.
 
-history -> forecast (Ray, sktime) -> offer (aggregator) -> bid (bidding) -> clearing
+history (the simulator backfills the time-series store) -> forecast (Ray, sktime) -> offer (aggregator) -> bid (bidding) -> clearing
 (exchange simulator) -> dispatch (aggregator) -> delivery (delivery simulator) ->
 settlement and carbon ledger (settlement) -> run folder with the report.
 
@@ -30,10 +30,12 @@ from infra.db.outbox import stored_envelopes
 from infra.db.tables import dead_letters, outbox, runs
 from infra.embedded import local_services
 from infra.kafka import ensure_topics
-from infra.scenario import Scenario, load_scenario
+from infra.registry import portfolio
+from infra.scenario import Scenario
 from infra.settings import Settings
 from infra.timeutil import now
-from sim.history import history_window, load_history
+from sim.backfill import backfill
+from sim.history import history_window
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class RunOutcome:
     run_id: str
     folder: Path
     already_settled: bool
+    scenario: Scenario | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     facts: dict[str, list[Envelope]] = field(default_factory=dict)
 
@@ -122,13 +125,16 @@ def _wait_for(stage: Stage, engine: Engine, pipeline: Pipeline, park_id: str, da
         time.sleep(0.1)
 
 
-def _prepare_history(scenario: Scenario, day: date, progress: Progress) -> None:
-    start, _ = history_window(scenario, day)
+def _prepare_history(engine: Engine, scenario: Scenario, day: date, progress: Progress) -> None:
+    """Demo wiring: the simulator stands in for meters, weather service and market data and
+    fills the time-series store with the history the services will read."""
+    start, end = history_window(scenario, day)
     t0 = time.monotonic()
-    frame = load_history(scenario, start, day + timedelta(days=1))
+    report = backfill(engine, scenario, start, end, progress)
+    state = "already in the store" if report.days_written == 0 else "written to the store"
     progress(
-        f"history   {len(frame):,} intervals x {frame.shape[1]} series, {start} .. {day} "
-        f"(synthetic, {time.monotonic() - t0:.1f} s)"
+        f"history   {start} .. {end - timedelta(days=1)} of {report.series or 'every'} series {state} "
+        f"(synthetic, from the simulator, {time.monotonic() - t0:.1f} s)"
     )
 
 
@@ -140,7 +146,6 @@ def _issue_forecast(engine: Engine, scenario: Scenario, day: date) -> None:
 
 def run_day(park_id: str, day: date, settings: Settings, progress: Progress = log.info) -> RunOutcome:
     """Run (or resume) one park's market day and write its run folder."""
-    scenario = load_scenario(park_id)
     run_id = f"{park_id}-{day.isoformat()}-{uuid.uuid4().hex[:8]}"
     folder = settings.run_dir / park_id / day.isoformat()
     with local_services(settings) as endpoints:
@@ -150,9 +155,11 @@ def run_day(park_id: str, day: date, settings: Settings, progress: Progress = lo
         )
         migrate(endpoints.database_url)
         engine = make_engine(endpoints.database_url)
+        scenario = portfolio(engine, park_id, day)
+        progress(f"park      {scenario.park.name} ({scenario.version}), delivery day {day}")
         ensure_topics(endpoints.kafka_bootstrap)
         with exclusive(client(endpoints.redis_url), f"run-day:{park_id}:{day.isoformat()}"):
-            outcome = RunOutcome(park_id, day, run_id, folder, already_settled=False)
+            outcome = RunOutcome(park_id, day, run_id, folder, already_settled=False, scenario=scenario)
             with engine.begin() as conn:
                 conn.execute(
                     insert(runs).values(
@@ -187,7 +194,7 @@ def _run_stages(
     engine: Engine, bootstrap: str, scenario: Scenario, day: date, progress: Progress, outcome: RunOutcome
 ) -> None:
     park_id = scenario.id
-    _prepare_history(scenario, day, progress)
+    _prepare_history(engine, scenario, day, progress)
     replayed = _replay_day(engine, park_id, day)
     if replayed:
         progress(f"resume    replaying {replayed} stored facts of the interrupted day")

@@ -14,6 +14,7 @@ WORKERS: dict[str, str] = {
     "exchange-simulator": "sim.exchange:ExchangeSimulatorWorker",
     "delivery-simulator": "sim.delivery:DeliveryWorker",
     "settlement": "settlement.worker:SettlementWorker",
+    "telemetry": "infra.timeseries.metering:MeteringIngestWorker",
 }
 
 

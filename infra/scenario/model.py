@@ -238,6 +238,11 @@ class AssetBase(Sourced):
     def is_flexible(self) -> bool:
         return True
 
+    @property
+    def rated_mw(self) -> float:
+        """The most power the asset can move: the bound for plausibility checks of its meters."""
+        raise NotImplementedError(type(self).__name__)
+
 
 class PV(AssetBase):
     type: Literal["pv"]
@@ -248,6 +253,10 @@ class PV(AssetBase):
     system_loss_fraction: Fraction
     curtailable: bool = True
 
+    @property
+    def rated_mw(self) -> float:
+        return self.capacity_mw
+
 
 class Wind(AssetBase):
     type: Literal["wind"]
@@ -257,6 +266,10 @@ class Wind(AssetBase):
     hub_height_m: Positive
     full_load_hours: Positive = Field(description="annual energy / capacity; calibrates the wind history")
     curtailable: bool = True
+
+    @property
+    def rated_mw(self) -> float:
+        return self.capacity_mw
 
 
 class Battery(AssetBase):
@@ -284,6 +297,10 @@ class Battery(AssetBase):
             )
         return self
 
+    @property
+    def rated_mw(self) -> float:
+        return self.power_mw
+
 
 class HeatPump(AssetBase):
     type: Literal["heat_pump"]
@@ -302,6 +319,10 @@ class HeatPump(AssetBase):
                 f"heat_peak_mw_th={self.heat_peak_mw_th} exceeds electric_mw x cop = {self.electric_mw * self.cop:g}"
             )
         return self
+
+    @property
+    def rated_mw(self) -> float:
+        return self.electric_mw
 
 
 class EVFleet(AssetBase):
@@ -325,6 +346,10 @@ class EVFleet(AssetBase):
                 f"{self.charge_mw} x {self.plugged_hours:g}"
             )
         return self
+
+    @property
+    def rated_mw(self) -> float:
+        return max(self.charge_mw, self.v2g_mw)
 
 
 class ShiftableBatch(AssetBase):
@@ -350,6 +375,10 @@ class ShiftableBatch(AssetBase):
             )
         return self
 
+    @property
+    def rated_mw(self) -> float:
+        return self.power_max_mw
+
 
 class InterruptibleLoad(AssetBase):
     type: Literal["interruptible_load"]
@@ -371,6 +400,10 @@ class InterruptibleLoad(AssetBase):
             )
         return self
 
+    @property
+    def rated_mw(self) -> float:
+        return self.baseline_mw
+
 
 class Electrolyser(AssetBase):
     type: Literal["electrolyser"]
@@ -390,6 +423,10 @@ class Electrolyser(AssetBase):
             )
         return self
 
+    @property
+    def rated_mw(self) -> float:
+        return self.capacity_mw
+
 
 class DataCentre(AssetBase):
     type: Literal["data_centre"]
@@ -407,6 +444,10 @@ class DataCentre(AssetBase):
             )
         return self
 
+    @property
+    def rated_mw(self) -> float:
+        return self.max_power_mw
+
 
 class GasGenerator(AssetBase):
     type: Literal["gas_generator"]
@@ -415,6 +456,10 @@ class GasGenerator(AssetBase):
     electric_efficiency: Annotated[float, Field(gt=0, le=1)]
     fuel: str
     annual_fuel_budget_units: NonNegative = Field(description="fuel the park may burn per year (plan figure)")
+
+    @property
+    def rated_mw(self) -> float:
+        return self.capacity_mw
 
 
 class InflexibleLoad(AssetBase):
@@ -428,6 +473,10 @@ class InflexibleLoad(AssetBase):
     @property
     def is_flexible(self) -> bool:
         return False
+
+    @property
+    def rated_mw(self) -> float:
+        return self.peak_mw
 
 
 Asset = Annotated[
