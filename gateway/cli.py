@@ -43,9 +43,17 @@ bench = typer.Typer(
 app.add_typer(bench, name="bench")
 
 
+# Benchmarks that read the demo park's history from the store (filled by the simulator if empty).
+NEEDS_HISTORY = ("forecast", "aggregator")
+
+
 @bench.callback()
-def _bench_group() -> None:
+def _bench_group(ctx: typer.Context) -> None:
     """Benchmarks of each service (a callback keeps ``bench`` a group even with one benchmark)."""
+    if ctx.invoked_subcommand in NEEDS_HISTORY and "--help" not in sys.argv:
+        from gateway.demo import ensure_demo_history
+
+        ensure_demo_history()
 
 
 @app.callback()

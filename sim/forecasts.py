@@ -11,11 +11,29 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from aggregator.inputs import PRICE_DA, required_series
 from infra.contracts import ForecastSet, SeriesForecast
 from infra.scenario import Scenario
 from infra.timeutil import day_start
 from sim.history import load_history
+
+PRICE_DA = "market.price_da_cny_per_mwh"
+_MEASURED = {
+    "pv": "pv_mw",
+    "wind": "wind_mw",
+    "inflexible_load": "load_mw",
+    "interruptible_load": "load_mw",
+    "heat_pump": "heat_mw_th",
+    "data_centre": "it_load_mw",
+}
+
+
+def forecastable_series(scenario: Scenario) -> dict[str, float | None]:
+    """Every asset series the history holds and the day-ahead price, with generators' capacity as upper limit."""
+    needed: dict[str, float | None] = {PRICE_DA: None}
+    for a in scenario.park.assets:
+        if a.type in _MEASURED:
+            needed[f"{a.id}.{_MEASURED[a.type]}"] = a.capacity_mw * 1.1 if a.type in ("pv", "wind") else None
+    return needed
 
 
 def forecast_from_history(
@@ -23,7 +41,7 @@ def forecast_from_history(
 ) -> ForecastSet:
     """A day-ahead ForecastSet whose median is the simulated truth of ``day``."""
     history = load_history(scenario, day, day + timedelta(days=1), view="truth")
-    needed = required_series(scenario)
+    needed = forecastable_series(scenario)
     series = []
     for sid, upper in needed.items():
         median = history[sid].to_numpy(dtype=float)
