@@ -310,7 +310,50 @@ def series_list(park: Park = "datong") -> None:
     console.print(table)
 
 
+def bench_timeseries(
+    series: Annotated[int, typer.Option(min=1, help="number of series")] = 1000,
+    days: Annotated[int, typer.Option(min=1, max=3660, help="days of 15-minute data per series")] = 365,
+    naive_series: Annotated[
+        int, typer.Option(min=0, help="series in the naive long table (0: skip it)")
+    ] = 100,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL server URL (default: PARKVPP_TEST_POSTGRES_URL or 127.0.0.1:5432/test)"
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as one JSON object")] = False,
+) -> None:
+    """The time-series store against pandas read_sql of a long table, on PostgreSQL and SQLite."""
+    import json
+    import sys
+
+    from infra.timeseries.bench import run
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr if as_json else sys.stdout, flush=True)
+
+    figures = run(series, days, postgres, min(naive_series, series), say)
+    if as_json:
+        typer.echo(json.dumps(figures))
+        return
+    for name in ("postgresql", "sqlite"):
+        if name in figures:
+            f = figures[name]
+            line = (
+                f"{name}: store writes {f['store_write_rows_per_s']:,.0f} rows/s, "
+                f"reads {f['store_read_rows_per_s']:,.0f} rows/s"
+            )
+            if "naive_read_sql_rows_per_s" in f:
+                line += (
+                    f"; pandas read_sql of a long table {f['naive_read_sql_rows_per_s']:,.0f} rows/s, "
+                    f"ratio {f['read_speedup_vs_read_sql']:.1f}x"
+                )
+            console.print(line)
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
+    bench.command("timeseries")(bench_timeseries)
     app.add_typer(park_app, name="park")
     app.add_typer(assets_app, name="assets")
     app.add_typer(ingest_app, name="ingest")
