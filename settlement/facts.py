@@ -19,13 +19,14 @@ from pydantic import ValidationError
 
 from infra.contracts import Award, Envelope, Metering
 from infra.scenario.model import Scenario
+from infra.timeseries.quantities import rating_margin_fraction
 from infra.timeutil import day_intervals
 
 KINDS = ("award_day_ahead", "award_real_time", "metering")
 
 # A meter reading above rated power x interval x this margin is treated as a meter fault
-# (estimated and flagged like a gap). Tuning knob, not a domain figure.
-PLAUSIBILITY_MARGIN = 1.5
+# (estimated and flagged like a gap): the store's bound for every reading (quantities.yaml).
+PLAUSIBILITY_MARGIN = 1.0 + rating_margin_fraction()
 
 AWARD_ARRAYS = (
     "cleared_mw",
@@ -87,24 +88,7 @@ def read_fact(envelope: Envelope) -> Fact:
 
 def rated_mw(asset: Any) -> float:
     """The most power an asset can move, for plausibility checks of its meter."""
-    match asset.type:
-        case "pv" | "wind" | "gas_generator" | "electrolyser":
-            return asset.capacity_mw
-        case "battery":
-            return asset.power_mw
-        case "heat_pump":
-            return asset.electric_mw
-        case "ev_fleet":
-            return max(asset.charge_mw, asset.v2g_mw)
-        case "shiftable_batch":
-            return asset.power_max_mw
-        case "interruptible_load":
-            return asset.baseline_mw
-        case "data_centre":
-            return asset.max_power_mw
-        case "inflexible_load":
-            return asset.peak_mw
-    raise ValueError(f"asset {asset.id!r}: unknown type {asset.type!r}")
+    return asset.rated_mw
 
 
 def _interval_problems(starts: list[datetime], minutes: int, day: date) -> list[str]:
