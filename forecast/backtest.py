@@ -86,7 +86,7 @@ def fit_exog_model(
 ) -> FittedModel:
     rows = training_rows(y, end, train_days, horizon)
     cutoffs = issue_cutoffs(rows, horizon.k_train, issue_minutes)
-    X = build_features(spec, scenario, y, ctx, rows, cutoffs, cache)
+    X = build_features(spec, y, ctx, rows, cutoffs, cache)
     return fit_exog(name, y.loc[rows], X, per_day)
 
 
@@ -170,7 +170,7 @@ def select(
         rows_all.extend(fold_rows)
         stacked = fold_rows[0].append(fold_rows[1:]) if len(fold_rows) > 1 else fold_rows[0]
         cutoffs = pd.DatetimeIndex([c for c, rows in fold for _ in range(len(rows))])
-        X = build_features(spec, scenario, y, ctx, stacked, cutoffs, weather_cache)
+        X = build_features(spec, y, ctx, stacked, cutoffs, weather_cache)
         bounds = np.cumsum([0] + [len(r) for r in fold_rows])
         for name in candidates:
             if name in failures:
@@ -261,6 +261,6 @@ def _cross_validated_metrics(
 
 
 def _night(ctx: pd.DataFrame, index: pd.DatetimeIndex) -> np.ndarray:
-    if "weather.clearsky_ghi_wm2" not in ctx.columns:
+    if "clearsky_ghi" not in ctx.columns:
         return np.zeros(len(index), dtype=bool)
-    return ctx["weather.clearsky_ghi_wm2"].reindex(index).to_numpy() <= 0.0
+    return ctx["clearsky_ghi"].reindex(index).to_numpy() <= 0.0

@@ -1,7 +1,8 @@
 """``parkvpp bench forecast``: many series, sequential and on Ray, side by side in one run.
 
-Each of N 15-minute series (default 200) is a meter derived from the Datong history: a
-load, PV, wind or heat series scaled and given its own seeded noise. Every series runs the
+Each of N 15-minute series (default 200) is a meter derived from the Datong history read
+from the time-series store (``parkvpp run-day --park datong`` fills it): a load, PV, wind or
+heat series scaled and given its own seeded multiplicative AR(1) noise. Every series runs the
 production job: rolling-origin selection (seasonal naive, ridge and gradient-boosted
 reductions), conformal calibration, then a day-ahead forecast with quantiles. The same jobs
 run sequentially in this process and as Ray tasks, alternating in rounds of 50 series so
@@ -22,13 +23,11 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import DEFAULT_QUANTILES, horizon_spec
-from forecast.features import context_frame
+from forecast.features import context_frame, scenario_site, weather_names
+from forecast.history import read_history
 from forecast.jobs import JobOutcome, SeriesJob, SharedData, run_on_ray, run_sequential
 from forecast.series import SeriesSpec, scenario_series
-from infra.scenario import load_scenario
 from infra.timeutil import day_start
-from sim.history import load_history
-from sim.noise import ar1, rng
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +37,15 @@ BENCH_CANDIDATES = ("seasonal_naive", "linear_exog", "gbm_exog")
 BENCH_BACKTEST_DAYS = 14
 BENCH_TRAIN_DAYS = 42
 ROUND_SERIES = 50  # sequential and Ray alternate in rounds of this many series
+NOISE_SEED = 20260715
+NOISE_SIGMA, NOISE_RHO = 0.02, 0.9  # per-series meter noise: 2 % AR(1), strongly correlated
+MAX_MISSING_FRACTION = 0.2  # a base series missing more than this in the window: not backfilled
+
+
+class BenchDataError(RuntimeError):
+    """The store lacks the history the benchmark reads."""
+
+
 BASE_SERIES = (
     "cell_plant_load.load_mw",
     "cathode_plant_load.load_mw",
@@ -50,29 +58,58 @@ BASE_SERIES = (
 )
 
 
+def _ar1(gen: np.random.Generator, n: int, sigma: float, rho: float) -> np.ndarray:
+    """Stationary AR(1) noise with standard deviation ``sigma``."""
+    shocks = gen.normal(0.0, sigma * np.sqrt(1 - rho**2), n)
+    out = np.empty(n)
+    out[0] = gen.normal(0.0, sigma)
+    for i in range(1, n):
+        out[i] = rho * out[i - 1] + shocks[i]
+    return out
+
+
+def _store_history(first: date, end: date) -> tuple[Any, pd.DataFrame]:
+    from infra.registry import open_portfolio
+    from infra.settings import get_settings
+
+    url = get_settings().resolved_database_url
+    scenario = open_portfolio(url, BENCH_PARK, BENCH_DAY)
+    from infra.db import make_engine
+
+    history = read_history(make_engine(url), scenario, list(BASE_SERIES) + weather_names(), first, end)
+    measured = history.loc[history.index < pd.Timestamp(day_start(BENCH_DAY)), list(BASE_SERIES)]
+    short = [c for c in BASE_SERIES if measured[c].isna().mean() > MAX_MISSING_FRACTION]
+    if short or history["weather_fc1.ghi_wm2"].isna().mean() > MAX_MISSING_FRACTION:
+        raise BenchDataError(
+            f"the time-series store at {url} lacks {BENCH_PARK} history for {first} .. {BENCH_DAY} "
+            f"({', '.join(short) or 'weather forecasts'}); run `parkvpp run-day --park {BENCH_PARK}` first "
+            "(it fills the store)"
+        )
+    return scenario, history
+
+
 def bench_data(n_series: int) -> tuple[list[SeriesSpec], SharedData, pd.Timestamp, pd.DatetimeIndex]:
-    scenario = load_scenario(BENCH_PARK)
-    specs = {s.series_id: s for s in scenario_series(scenario)}
     days = BENCH_TRAIN_DAYS + BENCH_BACKTEST_DAYS + 12
     first = BENCH_DAY - timedelta(days=days)
-    history = load_history(scenario, first, BENCH_DAY + timedelta(days=1))
+    scenario, history = _store_history(first, BENCH_DAY + timedelta(days=1))
+    specs = {s.series_id: s for s in scenario_series(scenario)}
     cutoff = pd.Timestamp(day_start(BENCH_DAY)) - pd.Timedelta(hours=15)
     columns: dict[str, np.ndarray] = {}
     bench_specs = []
     for i in range(n_series):
         base_id = BASE_SERIES[i % len(BASE_SERIES)]
         base = specs[base_id]
-        gen = rng(scenario.park.simulation.seed, "bench", i)
+        gen = np.random.default_rng([NOISE_SEED, i])
         scale = float(gen.uniform(0.3, 2.0))
         values = history[base_id].to_numpy() * scale
-        values = values * (1.0 + ar1(gen, len(values), 0.02, 0.9))
+        values = values * (1.0 + _ar1(gen, len(values), NOISE_SIGMA, NOISE_RHO))
         sid = f"meter_{i:03d}.{base.quantity}"
         capacity = base.capacity * scale if base.capacity else None
         upper = base.upper * scale if base.upper else None
         columns[sid] = np.where(history.index < cutoff, np.clip(values, 0, upper), np.nan)
         bench_specs.append(replace(base, series_id=sid, asset_id=None, capacity=capacity, upper=upper))
     frame = pd.DataFrame(columns, index=history.index).join(history.filter(like="weather"))
-    shared = SharedData(scenario, frame, context_frame(scenario, frame))
+    shared = SharedData(scenario, frame, context_frame(scenario_site(scenario), frame))
     rows = pd.date_range(day_start(BENCH_DAY), periods=96, freq="15min")
     return bench_specs, shared, cutoff, rows
 

@@ -34,12 +34,15 @@ def _engine() -> Any:
     return make_engine(url)
 
 
-def _scenario(park: str) -> Any:
-    from infra.scenario import ScenarioError, load_scenario
+def _scenario(park: str, day: Any) -> Any:
+    """The park's portfolio on ``day`` from the registry (entered from its template on first use)."""
+    from infra.registry import RegistryError, open_portfolio
+    from infra.scenario import ScenarioError
+    from infra.settings import get_settings
 
     try:
-        return load_scenario(park)
-    except ScenarioError as exc:
+        return open_portfolio(get_settings().resolved_database_url, park, day)
+    except (ScenarioError, RegistryError) as exc:
         _fail(str(exc))
 
 
@@ -93,8 +96,8 @@ def issue_cmd(
     from infra.db.outbox import FactConflict
     from infra.timeutil import ensure_aware
 
-    scenario = _scenario(park)
     day = _day(date)
+    scenario = _scenario(park, day)
     try:
         horizon_spec(horizon)
         when = ensure_aware(datetime.fromisoformat(issued_at), "--issued-at") if issued_at else None
@@ -146,8 +149,8 @@ def backtest_cmd(
 
     if horizon not in ("day_ahead", "72h", "intraday"):
         _fail(f"--horizon={horizon!r}: must be day_ahead, 72h or intraday")
-    scenario = _scenario(park)
     day = _day(date)
+    scenario = _scenario(park, day)
     cfg = ForecastConfig.from_env()
     as_of = selection_as_of(default_issued_at(scenario, day, cfg), cfg.reselect_days)
     try:
@@ -238,9 +241,12 @@ def bench_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Day-ahead quantile forecasts for many series: sequential vs Ray in the same process."""
-    from forecast.bench import run_bench
+    from forecast.bench import BenchDataError, run_bench
 
-    result = run_bench(series, progress=not as_json)
+    try:
+        result = run_bench(series, progress=not as_json)
+    except BenchDataError as exc:
+        _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -1,31 +1,40 @@
 """Exogenous features for the reduction models, all known at the forecast's data cut-off.
 
-Per target interval ``t`` with issue cut-off ``c(t)`` and lead ``k`` (target day minus
-issue day): calendar and holidays, production shifts, the day-``k`` weather forecast
-(``weather_fc{k}.*``), clear-sky irradiance, the PV model and turbine power curve applied to
-the forecast weather (``sim.physics``), the value ``k+1`` and 7 days earlier
-and the mean of the last day before ``c(t)``. Nothing at or after ``c(t)`` is read:
-:func:`build_features` checks it.
+Per target interval ``t`` with issue cut-off ``c(t)`` and lead ``k`` (target day minus issue
+day): calendar and Chinese holidays, sun position and clear-sky irradiance (pvlib, known
+ahead), the day-``k`` weather forecast (``weather_fc{k}.*``) with the forecast clear-sky
+index, the value ``k+1`` and 7 days earlier, the time-of-day profile of the last days of the
+same type (working or off day) before ``c(t)`` and the mean of the last day before ``c(t)``.
+
+No plant physics and no shift timetable: the models learn the mapping from forecast weather to
+power and the production calendar from the series' own history. Nothing at or after ``c(t)``
+is read: :func:`build_features` checks it.
 """
 
 from __future__ import annotations
 
-from datetime import time
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from forecast.series import SeriesSpec
-from infra.scenario.model import Scenario
+from forecast.solar import sun_and_clearsky
+from infra.calendar import china_holidays
 from infra.timeutil import MARKET_TZ
-from sim import physics
-from sim.loads import SHIFT_PATTERNS, china_holidays
-from sim.weather import solar_position
 
 MAX_WEATHER_LEAD_DAYS = 3
 COOLING_BASE_C = 24.0  # degree-day bases: tuning knobs of the features, not of the park
 HEATING_BASE_C = 15.0
+PROFILE_DAYS = 4  # the day-type profile averages this many most recent days of the same type
+CLEAR_INDEX_MIN_WM2 = 20.0  # below this clear-sky GHI the clear-sky index is left at 0
+WEATHER_QUANTITIES = ("ghi_wm2", "temp_air_c", "wind_speed_ms")
+
+
+def weather_names() -> list[str]:
+    """The weather series the forecast reads: measured and the day-1..3 forecasts."""
+    owners = ["weather"] + [f"weather_fc{k}" for k in range(1, MAX_WEATHER_LEAD_DAYS + 1)]
+    return [f"{o}.{q}" for o in owners for q in WEATHER_QUANTITIES]
 
 
 @lru_cache(maxsize=8)
@@ -34,7 +43,9 @@ def _holidays(first_year: int, last_year: int) -> frozenset:
 
 
 def off_days(index: pd.DatetimeIndex) -> np.ndarray:
-    """1 on weekends and Chinese public holidays (the calendar production shifts follow)."""
+    """1 on weekends and Chinese public holidays (the calendar production follows)."""
+    if not len(index):
+        return np.zeros(0)
     hol = _holidays(index.min().year - 1, index.max().year + 1)
     days = index.tz_convert(MARKET_TZ).date
     return np.array([d.weekday() >= 5 or d in hol for d in days], dtype=float)
@@ -61,103 +72,50 @@ def calendar_frame(index: pd.DatetimeIndex) -> pd.DataFrame:
     )
 
 
-def context_frame(scenario: Scenario | None, frame: pd.DataFrame) -> pd.DataFrame:
-    """What every series shares: calendar, sun position and the weather forecasts."""
-    ctx = calendar_frame(frame.index)
-    if scenario is not None:
-        sun = solar_position(scenario.park.location, frame.index)
-        ctx["sun_zenith"] = sun["apparent_zenith"].to_numpy()
-        ctx["sun_azimuth"] = sun["azimuth"].to_numpy()
+def context_frame(
+    site: tuple[float, float, float] | None, frame: pd.DataFrame, index: pd.DatetimeIndex | None = None
+) -> pd.DataFrame:
+    """What every series shares: calendar, sun position and clear-sky irradiance (when the site
+    ``(latitude, longitude, altitude_m)`` is known) and the weather columns of ``frame``."""
+    index = frame.index if index is None else index
+    ctx = calendar_frame(index)
+    if site is not None:
+        ctx = ctx.join(sun_and_clearsky(*site, index))
     weather_cols = [c for c in frame.columns if c.startswith(("weather.", "weather_fc"))]
     return ctx.join(frame[weather_cols])
 
 
-def _pv_model_mw(scenario: Scenario, asset_ids: tuple[str, ...], ctx: pd.DataFrame, lead: int) -> np.ndarray:
-    prefix = f"weather_fc{lead}."
-    total = np.zeros(len(ctx))
-    for asset_id in asset_ids:
-        total += physics.pv_power_mw(
-            scenario.asset(asset_id),
-            ctx["sun_zenith"].to_numpy(),
-            ctx["sun_azimuth"].to_numpy(),
-            ctx[prefix + "ghi_wm2"].to_numpy(),
-            ctx[prefix + "temp_air_c"].to_numpy(),
-            ctx[prefix + "wind_speed_ms"].to_numpy(),
-            ctx.index.dayofyear.to_numpy(),
-        )
-    return total
+def scenario_site(scenario: object | None) -> tuple[float, float, float] | None:
+    loc = getattr(getattr(scenario, "park", None), "location", None)
+    return None if loc is None else (loc.latitude, loc.longitude, loc.altitude_m)
 
 
-_SITE_FACTORS: dict[tuple[str, str], float] = {}
-
-
-def design_site_factor(scenario: Scenario, asset_id: str) -> float:
-    """The wind farm's design calibration: the factor that gives its full-load hours on the TMY year.
-
-    A design figure known before any metering, so it cannot leak actuals into a forecast.
-    """
-    from sim.history import year_index
-    from sim.weather import actual_weather
-
-    key = (scenario.version, asset_id)
-    if key not in _SITE_FACTORS:
-        reference = actual_weather(scenario.park.location, scenario.park.simulation, year_index(2025))
-        _SITE_FACTORS[key] = physics.calibrate_site_factor(
-            scenario.asset(asset_id), reference["wind_speed_ms"].to_numpy(), 0.25
-        )
-    return _SITE_FACTORS[key]
-
-
-def _wind_model_mw(
-    scenario: Scenario, asset_ids: tuple[str, ...], ctx: pd.DataFrame, lead: int
-) -> np.ndarray:
-    """Turbine power curve of each farm applied to the forecast wind at hub height."""
-    total = np.zeros(len(ctx))
-    for asset_id in asset_ids:
-        asset = scenario.asset(asset_id)
-        hub = physics.hub_wind_ms(
-            asset, ctx[f"weather_fc{lead}.wind_speed_ms"].to_numpy(), design_site_factor(scenario, asset_id)
-        )
-        total += physics.wind_power_mw(asset, hub)
-    return total
-
-
-def _lead_weather(spec: SeriesSpec, scenario: Scenario | None, ctx: pd.DataFrame, lead: int) -> pd.DataFrame:
+def _lead_weather(ctx: pd.DataFrame, lead: int) -> pd.DataFrame:
     prefix = f"weather_fc{lead}."
     if prefix + "ghi_wm2" not in ctx.columns:
         return pd.DataFrame(index=ctx.index)
     temp = ctx[prefix + "temp_air_c"].to_numpy()
+    ghi = ctx[prefix + "ghi_wm2"].to_numpy()
+    wind = ctx[prefix + "wind_speed_ms"].to_numpy()
     out = {
-        "ghi_fc": ctx[prefix + "ghi_wm2"].to_numpy(),
+        "ghi_fc": ghi,
         "temp_fc": temp,
-        "wind_fc": ctx[prefix + "wind_speed_ms"].to_numpy(),
-        "clearsky_ghi": ctx["weather.clearsky_ghi_wm2"].to_numpy(),
+        "wind_fc": wind,
+        "wind_fc_cubed": wind**3,
         "cooling_degrees": np.maximum(temp - COOLING_BASE_C, 0.0),
         "heating_degrees": np.maximum(HEATING_BASE_C - temp, 0.0),
     }
-    if scenario is not None and spec.pv_assets and spec.kind == "pv":
-        out["pv_model_mw"] = _pv_model_mw(scenario, spec.pv_assets, ctx, lead)
-    if scenario is not None and spec.wind_assets and spec.kind == "wind":
-        out["wind_model_mw"] = _wind_model_mw(scenario, spec.wind_assets, ctx, lead)
+    if "clearsky_ghi" in ctx.columns:
+        clear = ctx["clearsky_ghi"].to_numpy()
+        safe = np.where(clear > CLEAR_INDEX_MIN_WM2, clear, 1.0)
+        out["clear_index_fc"] = np.where(clear > CLEAR_INDEX_MIN_WM2, np.clip(ghi / safe, 0.0, 1.5), 0.0)
     return pd.DataFrame(out, index=ctx.index)
 
 
-def _shift_features(spec: SeriesSpec, cal: pd.DataFrame) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    if spec.shift_profile in SHIFT_PATTERNS:
-        am, pm, _night = SHIFT_PATTERNS[spec.shift_profile]
-        start, end = _hours(am), _hours(pm)
-        hours = cal["hour"].to_numpy()
-        out["on_day_shift"] = ((hours >= start) & (hours < end) & (cal["off_day"].to_numpy() == 0)).astype(
-            float
-        )
+def _season_features(spec: SeriesSpec, cal: pd.DataFrame) -> dict[str, np.ndarray]:
     if spec.heating_months:
-        out["heating_season"] = np.isin(cal["month"].to_numpy(), spec.heating_months).astype(float)
-    return out
-
-
-def _hours(t: time) -> float:
-    return t.hour + t.minute / 60.0
+        return {"heating_season": np.isin(cal["month"].to_numpy(), spec.heating_months).astype(float)}
+    return {}
 
 
 def issue_cutoffs(rows: pd.DatetimeIndex, lead_days: int, issue_minutes: int) -> pd.DatetimeIndex:
@@ -165,9 +123,41 @@ def issue_cutoffs(rows: pd.DatetimeIndex, lead_days: int, issue_minutes: int) ->
     return rows.normalize() - pd.Timedelta(days=lead_days) + pd.Timedelta(minutes=issue_minutes)
 
 
+def daytype_profile(
+    values: pd.Series, rows: pd.DatetimeIndex, cutoffs: pd.DatetimeIndex, n_days: int = PROFILE_DAYS
+) -> np.ndarray:
+    """Per row: the mean at the same time of day over the last ``n_days`` whole days before its
+    cut-off that are of the same type (working or off day); all recent days if none is."""
+    interval = values.index[1] - values.index[0]
+    per_day = int(pd.Timedelta(days=1) / interval)
+    origin = values.index[0].normalize()
+    day_no = ((values.index - origin) // pd.Timedelta(days=1)).to_numpy()
+    slot = ((values.index - values.index.normalize()) // interval).to_numpy()
+    n = int(day_no.max()) + 1
+    matrix = np.full((n, per_day), np.nan)
+    matrix[day_no, slot] = values.to_numpy()
+    day_types = off_days(pd.date_range(origin, periods=n, freq="D"))
+    row_day_type = off_days(rows)
+    row_slot = ((rows - rows.normalize()) // interval).to_numpy()
+    # Whole days ending at or before the cut-off: day j ends at origin + (j + 1) days.
+    known_days = ((cutoffs - origin) // pd.Timedelta(days=1)).to_numpy()
+    out = np.full(len(rows), np.nan)
+    keys = np.stack([known_days, row_day_type.astype(int)], axis=1)
+    for known, kind in np.unique(keys, axis=0):
+        sel = (known_days == known) & (row_day_type == kind)
+        last = int(min(known, n))
+        if last <= 0:
+            continue
+        candidates = np.flatnonzero(day_types[:last] == kind)
+        chosen = candidates[-n_days:] if len(candidates) else np.arange(max(last - n_days, 0), last)
+        with np.errstate(all="ignore"):
+            profile = np.nanmean(matrix[chosen], axis=0) if len(chosen) else np.full(per_day, np.nan)
+        out[sel] = profile[row_slot[sel]]
+    return out
+
+
 def build_features(
     spec: SeriesSpec,
-    scenario: Scenario | None,
     y: pd.Series,
     ctx: pd.DataFrame,
     rows: pd.DatetimeIndex,
@@ -183,15 +173,18 @@ def build_features(
     per_day = int(pd.Timedelta(days=1) / interval)
     lead = np.clip((rows.normalize() - cutoffs.normalize()).days.to_numpy(), 1, MAX_WEATHER_LEAD_DAYS)
     feats = calendar_frame(rows).reset_index(drop=True)
-    for name, values in _shift_features(spec, feats).items():
+    for name, values in _season_features(spec, feats).items():
         feats[name] = values
-    weather_cache = {} if weather_cache is None else weather_cache
     positions = ctx.index.get_indexer(rows)
     if (positions < 0).any():
         raise ValueError(f"{spec.series_id}: feature rows outside the context window")
+    for col in ("cos_zenith", "clearsky_ghi"):
+        if col in ctx.columns:
+            feats[col] = ctx[col].to_numpy()[positions]
+    weather_cache = {} if weather_cache is None else weather_cache
     for k in np.unique(lead):
         if int(k) not in weather_cache:
-            weather_cache[int(k)] = _lead_weather(spec, scenario, ctx, int(k))
+            weather_cache[int(k)] = _lead_weather(ctx, int(k))
         block = weather_cache[int(k)]
         mask = lead == k
         for col in block.columns:
@@ -209,6 +202,7 @@ def build_features(
             raise AssertionError(f"{spec.series_id}: {name} would read data at or after the cut-off")
         feats[name] = values.reindex(source).to_numpy()
         feats[f"{name}_off_day"] = off_days(source)
+    feats["profile_daytype"] = daytype_profile(values, rows, cutoffs)
     level = values.rolling(per_day, min_periods=per_day // 2).mean()
     feats["level_last_day"] = level.reindex(cutoffs - interval).to_numpy()
     feats.index = rows

@@ -15,9 +15,9 @@ from infra.scenario.model import Scenario
 
 
 def night_mask(ctx: pd.DataFrame, rows: pd.DatetimeIndex) -> np.ndarray:
-    if "weather.clearsky_ghi_wm2" not in ctx.columns:
+    if "clearsky_ghi" not in ctx.columns:
         return np.zeros(len(rows), dtype=bool)
-    return ctx["weather.clearsky_ghi_wm2"].reindex(rows).to_numpy() <= 0.0
+    return ctx["clearsky_ghi"].reindex(rows).to_numpy() <= 0.0
 
 
 def forecast_series(
@@ -55,7 +55,7 @@ def forecast_series(
         last = y[y.index < cutoff].index[-1]
         if intraday:
             ask = pd.DatetimeIndex([last]).append(rows)
-        X = build_features(spec, scenario, y, ctx, ask, pd.DatetimeIndex([cutoff] * len(ask)))
+        X = build_features(spec, y, ctx, ask, pd.DatetimeIndex([cutoff] * len(ask)))
         point = predict(fitted, ask, X, per_day)
         if intraday:
             error_now = float(y[last]) - point[0]

@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from forecast.features import scenario_site
+from forecast.history import read_history
 from forecast.metrics import all_metrics
 from forecast.series import scenario_series
+from forecast.solar import sun_and_clearsky
 from forecast.store import latest_issue, load_backtests
 from infra.contracts import ForecastSet
 from infra.db.outbox import stored_envelopes
 from infra.scenario.model import Scenario
-from sim.history import load_history
 
 DONE_WHEN_SERIES = ("park.load_mw", "park.pv_mw", "park.wind_mw")
 MIN_SKILL = 0.15  # the issue's acceptance bar: P50 beats seasonal naive by 15 % nMAE
@@ -96,11 +98,8 @@ def _issued_set(engine: Engine, scenario: Scenario, day: date, message_id: str) 
 def accuracy_rows(scenario: Scenario, fs: ForecastSet, actuals: pd.DataFrame) -> list[dict[str, Any]]:
     specs = {s.series_id: s for s in scenario_series(scenario)}
     index = pd.DatetimeIndex(fs.interval_starts)
-    clear = (
-        actuals["weather.clearsky_ghi_wm2"].reindex(index).to_numpy()
-        if "weather.clearsky_ghi_wm2" in actuals
-        else None
-    )
+    site = scenario_site(scenario)
+    clear = sun_and_clearsky(*site, index)["clearsky_ghi"].to_numpy() if site is not None else None
     rows = []
     for s in fs.series:
         spec = specs.get(s.series_id)
@@ -193,7 +192,8 @@ def render_accuracy_html(engine: Engine, scenario: Scenario, delivery_day: date,
         )
         parts.append(f"<p>Series left out of the forecast:</p><ul>{items}</ul>")
     if fs is not None:
-        actuals = load_history(scenario, delivery_day, delivery_day + timedelta(days=1), view="recorded")
+        names = [s.series_id for s in fs.series]
+        actuals = read_history(engine, scenario, names, delivery_day, delivery_day + timedelta(days=1))
         acc = accuracy_rows(scenario, fs, actuals)
         parts.append("<h3>Accuracy against the recorded day</h3>")
         parts.append(

@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 from forecast import store
 from forecast.backtest import LAG_MARGIN_DAYS
 from forecast.config import ForecastConfig, HorizonSpec, horizon_spec
-from forecast.features import context_frame
+from forecast.features import context_frame, scenario_site, weather_names
+from forecast.history import interval_minutes, read_history
 from forecast.jobs import JobOutcome, SeriesJob, SharedData, StoredModel, run_batch
 from forecast.models import MODEL_CODE_VERSION
 from forecast.series import SeriesSpec, scenario_series
@@ -27,12 +28,11 @@ from infra.contracts import Envelope, ForecastSet, SeriesForecast, Topic
 from infra.db.outbox import enqueue
 from infra.scenario.model import Scenario
 from infra.timeutil import MARKET_TZ, day_start, ensure_aware, now
-from sim.history import INTERVAL_MINUTES, load_history
 
 log = logging.getLogger(__name__)
 
 SELECTION_EPOCH = pd.Timestamp("2024-01-01", tz=MARKET_TZ)  # a Monday: selections fall on Mondays
-ALWAYS_KNOWN = ("weather_fc1.", "weather_fc2.", "weather_fc3.", "weather.clearsky_ghi_wm2")
+ALWAYS_KNOWN = ("weather_fc1.", "weather_fc2.", "weather_fc3.")  # published ahead of the day they describe
 
 
 class ForecastError(ValueError):
@@ -57,18 +57,18 @@ def default_issued_at(scenario: Scenario, delivery_day: date, cfg: ForecastConfi
     return closes - timedelta(minutes=cfg.da_lead_minutes)
 
 
-def on_grid(ts: datetime, ceil: bool = False) -> pd.Timestamp:
-    """``ts`` on the history's interval grid (floor, or ceiling)."""
+def on_grid(ts: datetime, ceil: bool = False, minutes: int = 15) -> pd.Timestamp:
+    """``ts`` on the ``minutes`` interval grid (floor, or ceiling)."""
     stamp = pd.Timestamp(ts).tz_convert(MARKET_TZ)
-    freq = f"{INTERVAL_MINUTES}min"
+    freq = f"{minutes}min"
     return stamp.ceil(freq) if ceil else stamp.floor(freq)
 
 
 def target_rows(
-    horizon: str, delivery_day: date, issued_at: datetime, cfg: ForecastConfig
+    horizon: str, delivery_day: date, issued_at: datetime, cfg: ForecastConfig, minutes: int = 15
 ) -> pd.DatetimeIndex:
     """The intervals an issue forecasts, checked against its issue time."""
-    freq = f"{INTERVAL_MINUTES}min"
+    freq = f"{minutes}min"
     start = pd.Timestamp(day_start(delivery_day))
     if horizon in ("day_ahead", "72h"):
         days = horizon_spec(horizon).days
@@ -77,8 +77,8 @@ def target_rows(
                 f"issued_at={issued_at.isoformat()}: a {horizon} forecast for {delivery_day} is issued on "
                 f"{delivery_day - timedelta(days=1)} (the day before delivery)"
             )
-        return pd.date_range(start, periods=days * 1440 // INTERVAL_MINUTES, freq=freq)
-    first = on_grid(issued_at, ceil=True)
+        return pd.date_range(start, periods=days * 1440 // minutes, freq=freq)
+    first = on_grid(issued_at, ceil=True, minutes=minutes)
     if first.date() != delivery_day:
         raise ForecastError(
             f"issued_at={issued_at.isoformat()}: the next intraday interval ({first.isoformat()}) is not on "
@@ -88,20 +88,21 @@ def target_rows(
 
 
 def _history(
-    scenario: Scenario, first_day: date, end_day: date, cutoff: pd.Timestamp
+    engine: Engine, scenario: Scenario, first_day: date, end_day: date, cutoff: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """History up to ``end_day`` with every measured column hidden from the cut-off on."""
-    frame = load_history(scenario, first_day, end_day, view="recorded").copy()
+    names = [s.series_id for s in scenario_series(scenario)] + weather_names()
+    frame = read_history(engine, scenario, names, first_day, end_day).copy()
     hidden = [c for c in frame.columns if not c.startswith(ALWAYS_KNOWN)]
     frame.loc[frame.index >= cutoff, hidden] = float("nan")
-    return frame, context_frame(scenario, frame)
+    return frame, context_frame(scenario_site(scenario), frame)
 
 
 def _check_interval(scenario: Scenario) -> None:
-    if scenario.market.day_ahead_interval_minutes != INTERVAL_MINUTES:
+    minutes = interval_minutes(scenario)
+    if minutes <= 0 or 1440 % minutes:
         raise ForecastError(
-            f"market {scenario.market.id}: day_ahead_interval_minutes={scenario.market.day_ahead_interval_minutes} "
-            f"but the park history is recorded every {INTERVAL_MINUTES} minutes"
+            f"market {scenario.market.id}: day_ahead_interval_minutes={minutes} does not divide a day"
         )
 
 
@@ -197,7 +198,7 @@ def select_models(
     missing = [s for s in specs if s.series_id not in cached]
     if missing:
         frame, ctx = _history(
-            scenario, _history_start(stamp, cfg, hspec), stamp.date() + timedelta(days=1), stamp
+            engine, scenario, _history_start(stamp, cfg, hspec), stamp.date() + timedelta(days=1), stamp
         )
         jobs = _jobs(missing, hspec, cfg, issue_minutes, {}, stamp, None, None, False)
         log.info(
@@ -238,8 +239,9 @@ def issue_forecast(
             raise ForecastError("issued_at: required for intraday forecasts (they roll every interval)")
         issued_at = default_issued_at(scenario, delivery_day, cfg)
     issued_at = ensure_aware(issued_at, "issued_at")
-    rows = target_rows(horizon, delivery_day, issued_at, cfg)
-    cutoff = on_grid(issued_at)
+    minutes = interval_minutes(scenario)
+    rows = target_rows(horizon, delivery_day, issued_at, cfg, minutes)
+    cutoff = on_grid(issued_at, minutes=minutes)
     as_of = selection_as_of(cutoff, cfg.reselect_days)
     model_horizon = hspec.model_horizon
     specs = scenario_series(scenario)
@@ -247,7 +249,7 @@ def issue_forecast(
         engine, scenario.id, model_cache_key(scenario), model_horizon, as_of.to_pydatetime()
     )
     frame, ctx = _history(
-        scenario, _history_start(as_of, cfg, hspec), rows[-1].date() + timedelta(days=1), cutoff
+        engine, scenario, _history_start(as_of, cfg, hspec), rows[-1].date() + timedelta(days=1), cutoff
     )
     jobs = _jobs(
         specs, hspec, cfg, _issue_minutes(issued_at), models, as_of, cutoff, rows, horizon == "intraday"
@@ -288,7 +290,7 @@ def issue_forecast(
         for spec, o in good
     ]
     payload = ForecastSet(
-        interval_minutes=INTERVAL_MINUTES,
+        interval_minutes=minutes,
         interval_starts=[ts.to_pydatetime() for ts in rows],
         horizon=horizon,  # type: ignore[arg-type]
         issued_at=issued_at,

@@ -17,11 +17,11 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Engine
 
 from forecast.config import ForecastConfig
-from forecast.service import default_issued_at, issue_forecast, on_grid
+from forecast.service import default_issued_at, interval_minutes, issue_forecast, on_grid
 from forecast.store import find_issue
-from infra.scenario import load_scenario
+from infra.registry import portfolio
 from infra.scenario.model import Scenario
-from infra.timeutil import now
+from infra.timeutil import MARKET_TZ, now
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def due_issues(scenario: Scenario, at: datetime, cfg: ForecastConfig) -> list[tu
         due.append(("day_ahead", tomorrow, issue_time))
         if cfg.schedule_72h:
             due.append(("72h", tomorrow, issue_time))
-    intraday_at = on_grid(at)  # the interval starting now is the first one forecast
+    intraday_at = on_grid(at, minutes=interval_minutes(scenario))  # the interval starting now comes first
     due.append(("intraday", intraday_at.date(), intraday_at.to_pydatetime()))
     return due
 
@@ -49,20 +49,29 @@ def run_scheduler(
     poll_s: float = POLL_SECONDS,
     clock: Callable[[], datetime] = now,
 ) -> None:
-    """Issue forecasts for the parks until ``stop`` is set; one failed issue is logged and retried next poll."""
+    """Issue forecasts for the parks until ``stop`` is set; one failed issue is logged and retried next poll.
+
+    Each issue forecasts the park's portfolio of its delivery day, read from the registry.
+    """
     cfg = ForecastConfig.from_env()
-    scenarios = [load_scenario(park) for park in scenario_ids]
     log.info("forecast scheduler for %s (poll every %.0f s)", ", ".join(scenario_ids), poll_s)
     while not stop.is_set():
         at = clock()
-        for scenario in scenarios:
-            for horizon, day, issued_at in due_issues(scenario, at, cfg):
-                if stop.is_set() or find_issue(engine, scenario.id, horizon, issued_at) is not None:
+        local_day = at.astimezone(MARKET_TZ).date()
+        for park in scenario_ids:
+            try:
+                today = portfolio(engine, park, local_day)
+            except Exception:
+                log.exception("forecast %s: cannot read the portfolio; retrying at the next poll", park)
+                continue
+            for horizon, day, issued_at in due_issues(today, at, cfg):
+                if stop.is_set() or find_issue(engine, park, horizon, issued_at) is not None:
                     continue
                 try:
+                    scenario = today if day == local_day else portfolio(engine, park, day)
                     issue_forecast(engine, scenario, day, horizon, issued_at)
                 except Exception:
                     log.exception(
-                        "forecast %s %s for %s failed; retrying at the next poll", scenario.id, horizon, day
+                        "forecast %s %s for %s failed; retrying at the next poll", park, horizon, day
                     )
         stop.wait(poll_s)

@@ -16,33 +16,45 @@ from typer.testing import CliRunner
 
 from forecast.backtest import select
 from forecast.config import ForecastConfig, horizon_spec
-from forecast.features import context_frame
+from forecast.features import context_frame, scenario_site, weather_names
+from forecast.history import read_history
 from forecast.models import single_threaded
 from forecast.report import DONE_WHEN_SERIES as DONE
 from forecast.series import scenario_series
 from forecast.tables import forecast_issues
 from forecast.worker import due_issues, run_scheduler
 from gateway.cli import app
-from infra.db import make_engine, migrate
 from infra.scenario import load_scenario
 from infra.timeutil import MARKET_TZ
-from sim.history import load_history
+from tests.forecast.forecast_data import filled_store
+
+
+@pytest.fixture(scope="module")
+def datong_history(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """Datong's recorded history as the forecast service reads it from the store."""
+    scenario = load_scenario("datong")
+    url = f"sqlite:///{tmp_path_factory.mktemp('datong') / 'store.sqlite'}"
+    engine = filled_store(url, scenario, date(2026, 2, 20), date(2026, 7, 14))
+    names = [s.series_id for s in scenario_series(scenario)] + weather_names()
+    return read_history(engine, scenario, names, date(2026, 2, 20), date(2026, 7, 14))
 
 
 @pytest.mark.parametrize("series_id", ["park.load_mw", "park.pv_mw", "park.wind_mw"])
-def test_datong_day_ahead_beats_seasonal_naive_with_calibrated_bands(series_id: str) -> None:
+def test_datong_day_ahead_beats_seasonal_naive_with_calibrated_bands(
+    series_id: str, datong_history: pd.DataFrame
+) -> None:
     """Default settings: 21 day-ahead issues before 2026-07-13, as `parkvpp forecast backtest` runs them."""
     scenario = load_scenario("datong")
     cfg = ForecastConfig()
     as_of = pd.Timestamp("2026-07-13", tz=MARKET_TZ)
-    frame = load_history(scenario, date(2026, 2, 20), date(2026, 7, 14))
+    frame = datong_history
     spec = next(s for s in scenario_series(scenario) if s.series_id == series_id)
     with single_threaded():
         sel = select(
             spec,
             scenario,
             frame[series_id],
-            context_frame(scenario, frame),
+            context_frame(scenario_site(scenario), frame),
             as_of,
             horizon_spec("day_ahead"),
             540,
@@ -77,6 +89,7 @@ def test_issue_command_prints_the_set_and_stores_it(
     mini_park_dir: None, fast_settings: None, sqlite_url: str, monkeypatch
 ) -> None:
     monkeypatch.setenv("PARKVPP_DATABASE_URL", sqlite_url)
+    filled_store(sqlite_url, load_scenario("mini_forecast"))
     result = CliRunner().invoke(app, ["forecast", "issue", "--park", "mini_forecast", "--date", "2026-07-15"])
     assert result.exit_code == 0, result.output
     assert (
@@ -118,6 +131,7 @@ def test_backtest_command_json(
     mini_park_dir: None, fast_settings: None, sqlite_url: str, monkeypatch
 ) -> None:
     monkeypatch.setenv("PARKVPP_DATABASE_URL", sqlite_url)
+    filled_store(sqlite_url, load_scenario("mini_forecast"))
     result = CliRunner().invoke(app, ["forecast", "backtest", "--park", "mini_forecast", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(next(line for line in result.output.splitlines() if line.startswith("{")))
@@ -144,8 +158,7 @@ def test_scheduler_issues_what_is_due_once(
     mini_park_dir: None, fast_settings: None, sqlite_url: str, monkeypatch
 ) -> None:
     monkeypatch.setenv("PARKVPP_FORECAST_SCHEDULE_72H", "0")
-    migrate(sqlite_url)
-    engine = make_engine(sqlite_url)
+    engine = filled_store(sqlite_url, load_scenario("mini_forecast"))
     stop = threading.Event()
     clock = lambda: datetime(2026, 7, 14, 9, 5, tzinfo=MARKET_TZ)  # noqa: E731
     thread = threading.Thread(

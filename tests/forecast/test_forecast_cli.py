@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from infra.scenario import load_scenario
 from infra.scenario.model import Scenario
 from sim.history import load_history
+from tests.forecast.forecast_data import filled_store
 
 runner = CliRunner()
 
@@ -145,7 +147,19 @@ def test_file_rejects_naive_timestamps_and_bad_quantiles(tmp_path: Path) -> None
     assert result.exit_code == 2 and "column 'value' row 2: 'n/a kW' is not a number" in result.output
 
 
-def test_bench_json_compares_sequential_and_ray() -> None:
+def test_bench_refuses_an_empty_store_naming_the_fix(sqlite_url: str, monkeypatch) -> None:
+    monkeypatch.setenv("PARKVPP_DATABASE_URL", sqlite_url)
+    result = runner.invoke(app, ["bench", "forecast", "--series", "4", "--json"])
+    assert result.exit_code != 0
+    assert "run `parkvpp run-day --park datong` first" in str(result.exception) + result.output
+
+
+def test_bench_json_compares_sequential_and_ray(sqlite_url: str, monkeypatch) -> None:
+    from forecast.bench import BENCH_BACKTEST_DAYS, BENCH_DAY, BENCH_TRAIN_DAYS
+
+    monkeypatch.setenv("PARKVPP_DATABASE_URL", sqlite_url)
+    first = BENCH_DAY - pd.Timedelta(days=BENCH_TRAIN_DAYS + BENCH_BACKTEST_DAYS + 12).to_pytimedelta()
+    filled_store(sqlite_url, load_scenario("datong"), first, BENCH_DAY)
     result = runner.invoke(app, ["bench", "forecast", "--series", "4", "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(next(line for line in result.output.splitlines() if line.startswith("{")))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forecast.config import DEFAULT_QUANTILES, horizon_spec
-from forecast.features import context_frame
+from forecast.features import context_frame, scenario_site
 from forecast.jobs import SeriesJob, SharedData, run_batch
 from forecast.series import SeriesSpec
 from infra.scenario.model import Scenario
@@ -24,7 +24,7 @@ def _batch(scenario: Scenario) -> tuple[list[SeriesJob], SharedData]:
     frame["stuck_meter.load_mw"] = 57.0  # a meter that stopped updating
     measured = [c for c in frame.columns if not c.startswith("weather")]
     frame.loc[frame.index >= cutoff, measured] = np.nan
-    shared = SharedData(scenario, frame, context_frame(scenario, frame))
+    shared = SharedData(scenario, frame, context_frame(scenario_site(scenario), frame))
     rows = pd.date_range("2026-07-15", periods=96, freq="15min", tz=MARKET_TZ)
     specs = [
         SeriesSpec(

@@ -17,13 +17,13 @@ from forecast.series import scenario_series
 from forecast.service import ForecastError, issue_forecast
 from forecast.tables import forecast_issues, forecast_models, forecast_series
 from infra.contracts import ForecastSet, Topic
-from infra.db import make_engine, migrate
 from infra.db.outbox import relay
 from infra.db.tables import outbox
 from infra.embedded import Endpoints
 from infra.kafka import ensure_topics, make_producer, read_topic
 from infra.scenario.model import Scenario
 from infra.timeutil import MARKET_TZ
+from tests.forecast.forecast_data import filled_store
 
 DAY = date(2026, 7, 15)
 ISSUED = datetime(2026, 7, 14, 9, 0, tzinfo=MARKET_TZ)  # Shanxi gate closure 09:30 minus 30 minutes
@@ -39,8 +39,7 @@ def issued(
     with pytest.MonkeyPatch.context() as mp:
         for key, value in FAST.items():
             mp.setenv(key, value)
-        migrate(url)
-        engine = make_engine(url)
+        engine = filled_store(url, mini_scenario)
         yield engine, issue_forecast(engine, mini_scenario, DAY)
 
 
@@ -125,7 +124,7 @@ def test_intraday_ignores_everything_after_its_cutoff(issued, mini_scenario: Sce
         monkeypatch.setenv(key, value)
     at = datetime(2026, 7, 15, 10, 0, tzinfo=MARKET_TZ)
     honest = issue_forecast(engine, mini_scenario, DAY, "intraday", at)
-    real_history = service.load_history
+    real_history = service.read_history
 
     def poisoned(*args, **kwargs) -> pd.DataFrame:
         frame = real_history(*args, **kwargs).copy()
@@ -134,7 +133,7 @@ def test_intraday_ignores_everything_after_its_cutoff(issued, mini_scenario: Sce
         frame.loc[later, [c for c in frame.columns if not c.startswith(service.ALWAYS_KNOWN)]] *= 100.0
         return frame
 
-    monkeypatch.setattr(service, "load_history", poisoned)
+    monkeypatch.setattr(service, "read_history", poisoned)
     assert issue_forecast(engine, mini_scenario, DAY, "intraday", at).payload == honest.payload
     fs = ForecastSet.from_envelope(honest)
     assert fs.horizon == "intraday" and len(fs.interval_starts) == 16 and fs.interval_starts[0] == at
@@ -174,8 +173,7 @@ def test_report_has_accuracy_and_backtest_tables_and_plots(
 
 @pytest.mark.postgres
 def test_72h_issue_on_postgres(mini_scenario: Scenario, postgres_url: str, fast_settings: None) -> None:
-    migrate(postgres_url)
-    engine = make_engine(postgres_url)
+    engine = filled_store(postgres_url, mini_scenario)
     envelope = issue_forecast(engine, mini_scenario, DAY, "72h")
     fs = ForecastSet.from_envelope(envelope)
     assert fs.horizon == "72h" and len(fs.interval_starts) == 288 and fs.issued_at == ISSUED
