@@ -1,0 +1,108 @@
+"""An enterprise enrols a battery with the CLI; it takes part from the next market day on.
+
+Three real market days (every service over Kafka): before the enrolment, with the battery
+approved by a second person, and after it was withdrawn. The battery is in day 2's offer,
+dispatch, metering (stored through the telemetry worker) and its enterprise's statement, and
+not in day 3's; the statements of the days before each change stay byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.run_day import run_day
+from infra.contracts import Dispatch, Metering, Offer
+from infra.db import make_engine
+from infra.db.outbox import stored_json
+from infra.embedded import Endpoints
+from infra.settings import Settings
+from infra.timeseries import read
+
+pytestmark = pytest.mark.slow
+
+PARK, DAY = "datong", date(2026, 7, 15)
+BATTERY = {
+    "id": "cell_bess_2",
+    "name": "Cell plant battery 2 (enrolled)",
+    "type": "battery",
+    "enterprise": "cell_plant",
+    "connection": "substation_220kv",
+    "power_mw": 20,
+    "energy_mwh": 40,
+    "charge_efficiency": 0.95,
+    "discharge_efficiency": 0.95,
+    "soc_min_fraction": 0.1,
+    "soc_max_fraction": 0.9,
+    "soc_initial_fraction": 0.5,
+    "degradation_cny_per_mwh": 20,
+    "source": "[assumption] enrolment test: a 2 h LFP battery like the plant's existing one",
+}
+
+
+def _statements(url: str, day: date) -> list[str]:
+    with make_engine(url).connect() as conn:
+        return stored_json(conn, PARK, day, "settlement")
+
+
+def _one(outcome, schema: str, cls):
+    return cls.from_envelope(outcome.facts[schema][0])
+
+
+def test_an_enrolled_battery_joins_the_next_day_and_a_withdrawn_one_leaves(
+    tmp_path: Path, services: Endpoints, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(
+        run_dir=tmp_path,
+        database_url=sqlite_url,
+        kafka_bootstrap=services.kafka_bootstrap,
+        redis_url=services.redis_url,
+    )
+    monkeypatch.setenv("PARKVPP_DATABASE_URL", sqlite_url)
+    cli = CliRunner()
+
+    day1 = run_day(PARK, DAY, settings)
+    day1_statements = _statements(sqlite_url, DAY)
+    assert "cell_bess_2" not in {a.id for a in day1.scenario.park.assets}
+
+    spec = tmp_path / "battery.yaml"
+    spec.write_text(yaml.safe_dump(BATTERY), encoding="utf-8")
+    submitted = cli.invoke(
+        app, ["assets", "submit", str(spec), "--park", PARK, "--by", "cell_plant_engineer"]
+    )
+    assert submitted.exit_code == 0, submitted.output
+    request = submitted.output.split(":")[0].strip()
+    refused = cli.invoke(app, ["assets", "approve", request, "--by", "cell_plant_engineer"])
+    assert refused.exit_code == 2 and "four eyes" in refused.output
+    approved = cli.invoke(app, ["assets", "approve", request, "--by", "park_operator"])
+    assert approved.exit_code == 0 and f"active from {DAY + timedelta(days=1)}" in approved.output
+
+    day2 = run_day(PARK, DAY + timedelta(days=1), settings)
+    assert "cell_bess_2" in {a.id for a in day2.scenario.park.assets}
+    assert _one(day2, "offer", Offer).scenario_version == day2.scenario.version != day1.scenario.version
+    dispatch = _one(day2, "dispatch", Dispatch)
+    assert "cell_bess_2" in {a.asset_id for a in dispatch.assets}
+    assert "cell_bess_2" in {a.asset_id for a in _one(day2, "metering", Metering).assets}
+    statements = [json.loads(s) for s in _statements(sqlite_url, DAY + timedelta(days=1))]
+    cell_plant = next(s for s in statements if s["payload"]["account_id"] == "cell_plant")
+    assert "cell_bess_2" in json.dumps(cell_plant["payload"])
+    metered = read(make_engine(sqlite_url), PARK, ["cell_bess_2.energy_mwh"], DAY, DAY + timedelta(days=2))
+    assert metered.iloc[:96].isna().all().all() and metered.iloc[96:].notna().any().any()
+
+    withdrawn = cli.invoke(app, ["assets", "withdraw", request, "--by", "park_operator", "--reason", "sold"])
+    assert withdrawn.exit_code == 0, withdrawn.output
+    day2_statements = _statements(sqlite_url, DAY + timedelta(days=1))
+
+    day3 = run_day(PARK, DAY + timedelta(days=2), settings)
+    assert "cell_bess_2" not in {a.id for a in day3.scenario.park.assets}
+    assert "cell_bess_2" not in {a.asset_id for a in _one(day3, "dispatch", Dispatch).assets}
+    assert day3.scenario.version == day1.scenario.version  # the same portfolio as before the enrolment
+
+    assert _statements(sqlite_url, DAY) == day1_statements
+    assert _statements(sqlite_url, DAY + timedelta(days=1)) == day2_statements
