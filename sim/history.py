@@ -25,15 +25,15 @@ import numpy as np
 import pandas as pd
 
 from infra.calendar import china_holidays
-from infra.scenario.model import Scenario
+from infra.scenario.model import Scenario, Wind
 from infra.settings import get_settings
 from infra.timeutil import MARKET_TZ, day_start
 from sim import loads, physics, prices, weather
-from sim.noise import rng
+from sim.noise import ar1_across_years, rng
 
 log = logging.getLogger(__name__)
 
-SIMULATOR_VERSION = "1"
+SIMULATOR_VERSION = "2"
 INTERVAL_MINUTES = 15
 PER_DAY = 1440 // INTERVAL_MINUTES
 DT_H = INTERVAL_MINUTES / 60.0
@@ -70,6 +70,51 @@ def _apply_outages(values: np.ndarray, scenario: Scenario, asset_id: str, year: 
         length = int(gen.integers(8, 48))
         out[start : start + length] *= 1.0 - gen.uniform(0.2, 0.6)
     return out
+
+
+# --- wind generation -------------------------------------------------------------------------
+# A partial wind outage stops a group of turbines (a collector feeder, icing, maintenance); the
+# farm controller stops them, and later restarts them, a quarter of the group per interval.
+WIND_OUTAGE_RAMP_STEPS = 4
+
+
+def _wind_farm_mw(
+    scenario: Scenario, asset: Wind, wind_10m_ms: np.ndarray, reference_wind_10m_ms: np.ndarray, year: int
+) -> np.ndarray:
+    """Farm output: the park's wind at hub height, the turbine-by-turbine fluctuations left after
+    averaging over the farm, the farm's aggregate power curve, and partial outages."""
+    sim = scenario.park.simulation
+    factor = physics.calibrate_site_factor(asset, reference_wind_10m_ms, DT_H)
+    n = len(wind_10m_ms)
+    fluctuation = ar1_across_years(
+        sim.seed,
+        f"wind-turbines-{asset.id}",
+        year,
+        n,
+        len(year_index(year - 1)),
+        physics.farm_fluctuation_fraction(asset),
+        float(np.exp(-INTERVAL_MINUTES / physics.TURBINE_WIND_TAU_MIN)),
+    )
+    hub = physics.hub_wind_ms(asset, wind_10m_ms, factor) * (1.0 + fluctuation)
+    return physics.wind_power_mw(asset, hub) * _wind_availability(scenario, asset, year, n)
+
+
+def _wind_availability(scenario: Scenario, asset: Wind, year: int, n: int) -> np.ndarray:
+    """Fraction of the farm's turbines running. Some days (drawn like the other assets' outages)
+    lose 20-60 % of the turbines for 2-12 hours, stopped and restarted in sequence."""
+    sim = scenario.park.simulation
+    gen = rng(sim.seed, "outage", asset.id, year)
+    steps = WIND_OUTAGE_RAMP_STEPS
+    lost = np.zeros(n)
+    for day in np.flatnonzero(gen.random(n // PER_DAY) < sim.outage_probability_per_day):
+        start = day * PER_DAY + int(gen.integers(0, PER_DAY))
+        length = int(gen.integers(8, 48))
+        group = round(gen.uniform(0.2, 0.6) * asset.turbines) / asset.turbines
+        since = np.arange(n) - start
+        stopping = (since + 1) / steps
+        restarting = (length + steps - 1 - since) / steps
+        lost = np.maximum(lost, group * np.clip(np.minimum(stopping, restarting), 0.0, 1.0))
+    return 1.0 - lost
 
 
 def _flexible_baseline_mw(
@@ -114,11 +159,8 @@ def generate_year(scenario: Scenario, year: int) -> pd.DataFrame:
                 physics.pv_power_for_index(a, loc, index, actual), scenario, a.id, year
             )
         elif a.type == "wind":
-            factor = physics.calibrate_site_factor(a, reference_wind, DT_H)
-            gust = 1.0 + rng(sim.seed, "gust", a.id, year).normal(0, 0.03, len(index))
-            hub = physics.hub_wind_ms(a, actual["wind_speed_ms"].to_numpy(), factor) * gust
-            cols[series_id(a.id, "wind_mw")] = _apply_outages(
-                physics.wind_power_mw(a, hub), scenario, a.id, year
+            cols[series_id(a.id, "wind_mw")] = _wind_farm_mw(
+                scenario, a, actual["wind_speed_ms"].to_numpy(), reference_wind, year
             )
         elif a.type == "inflexible_load":
             cols[series_id(a.id, "load_mw")] = loads.industrial_load_mw(a, sim, index, temp)

@@ -3,7 +3,10 @@
 PV: Erbs decomposition, plane-of-array irradiance, Faiman cell temperature and PVWatts DC
 with inverter clipping (pvlib). Wind: 10 m wind extrapolated to hub height with the 1/7
 power law, times a site factor calibrated so the TMY year gives the scenario's full-load
-hours, through the turbine's power curve from the windpowerlib library.
+hours, through the farm's aggregate power curve: the turbine's curve from the windpowerlib
+library smoothed (windpowerlib ``smooth_power_curve``) over the spread of wind speeds across
+the farm's turbines, so a farm ramps through its curve and cuts out in a storm turbine by
+turbine, not all at once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 from windpowerlib import WindTurbine
+from windpowerlib.power_curves import smooth_power_curve
 
 from infra.scenario.model import PV, Location, Wind
 
@@ -21,6 +25,14 @@ DC_AC_RATIO = 1.2
 PV_TEMP_COEFF_PER_C = -0.0035
 HELLMANN_EXPONENT = 1.0 / 7.0
 WIND_FARM_LOSS_FRACTION = 0.08  # wakes, electrical losses, availability
+# Spread of the 15-minute mean wind across a farm's turbines (terrain, wakes, distance), as a
+# fraction of the farm-mean speed: the Gaussian width of the aggregate power curve.
+FARM_WIND_SPREAD_FRACTION = 0.10
+# One turbine's 15-minute mean wind also fluctuates on its own (gusts passing one rotor and not
+# the next): relative standard deviation and time constant. The farm sees the mean over its
+# turbines, so these shrink by sqrt(turbines) at farm level.
+TURBINE_WIND_FLUCTUATION = 0.08
+TURBINE_WIND_TAU_MIN = 20.0
 
 
 def pv_power_mw(
@@ -77,9 +89,27 @@ def _normalised_curve(turbine_type: str) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+@lru_cache(maxsize=16)
+def _farm_curve(turbine_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """Aggregate per-unit power curve of a farm of these turbines (smoothed over the farm)."""
+    speeds, per_unit = _normalised_curve(turbine_type)
+    smoothed = smooth_power_curve(
+        pd.Series(speeds),
+        pd.Series(per_unit),
+        standard_deviation_method="turbulence_intensity",
+        turbulence_intensity=FARM_WIND_SPREAD_FRACTION,
+    )
+    return smoothed["wind_speed"].to_numpy(float), smoothed["value"].clip(0, 1).to_numpy(float)
+
+
+def farm_fluctuation_fraction(asset: Wind) -> float:
+    """Relative size of the turbine-by-turbine wind fluctuations left in the farm's mean wind."""
+    return TURBINE_WIND_FLUCTUATION / float(np.sqrt(asset.turbines))
+
+
 def wind_power_mw(asset: Wind, hub_wind_ms: np.ndarray) -> np.ndarray:
-    """Farm output in MW for hub-height wind speeds (curve scaled to the farm's capacity)."""
-    speeds, per_unit = _normalised_curve(asset.turbine_type)
+    """Farm output in MW for farm-mean hub-height wind speeds (aggregate curve x capacity)."""
+    speeds, per_unit = _farm_curve(asset.turbine_type)
     out = np.interp(np.nan_to_num(hub_wind_ms), speeds, per_unit, left=0.0, right=0.0)
     return asset.capacity_mw * (1.0 - WIND_FARM_LOSS_FRACTION) * out
 
