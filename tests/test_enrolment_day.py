@@ -8,7 +8,6 @@ not in day 3's; the statements of the days before each change stay byte for byte
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from infra.db.outbox import stored_json
 from infra.embedded import Endpoints
 from infra.settings import Settings
 from infra.timeseries import read
+from settlement.store import asset_amounts
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +49,11 @@ BATTERY = {
 def _statements(url: str, day: date) -> list[str]:
     with make_engine(url).connect() as conn:
         return stored_json(conn, PARK, day, "settlement")
+
+
+def _settled_assets(url: str, day: date) -> list[str]:
+    with make_engine(url).connect() as conn:
+        return asset_amounts(conn, PARK, day)[0]
 
 
 def _one(outcome, schema: str, cls):
@@ -89,9 +94,9 @@ def test_an_enrolled_battery_joins_the_next_day_and_a_withdrawn_one_leaves(
     dispatch = _one(day2, "dispatch", Dispatch)
     assert "cell_bess_2" in {a.asset_id for a in dispatch.assets}
     assert "cell_bess_2" in {a.asset_id for a in _one(day2, "metering", Metering).assets}
-    statements = [json.loads(s) for s in _statements(sqlite_url, DAY + timedelta(days=1))]
-    cell_plant = next(s for s in statements if s["payload"]["account_id"] == "cell_plant")
-    assert "cell_bess_2" in json.dumps(cell_plant["payload"])
+    settled_assets = _settled_assets(sqlite_url, DAY + timedelta(days=1))
+    assert "cell_bess_2" in settled_assets  # settled, and so in its enterprise's statement
+    assert "cell_bess_2" not in _settled_assets(sqlite_url, DAY)
     metered = read(make_engine(sqlite_url), PARK, ["cell_bess_2.energy_mwh"], DAY, DAY + timedelta(days=2))
     assert metered.iloc[:96].isna().all().all() and metered.iloc[96:].notna().any().any()
 
@@ -102,6 +107,7 @@ def test_an_enrolled_battery_joins_the_next_day_and_a_withdrawn_one_leaves(
     day3 = run_day(PARK, DAY + timedelta(days=2), settings)
     assert "cell_bess_2" not in {a.id for a in day3.scenario.park.assets}
     assert "cell_bess_2" not in {a.asset_id for a in _one(day3, "dispatch", Dispatch).assets}
+    assert "cell_bess_2" not in _settled_assets(sqlite_url, DAY + timedelta(days=2))
     assert day3.scenario.version == day1.scenario.version  # the same portfolio as before the enrolment
 
     assert _statements(sqlite_url, DAY) == day1_statements
