@@ -19,6 +19,7 @@ from infra.db.outbox import enqueue
 from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from infra.worker import MessageContext, Worker
+from sim.backfill import backfill
 from sim.history import load_history
 from sim.noise import ar1, rng
 
@@ -121,9 +122,13 @@ class DeliveryWorker(Worker):
             with ctx.transaction():
                 return
         dispatch = Dispatch.from_envelope(env)
-        metering = deliver(dispatch, portfolio(self.engine, env.park_id, env.market_day), env.market_day)
+        scenario = portfolio(self.engine, env.park_id, env.market_day)
+        metering = deliver(dispatch, scenario, env.market_day)
         with ctx.transaction() as conn:
             enqueue(conn, Topic.METERING, metering.envelope(env.park_id, env.market_day, "day"))
+        # The day's telemetry (weather, available PV and wind, loads, prices) reaches the store as a
+        # SCADA historian would deliver it; the meter readings travel on vpp.metering.
+        backfill(self.engine, scenario, env.market_day, env.market_day + timedelta(days=1), log.info)
         log.info(
             "metered %s %s: %.0f MWh at the grid connection",
             env.park_id,
