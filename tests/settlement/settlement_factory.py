@@ -135,7 +135,20 @@ def make_day(
     )
 
 
+def store_history(
+    engine: Engine, scenario: Scenario | None = None, days: tuple[date, ...] = (DAY_BEFORE, DAY)
+) -> None:
+    """The park's telemetry before the test days in the store, as the simulator backfills it for run-day:
+    demand-response baselines read the days before the first metered one from there."""
+    from infra.scenario import load_scenario
+    from sim.backfill import backfill
+
+    scenario = scenario or load_scenario("datong")
+    backfill(engine, scenario, min(days) - timedelta(days=60), max(days) + timedelta(days=1), lambda _m: None)
+
+
 def consume(engine: Engine, msgs: list[DayMessages]) -> SettlementWorker:
+    store_history(engine)
     worker = SettlementWorker(engine, "unused:9092")
     for m in msgs:
         for env in (m.metering, m.real_time, m.day_ahead):

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
+from infra.db import make_engine, migrate
 from infra.scenario import load_scenario
 from settlement.baseline import (
     DayProfile,
@@ -15,6 +16,7 @@ from settlement.baseline import (
     history_profiles,
     rest_days,
 )
+from sim.backfill import backfill
 
 SHAPE = (2, 4)  # two assets, four intervals
 HOLIDAYS = rest_days([2026])
@@ -110,10 +112,14 @@ def test_replay_from_provenance_reproduces_the_baseline_exactly() -> None:
         baseline_from_provenance(b.provenance, {}, HOLIDAYS, SHAPE)
 
 
-def test_history_profiles_cover_every_asset_and_drop_implausible_readings() -> None:
+def test_history_profiles_cover_every_asset_and_drop_implausible_readings(sqlite_url: str) -> None:
     scenario = load_scenario("datong")
     days = [date(2026, 7, 6), date(2026, 7, 7)]
-    profiles = history_profiles(scenario, days, 15)
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    backfill(engine, scenario, days[0], days[-1] + timedelta(days=1), lambda _m: None)
+    conn = engine.connect()
+    profiles = history_profiles(conn, scenario, days, 15)
     assert sorted(profiles) == days
     p = profiles[days[0]]
     ids = [a.id for a in scenario.park.assets]
@@ -125,6 +131,7 @@ def test_history_profiles_cover_every_asset_and_drop_implausible_readings() -> N
     assert batch.sum() == pytest.approx(-150.0)  # its daily energy spread over its window
     assert np.nanmax(np.abs(p.assets_mwh)) < 600 * 0.25 * 1.5
     # 5-minute grid: energy per interval is split evenly.
-    fine = history_profiles(scenario, days[:1], 5)[days[0]]
+    fine = history_profiles(conn, scenario, days[:1], 5)[days[0]]
+    conn.close()
     assert fine.grid_mwh.shape == (288,)
     assert np.nansum(fine.grid_mwh) == pytest.approx(np.nansum(p.grid_mwh))

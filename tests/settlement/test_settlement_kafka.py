@@ -17,7 +17,7 @@ from infra.worker import WorkerThread
 from settlement.tables import settlement_days, settlement_facts, settlement_statements
 from settlement.worker import SettlementWorker
 from tests.settlement.settlement_checks import assert_reconciles
-from tests.settlement.settlement_factory import make_day
+from tests.settlement.settlement_factory import make_day, store_history
 
 DAYS = (date(2026, 3, 10), date(2026, 3, 11))  # days no other test uses
 SENTINEL_DAY = date(2026, 3, 12)
@@ -62,6 +62,7 @@ def test_kafka_consume_settle_relay_and_redelivery(services, sqlite_url: str, da
     ensure_topics(bootstrap)
     migrate(sqlite_url)
     engine = make_engine(sqlite_url)
+    store_history(engine, datong, DAYS)
     envelopes = [env for d in DAYS for env in make_day(datong, d, regulation_mw=10).all()]
     producer = make_producer(bootstrap)
     worker = WorkerThread(SettlementWorker(engine, bootstrap))

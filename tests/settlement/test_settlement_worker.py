@@ -17,7 +17,7 @@ from settlement.settle import replay_day
 from settlement.tables import carbon_ledger, settlement_facts, settlement_statements
 from settlement.worker import SettlementWorker
 from tests.settlement.settlement_checks import assert_reconciles
-from tests.settlement.settlement_factory import DAY, DAY_BEFORE, consume
+from tests.settlement.settlement_factory import DAY, DAY_BEFORE, consume, store_history
 
 TABLES = (settlement_facts, settlement_statements, carbon_ledger, outbox, dead_letters)
 
@@ -29,7 +29,9 @@ def counts(engine: Engine) -> dict[str, int]:
 
 def fresh(url: str) -> Engine:
     migrate(url)
-    return make_engine(url)
+    engine = make_engine(url)
+    store_history(engine)
+    return engine
 
 
 def published_settlements(engine: Engine, day: date) -> list[Settlement]:
