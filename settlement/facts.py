@@ -229,13 +229,19 @@ def _award_arrays(award: Award, minutes: int, prefix: str) -> dict[str, np.ndarr
 
 def metered_energy(scenario: Scenario, m: Metering) -> tuple[np.ndarray, np.ndarray]:
     """Every scenario asset's metered energy ``(assets, intervals)``, NaN where not measured,
-    and the quality code of each value (gap, implausible reading, asset not in the metering)."""
+    and the quality code of each value (gap, implausible reading, asset not in the metering).
+
+    The metering may be of another day (a baseline day) whose portfolio differed: assets that
+    are not in ``scenario`` (withdrawn since) are left out; the day's own metering was checked
+    against its portfolio by :func:`check_fact`."""
     h = m.interval_minutes / 60.0
     ids = [a.id for a in scenario.park.assets]
     metered = np.full((len(ids), len(m.interval_starts)), np.nan)
     quality = np.full(metered.shape, NOT_METERED, dtype=np.int8)
     row = {a: i for i, a in enumerate(ids)}
     for am in m.assets:
+        if am.asset_id not in row:
+            continue
         i = row[am.asset_id]
         values = np.array([np.nan if v is None else v for v in am.energy_mwh], dtype=float)
         limit = rated_mw(scenario.asset(am.asset_id)) * h * PLAUSIBILITY_MARGIN
