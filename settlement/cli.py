@@ -66,6 +66,7 @@ def _errors() -> Iterator[None]:
     from infra.scenario import ScenarioError
     from settlement.carbon.activity import ActivityError
     from settlement.carbon.ledger import LedgerError
+    from settlement.carbon.signing import SigningError
     from settlement.facts import FactError
     from settlement.review import ReviewError
 
@@ -78,6 +79,7 @@ def _errors() -> Iterator[None]:
         LedgerError,
         FactError,
         ReviewError,
+        SigningError,
         LookupError,
     ) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
@@ -90,6 +92,46 @@ def _engine() -> Any:
     url = get_settings().resolved_database_url
     migrate(url)
     return make_engine(url)
+
+
+def _existing_engine() -> Any:
+    """The configured database for reading only: never created, never migrated."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from infra.db import make_engine
+
+    url = get_settings().resolved_database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:" or not Path(path).is_file():
+            raise UsageError(
+                f"database: {path or url} does not exist (set PARKVPP_DATABASE_URL or PARKVPP_RUN_DIR)"
+            )
+    engine = make_engine(url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except Exception as exc:
+        raise UsageError(
+            f"database: cannot open {parsed.render_as_string(hide_password=True)} ({exc})"
+        ) from exc
+    if "carbon_ledger" not in tables:
+        raise UsageError(
+            f"database: {parsed.render_as_string(hide_password=True)} has no carbon ledger (not a parkvpp database?)"
+        )
+    return engine
+
+
+def _registered_parks(conn: Any) -> list[str]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from infra.registry.portfolio import parks
+
+    try:
+        return parks(conn)
+    except SQLAlchemyError:
+        return []
 
 
 def _scenario(park: str, day: date | None = None) -> Any:
@@ -261,12 +303,14 @@ def verify(
     park: Annotated[str | None, typer.Option("--park", help="one park (default: every park)")] = None,
     as_json: Json = False,
 ) -> None:
-    """Recompute the hash chain; name every edited, deleted or reordered entry. Exit 1 if any."""
+    """Check the hash chain, every signature, the signed head and the checkpoints outside the database.
+
+    Exit 1 naming each problem (entry and rule); exit 2 for an unknown park or a missing database."""
     with _errors():
         from settlement.carbon.ledger import verify as verify_chain
 
-        with _engine().connect() as conn:
-            checked, problems = verify_chain(conn, park)
+        with _existing_engine().connect() as conn:
+            checked, problems = verify_chain(conn, park, _registered_parks(conn))
         if as_json:
             _print_json({"checked": checked, "ok": not problems, "problems": [vars(p) for p in problems]})
         else:

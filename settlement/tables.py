@@ -88,6 +88,8 @@ carbon_ledger = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False),
     Column("recorded_at", AwareDateTime, nullable=False),
+    # Ed25519 over (park, position, entry_hash) with a key kept outside the database.
+    Column("signature", Text, nullable=True),
     Index("ix_carbon_ledger_park_day", "park_id", "market_day"),
 )
 
@@ -98,6 +100,7 @@ carbon_ledger_heads = Table(
     Column("park_id", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("entry_hash", String(64), nullable=False),
+    Column("signature", Text, nullable=True),
 )
 
 # Operator review events; the latest per period is its state (draft when none).

@@ -7,9 +7,13 @@ their counterparts are ``external:...`` or ``supply:...`` accounts, so every qua
 records is balanced by where it came from. Quantities are whole micro-units (gram, Wh).
 
 Each entry cites its rule, factor version and factors, and carries the hash of its
-predecessor: ``entry_hash = sha256(prev_hash | content)``. :func:`verify` recomputes the chain
-and names every edited, deleted or reordered entry; the head table reveals entries cut off
-the end. Entries are never updated: a correction is a new ``adjustment`` entry.
+predecessor: ``entry_hash = sha256(prev_hash | content)``, and an Ed25519 signature over
+``(park, position, entry_hash)`` made with a key kept outside the database; the chain head is
+signed too, and every committed append leaves a signed checkpoint outside the database
+(:mod:`settlement.carbon.signing`). :func:`verify` recomputes the chain, checks every signature,
+the head and the checkpoints, and names every problem with its entry and the rule it breaks.
+Entries are never updated: a correction is a new entry (``adjustment``, or a reversal and a
+repost when a settled day gets a new statement version).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlalchemy import Connection, select, update
 
 from infra.db import insert_ignore
 from infra.timeutil import MARKET_TZ, now
+from settlement.carbon import signing
 from settlement.money import MICRO
 from settlement.tables import carbon_ledger, carbon_ledger_heads
 
@@ -196,28 +201,51 @@ def append(conn: Connection, park_id: str, day: date, drafts: Sequence[EntryDraf
                 f"ledger entry {r['kind']} for {r['account_id']} on {day} (entry {r['entry_id']}) is already "
                 "recorded with different content; the ledger is append-only: post an adjustment entry instead"
             )
+    key = signing.ledger_key() if new else None
     for r in new:
         position += 1
         r["position"] = position
         r["prev_hash"] = head_hash
         r["entry_hash"] = head_hash = compute_hash(r)
+        r["signature"] = key.sign(signing.entry_message(park_id, position, head_hash))  # type: ignore[union-attr]
     if new:
         conn.execute(carbon_ledger.insert(), new)
         conn.execute(
             update(carbon_ledger_heads)
             .where(carbon_ledger_heads.c.park_id == park_id)
-            .values(position=position, entry_hash=head_hash)
+            .values(
+                position=position,
+                entry_hash=head_hash,
+                signature=key.sign(signing.head_message(park_id, position, head_hash)),  # type: ignore[union-attr]
+            )
         )
+        signing.checkpoint_after_commit(conn, park_id, position, head_hash)
     return len(new)
 
 
 @dataclass(frozen=True)
 class Problem:
     park_id: str
-    kind: str  # edited | deleted | reordered | unbalanced
+    kind: str  # edited | deleted | reordered | unbalanced | forged | head | truncated
     position: int | None
     entry_id: str | None
     message: str
+    rule: str = ""
+
+
+RULES = {
+    "content": "an entry's hash is sha256(prev_hash | its content)",
+    "balance": "an entry's postings sum to zero in every unit",
+    "position": "positions run 0, 1, 2, ... without gaps",
+    "link": "an entry chains the hash of the entry before it",
+    "signature": "every entry carries an Ed25519 signature over (park, position, hash) by the ledger key",
+    "head": "the signed chain head names the last entry (position and hash)",
+    "checkpoint": "every signed checkpoint outside the database names an entry still in the chain",
+}
+
+
+class VerifyError(LookupError):
+    """Nothing to verify: the database or the park does not exist."""
 
 
 def _describe(row: dict[str, Any]) -> str:
@@ -228,18 +256,32 @@ def postings_of(row: dict[str, Any]) -> list[Posting]:
     return [Posting(a, b, u, int(q)) for a, b, u, q in json.loads(row["postings"])]
 
 
-def verify(conn: Connection, park_id: str | None = None) -> tuple[int, list[Problem]]:
-    """Recompute every chain; returns entries checked and the problems found, each named."""
-    parks = (
-        [park_id]
-        if park_id
-        else sorted(
-            set(conn.execute(select(carbon_ledger_heads.c.park_id)).scalars())
-            | set(conn.execute(select(carbon_ledger.c.park_id).distinct()).scalars())
-        )
+def ledger_parks(conn: Connection) -> list[str]:
+    """Parks with any trace of a ledger: entries, a head or checkpoints outside the database."""
+    return sorted(
+        set(conn.execute(select(carbon_ledger_heads.c.park_id)).scalars())
+        | set(conn.execute(select(carbon_ledger.c.park_id).distinct()).scalars())
+        | set(signing.anchored_parks(conn))
     )
+
+
+def verify(
+    conn: Connection, park_id: str | None = None, known_parks: Iterable[str] = ()
+) -> tuple[int, list[Problem]]:
+    """Recompute every chain; returns entries checked and the problems found, each named.
+
+    ``park_id`` must have a ledger trace or be one of ``known_parks`` (the registry's parks),
+    otherwise :class:`VerifyError`: an unknown park is never reported as intact.
+    """
+    traced = ledger_parks(conn)
+    if park_id is not None and park_id not in traced and park_id not in set(known_parks):
+        raise VerifyError(f"--park: {park_id!r} is not a known park and has no ledger in this database")
+    parks = [park_id] if park_id else traced
+    key = signing.ledger_key(create=False) if set(parks) & set(traced) else None
     checked, problems = 0, []
     for park in parks:
+        if park not in traced:
+            continue  # a registered park that has posted nothing yet
         rows = [
             r._asdict()
             for r in conn.execute(
@@ -249,36 +291,61 @@ def verify(conn: Connection, park_id: str | None = None) -> tuple[int, list[Prob
             )
         ]
         checked += len(rows)
-        problems += _verify_chain(
-            park,
-            rows,
-            conn.execute(select(carbon_ledger_heads).where(carbon_ledger_heads.c.park_id == park)).first(),
-        )
+        head = conn.execute(select(carbon_ledger_heads).where(carbon_ledger_heads.c.park_id == park)).first()
+        checkpoints = signing.read_checkpoints(signing.anchor_file(conn, park))
+        problems += _verify_chain(park, rows, head, key, checkpoints)  # type: ignore[arg-type]
     return checked, problems
 
 
-def _verify_chain(park: str, rows: list[dict[str, Any]], head: Any) -> list[Problem]:
+def _verify_chain(
+    park: str,
+    rows: list[dict[str, Any]],
+    head: Any,
+    key: signing.LedgerKey,
+    checkpoints: list[dict[str, Any]],
+) -> list[Problem]:
     problems: list[Problem] = []
     by_hash = {r["entry_hash"]: r for r in rows}
 
-    def add(kind: str, row: dict[str, Any] | None, message: str) -> None:
+    def add(kind: str, rule: str, row: dict[str, Any] | None, message: str) -> None:
         problems.append(
-            Problem(park, kind, row["position"] if row else None, row["entry_id"] if row else None, message)
+            Problem(
+                park,
+                kind,
+                row["position"] if row else None,
+                row["entry_id"] if row else None,
+                f"{message} [rule: {RULES[rule]}]",
+                rule,
+            )
         )
 
     prev: dict[str, Any] | None = None
     for row in rows:
         if compute_hash(row) != row["entry_hash"]:
-            add("edited", row, f"{_describe(row)}: its content no longer matches its hash (edited)")
+            add(
+                "edited", "content", row, f"{_describe(row)}: its content no longer matches its hash (edited)"
+            )
+        if not key.valid(
+            signing.entry_message(park, row["position"], row["entry_hash"]), row.get("signature")
+        ):
+            add(
+                "forged",
+                "signature",
+                row,
+                f"{_describe(row)}: "
+                + ("has no signature" if not row.get("signature") else "its signature does not match")
+                + " (written or re-hashed without the ledger key)",
+            )
         off = imbalance(postings_of(row))
         if off:
-            add("unbalanced", row, f"{_describe(row)}: postings do not balance ({', '.join(off)})")
+            add("unbalanced", "balance", row, f"{_describe(row)}: postings do not balance ({', '.join(off)})")
         expected_prev = prev["entry_hash"] if prev else GENESIS
         expected_position = prev["position"] + 1 if prev else 0
         if row["position"] != expected_position:
             after = _describe(prev) if prev else "the start of the chain"
             add(
                 "deleted",
+                "position",
                 row,
                 f"positions {expected_position}..{row['position'] - 1} are missing between {after} and {_describe(row)} (deleted)",
             )
@@ -286,33 +353,91 @@ def _verify_chain(park: str, rows: list[dict[str, Any]], head: Any) -> list[Prob
             if row["prev_hash"] in by_hash:
                 add(
                     "reordered",
+                    "link",
                     row,
                     f"{_describe(row)} was chained after {_describe(by_hash[row['prev_hash']])}, not after the entry before it (reordered)",
                 )
             elif prev is not None:
                 add(
                     "edited",
+                    "link",
                     prev,
                     f"{_describe(prev)} was changed and re-hashed: {_describe(row)} chained a different hash (edited)",
                 )
             else:
                 add(
                     "edited",
+                    "link",
                     row,
                     f"{_describe(row)}: the first entry does not start from the genesis hash (edited)",
                 )
         prev = row
-    if head is not None:
-        last_position = prev["position"] if prev else -1
-        last_hash = prev["entry_hash"] if prev else GENESIS
+    last_position = prev["position"] if prev else -1
+    last_hash = prev["entry_hash"] if prev else GENESIS
+    if head is None:
+        if rows:
+            add("head", "head", None, f"the chain has {len(rows)} entries but no chain head (head deleted)")
+    else:
+        if (rows or head.position >= 0) and not key.valid(
+            signing.head_message(park, head.position, head.entry_hash), head.signature
+        ):
+            add(
+                "head",
+                "head",
+                None,
+                f"the chain head (position {head.position}) is not signed by the ledger key (head rewritten)",
+            )
         if head.position > last_position:
             add(
                 "deleted",
+                "head",
                 None,
                 f"positions {last_position + 1}..{head.position} are missing at the end of the chain (deleted)",
             )
-        elif head.position == last_position and head.entry_hash != last_hash:
-            add("edited", prev, f"{_describe(prev)} does not carry the hash the chain head recorded (edited)")  # type: ignore[arg-type]
+        elif head.position < last_position:
+            beyond = [r for r in rows if r["position"] > head.position]
+            add(
+                "forged",
+                "head",
+                beyond[0],
+                f"{len(beyond)} entr{'y' if len(beyond) == 1 else 'ies'} from {_describe(beyond[0])} lie beyond the "
+                f"signed chain head at position {head.position} (appended without moving the head)",
+            )
+        elif head.entry_hash != last_hash:
+            add(
+                "edited",
+                "head",
+                prev,
+                f"{_describe(prev)} does not carry the hash the chain head recorded (edited)",
+            )  # type: ignore[arg-type]
+    by_position = {r["position"]: r for r in rows}
+    for c in checkpoints:
+        where = f"checkpoint line {c['line']} (position {c.get('position')}, signed {c.get('signed_at')})"
+        if c.get("unreadable") or not key.valid(
+            signing.checkpoint_message(c)
+            if {"park_id", "position", "entry_hash", "signed_at"} <= set(c)
+            else "",
+            c.get("signature"),
+        ):
+            add("checkpoint", "checkpoint", None, f"{where}: unreadable or not signed by the ledger key")
+            continue
+        row = by_position.get(c["position"])
+        if c["position"] > last_position:
+            add(
+                "truncated",
+                "checkpoint",
+                None,
+                f"{where}: the chain ends at position {last_position}; entries up to {c['position']} were deleted",
+            )
+            break
+        if row is not None and row["entry_hash"] != c["entry_hash"]:
+            add(
+                "edited",
+                "checkpoint",
+                row,
+                f"{_describe(row)} does not carry the hash of {where} (the chain was rewritten from there on)",
+            )
+            break
     return problems
 
 

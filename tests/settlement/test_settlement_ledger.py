@@ -116,8 +116,11 @@ def test_edited_and_rehashed_entry_is_named(engine: Engine) -> None:
             .values(memo=victim["memo"], entry_hash=compute_hash(victim))
         )
     found = problems(engine)
-    assert [(p.kind, p.entry_id) for p in found] == [("edited", victim["entry_id"])]
-    assert "re-hashed" in found[0].message
+    assert [(p.kind, p.entry_id) for p in found] == [
+        ("forged", victim["entry_id"]),  # the new hash carries no valid signature
+        ("edited", victim["entry_id"]),
+    ]
+    assert "re-hashed" in found[1].message and found[1].rule == "link"
 
 
 def test_unbalanced_tampering_is_reported_too(engine: Engine) -> None:
@@ -146,7 +149,7 @@ def test_deleted_last_entry_is_detected_by_the_head(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(delete(carbon_ledger).where(carbon_ledger.c.position == 5))
     found = problems(engine)
-    assert [p.kind for p in found] == ["deleted"]
+    assert [p.kind for p in found] == ["deleted", "truncated"]  # the head, and the checkpoint outside
     assert "positions 5..5 are missing at the end" in found[0].message
 
 
@@ -157,8 +160,8 @@ def test_reordered_entries_are_named(engine: Engine) -> None:
         conn.execute(update(carbon_ledger).where(carbon_ledger.c.position == 3).values(position=2))
         conn.execute(update(carbon_ledger).where(carbon_ledger.c.position == 99).values(position=3))
     found = problems(engine)
-    assert found and {p.kind for p in found} == {"reordered"}
-    named = {p.entry_id for p in found}
+    assert found and {p.kind for p in found} == {"reordered", "forged"}  # signatures bind the position
+    named = {p.entry_id for p in found if p.kind == "reordered"}
     assert {a["entry_id"], b["entry_id"]} <= named
 
 
