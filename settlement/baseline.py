@@ -3,7 +3,8 @@
 Method (N = ``market.demand_response.baseline_days``):
 
 * *Similar* means the same day type: a workday, or a rest day (weekend or a Chinese
-  statutory holiday from the ``holidays`` calendar). A holiday is compared with rest days.
+  statutory holiday from the ``holidays`` calendar). A holiday is compared with rest days;
+  a make-up working day (调休, a worked weekend day) is a workday.
 * Candidates are searched backwards from the day before, at most ``BASELINE_LOOKBACK_DAYS``.
 * Excluded: days with a demand-response award (the park was not business as usual), days
   with no data, and, per meter, days on which that meter has any gap or implausible reading.
@@ -72,15 +73,27 @@ def energy_on_grid(mwh: np.ndarray, from_minutes: int, to_minutes: int) -> np.nd
     return power * (to_minutes / 60.0)
 
 
-def rest_days(years: Iterable[int]) -> set[date]:
-    """Chinese statutory holidays of the given years (weekends are tested separately)."""
-    from infra.calendar import china_holidays
+class RestDays(frozenset):
+    """Chinese statutory holidays (the set) and the make-up working days (``workdays``, 调休)."""
 
-    return set(china_holidays(range(min(years), max(years) + 1)))
+    workdays: frozenset[date] = frozenset()
+
+
+def rest_days(years: Iterable[int]) -> RestDays:
+    """Holidays of the given years, with the weekend days that are worked (weekends are tested separately)."""
+    from infra.calendar import china_holidays, makeup_workdays
+
+    span = range(min(years), max(years) + 1)
+    out = RestDays(china_holidays(span))
+    out.workdays = frozenset(makeup_workdays(span))
+    return out
 
 
 def is_rest_day(day: date, holidays: Container[date]) -> bool:
-    return day.weekday() >= 5 or day in holidays
+    """A holiday, or a weekend day that is not a make-up working day."""
+    if day in holidays:
+        return True
+    return day.weekday() >= 5 and day not in getattr(holidays, "workdays", ())
 
 
 def _meter_rows(profile: DayProfile) -> np.ndarray:

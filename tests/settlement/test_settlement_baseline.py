@@ -135,3 +135,19 @@ def test_history_profiles_cover_every_asset_and_drop_implausible_readings(sqlite
     conn.close()
     assert fine.grid_mwh.shape == (288,)
     assert np.nansum(fine.grid_mwh) == pytest.approx(np.nansum(p.grid_mwh))
+
+
+def test_makeup_working_days_are_workdays() -> None:
+    """调休: Saturday 2026-02-28 is worked for the Spring Festival; Friday 2026-02-20 is off."""
+    from infra.calendar import is_makeup_workday, is_off_day, makeup_workdays
+
+    saturday, friday = date(2026, 2, 28), date(2026, 2, 20)
+    assert saturday.weekday() == 5 and is_makeup_workday(saturday) and not is_off_day(saturday)
+    assert friday.weekday() == 4 and is_off_day(friday)
+    assert date(2026, 9, 20) in makeup_workdays(range(2026, 2027))  # a Sunday worked for National Day
+    assert is_off_day(date(2026, 3, 1))  # an ordinary Sunday
+    from settlement.baseline import is_rest_day
+
+    calendar = rest_days([2026])
+    assert not is_rest_day(saturday, calendar) and is_rest_day(friday, calendar)
+    assert is_rest_day(date(2026, 3, 7), calendar) and not is_rest_day(date(2026, 3, 6), calendar)
