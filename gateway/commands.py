@@ -45,8 +45,8 @@ def run_day_command(
     """
     from gateway.report import write_run_folder
     from gateway.run_day import RunDayError, run_day
-    from infra.cache import LockBusy
     from infra.db import make_engine
+    from infra.locks import LockBusy
     from infra.registry import RegistryError
     from infra.scenario import ScenarioError
 

@@ -23,13 +23,21 @@ from pathlib import Path
 from sqlalchemy import Engine, func, insert, select, update
 
 from gateway.pipeline import Pipeline, PipelineError
-from infra.cache import client, exclusive
 from infra.contracts import Envelope
 from infra.db import make_engine, migrate
 from infra.db.outbox import stored_envelopes
 from infra.db.tables import dead_letters, outbox, runs
-from infra.embedded import local_services
+from infra.embedded import Endpoints, local_services
+from infra.health import (
+    Component,
+    ComponentDown,
+    database_component,
+    ensure_up,
+    kafka_component,
+    redis_component,
+)
 from infra.kafka import ensure_topics
+from infra.locks import Lease, LeaseLost, lease
 from infra.registry import portfolio
 from infra.scenario import Scenario
 from infra.settings import Settings
@@ -113,9 +121,35 @@ def _replay_day(engine: Engine, park_id: str, day: date) -> int:
     return result.rowcount
 
 
-def _wait_for(stage: Stage, engine: Engine, pipeline: Pipeline, park_id: str, day: date) -> None:
+HEALTH_EVERY_S = 2.0
+
+
+@dataclass
+class Watch:
+    """What the orchestrator checks while it waits: the parts it depends on, and its lease."""
+
+    components: list[Component]
+    held: Lease
+    budget_s: float
+    last: float = 0.0
+
+    def tick(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self.last < HEALTH_EVERY_S:
+            return
+        self.last = time.monotonic()
+        try:
+            ensure_up(self.components, self.budget_s)
+            self.held.check()
+        except (ComponentDown, LeaseLost) as exc:
+            raise RunDayError(str(exc)) from exc
+
+
+def _wait_for(
+    stage: Stage, engine: Engine, pipeline: Pipeline, park_id: str, day: date, watch: Watch
+) -> None:
     deadline = time.monotonic() + stage.timeout_s
     while _count(engine, park_id, day, stage.schema) < stage.min_count:
+        watch.tick()  # a component that went away is the true cause: report it before a worker's failure
         pipeline.check_alive()
         problems = _dead_letters_for(engine, park_id, day)
         if problems:
@@ -158,7 +192,15 @@ def run_day(park_id: str, day: date, settings: Settings, progress: Progress = lo
         scenario = portfolio(engine, park_id, day)
         progress(f"park      {scenario.park.name} ({scenario.version}), delivery day {day}")
         ensure_topics(endpoints.kafka_bootstrap)
-        with exclusive(client(endpoints.redis_url), f"run-day:{park_id}:{day.isoformat()}"):
+        with lease(
+            f"run-day:{park_id}:{day.isoformat()}", endpoints.database_url, settings.redis_url
+        ) as held:
+            watch = Watch(_components(endpoints, engine), held, settings.outage_budget_s)
+            abandoned = _abandon_stale_runs(engine, park_id, day)
+            if abandoned:
+                progress(
+                    f"recover   {abandoned} earlier run(s) of this day stopped without finishing: marked abandoned"
+                )
             outcome = RunOutcome(park_id, day, run_id, folder, already_settled=False, scenario=scenario)
             with engine.begin() as conn:
                 conn.execute(
@@ -173,14 +215,41 @@ def run_day(park_id: str, day: date, settings: Settings, progress: Progress = lo
                         f"settled   {park_id} {day} was settled before; its facts are final, nothing is rerun"
                     )
                 else:
-                    _run_stages(engine, endpoints.kafka_bootstrap, scenario, day, progress, outcome)
+                    _run_stages(engine, endpoints.kafka_bootstrap, scenario, day, progress, outcome, watch)
                 with engine.connect() as conn:
                     outcome.facts = {s.schema: stored_envelopes(conn, park_id, day, s.schema) for s in STAGES}
+                held.check()
                 _finish(engine, run_id, "done", None)
             except BaseException as exc:
-                _finish(engine, run_id, "failed", f"{type(exc).__name__}: {exc}")
+                try:
+                    _finish(engine, run_id, "failed", f"{type(exc).__name__}: {exc}")
+                except Exception as journal_exc:  # noqa: BLE001 - the database may be the failure: keep the true cause
+                    log.warning("could not record the failed run %s: %s", run_id, journal_exc)
                 raise
     return outcome
+
+
+def _components(endpoints: Endpoints, engine: Engine) -> list[Component]:
+    return [
+        kafka_component(endpoints.kafka_bootstrap),
+        redis_component(endpoints.redis_url),
+        database_component(engine),
+    ]
+
+
+def _abandon_stale_runs(engine: Engine, park_id: str, day: date) -> int:
+    """Runs of this day still marked running: we hold the lease, so their process is gone."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(runs)
+            .where(runs.c.park_id == park_id, runs.c.market_day == day, runs.c.status == "running")
+            .values(
+                status="abandoned",
+                finished_at=now(),
+                error="the process running it stopped without finishing (found by the next run)",
+            )
+        )
+    return result.rowcount
 
 
 def _finish(engine: Engine, run_id: str, status: str, error: str | None) -> None:
@@ -191,7 +260,13 @@ def _finish(engine: Engine, run_id: str, status: str, error: str | None) -> None
 
 
 def _run_stages(
-    engine: Engine, bootstrap: str, scenario: Scenario, day: date, progress: Progress, outcome: RunOutcome
+    engine: Engine,
+    bootstrap: str,
+    scenario: Scenario,
+    day: date,
+    progress: Progress,
+    outcome: RunOutcome,
+    watch: Watch,
 ) -> None:
     park_id = scenario.id
     _prepare_history(engine, scenario, day, progress)
@@ -211,7 +286,7 @@ def _run_stages(
                 progress("forecast  running sktime models on Ray ...")
                 _issue_forecast(engine, scenario, day)
             try:
-                _wait_for(stage, engine, pipeline, park_id, day)
+                _wait_for(stage, engine, pipeline, park_id, day, watch)
             except PipelineError as exc:
                 raise RunDayError(f"{stage.label}: {exc}") from exc
             outcome.stage_seconds[stage.label] = time.monotonic() - t0

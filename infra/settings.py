@@ -50,6 +50,7 @@ class Settings:
     ray_num_cpus: int | None = None
     log_level: str = "INFO"
     scenario_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    outage_budget_s: float = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -57,6 +58,7 @@ class Settings:
         raw_day = _env("DEFAULT_DAY")
         raw_cpus = _env("RAY_NUM_CPUS")
         raw_dirs = _env("SCENARIO_DIRS")
+        raw_budget = _env("OUTAGE_BUDGET_S")
         return cls(
             run_dir=Path(_env("RUN_DIR") or defaults.run_dir),
             database_url=_env("DATABASE_URL"),
@@ -67,6 +69,7 @@ class Settings:
             ray_num_cpus=_parse_positive_int("RAY_NUM_CPUS", raw_cpus) if raw_cpus else None,
             log_level=(_env("LOG_LEVEL") or defaults.log_level).upper(),
             scenario_dirs=tuple(Path(p) for p in raw_dirs.split(os.pathsep)) if raw_dirs else (),
+            outage_budget_s=float(_parse_positive_int("OUTAGE_BUDGET_S", raw_budget)) if raw_budget else 10.0,
         )
 
     @property

@@ -55,3 +55,11 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("rejected_at", AwareDateTime, nullable=False),
 )
+
+# Fencing tokens of run leases (infra/locks.py): incremented by every acquisition.
+run_fences = Table(
+    "run_fences",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("fence", BigInteger, nullable=False),
+)
