@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/parkvpp run-day --park datong
 
 test: $(STAMP)
+	@test -x /usr/bin/chromium -a -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-cjk; } || echo "warning: could not install chromium and CJK fonts (not root?): browser tests will fail"
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -1,96 +1,102 @@
-"""FastAPI gateway: read access to parks, runs, stored facts and run reports (OpenAPI at /docs)."""
+"""FastAPI gateway: API v1 under ``/api/v1`` (OpenAPI, Swagger UI at /docs and ReDoc at /redoc from
+local assets), web pages for traders, enterprises, operators and auditors, ``/health`` and ``/metrics``.
+
+Sign-in: ``POST /api/v1/auth/token`` (OAuth2 password flow) for the API, ``/login`` for the
+pages (an HttpOnly, SameSite=Strict cookie). Every data access goes through the query layer
+(:mod:`gateway.access`), which enforces roles and tenants. See ``gateway/README.md``.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, Response
-from sqlalchemy import select
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
-from infra.contracts import PAYLOADS
+from gateway import ops, problems
+from gateway.api import router as api_router
 from infra.db import make_engine
-from infra.db.outbox import stored_json
-from infra.db.tables import runs
-from infra.scenario import ScenarioError, available_parks, load_scenario
 from infra.settings import Settings
 
+API_VERSION = "1.0.0"
+STATIC = Path(__file__).parent / "static"
 
-def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(
+
+def _plotly_dir() -> Path | None:
+    try:
+        import plotly
+
+        folder = Path(plotly.__file__).parent / "package_data"
+        return folder if (folder / "plotly.min.js").exists() else None
+    except ImportError:
+        return None
+
+
+def create_app(settings: Settings, *, auth: bool = True) -> FastAPI:
+    """The gateway app. ``auth=False`` serves everything as an administrator with no token
+    handling at all: only for ``parkvpp bench gateway`` to measure what the auth layer costs."""
+    app: FastAPI = FastAPIOffline(
         title="parkvpp gateway",
-        version="0.1.0",
-        description="Parks, market days, stored facts (forecasts, offers, bids, awards, dispatch, "
-        "metering, settlements) and run reports.",
+        version=API_VERSION,
+        description=(
+            "Park virtual power plant: parks and portfolios, enrolment, forecasts, offers, bids, awards, "
+            "dispatch, demand response, metering, statements, settlement review, carbon indicators and "
+            "ledger. Sign in with `POST /api/v1/auth/token` (OAuth2 password flow) and send "
+            "`Authorization: Bearer <access_token>`. Errors are RFC 9457 problem details. Every route "
+            "lists the permission (OAuth2 scope) it needs; an enterprise user sees its own enterprise only."
+        ),
+        openapi_tags=[
+            {"name": n}
+            for n in (
+                "auth",
+                "users",
+                "parks",
+                "enrolment",
+                "market",
+                "dispatch",
+                "metering",
+                "statements",
+                "review",
+                "carbon",
+                "audit",
+                "reports",
+                "operations",
+            )
+        ],
     )
-    engine = make_engine(settings.resolved_database_url)
-
-    def scenario_or_404(park_id: str) -> Any:
-        try:
-            return load_scenario(park_id)
-        except ScenarioError as exc:
-            raise HTTPException(404, f"park {park_id!r}: {exc.problems[0]}") from exc
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        with engine.connect() as conn:
-            conn.execute(select(1))
-        return {"status": "ok"}
-
-    @app.get("/parks")
-    def parks() -> list[dict[str, Any]]:
-        return [
-            {"id": p, "name": load_scenario(p).park.name, "version": load_scenario(p).version}
-            for p in available_parks()
-        ]
-
-    @app.get("/parks/{park_id}")
-    def park(park_id: str) -> dict[str, Any]:
-        s = scenario_or_404(park_id)
-        return {
-            "id": s.id,
-            "name": s.park.name,
-            "version": s.version,
-            "market": s.market.name,
-            "enterprises": [e.model_dump(include={"id", "name", "sector"}) for e in s.park.enterprises],
-            "assets": [a.model_dump(include={"id", "type", "name", "enterprise"}) for a in s.park.assets],
-        }
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.resolved_database_url)
+    app.state.auth = auth
+    problems.install(app)
+    ops.install(app)
+    app.include_router(api_router)
 
     @app.get(
-        "/parks/{park_id}/days/{day}/facts/{schema}",
-        response_class=Response,
-        responses={
-            200: {"content": {"application/json": {}}, "description": "the stored envelopes, in store order"}
-        },
+        "/health",
+        tags=["operations"],
+        responses={503: {"description": "a part is down", "content": {"application/json": {}}}},
     )
-    def facts(park_id: str, day: date, schema: str) -> Response:
-        """Stored facts exactly as they were published (the envelope JSON is served verbatim)."""
-        scenario_or_404(park_id)
-        if schema not in PAYLOADS:
-            raise HTTPException(422, f"schema {schema!r}: must be one of {', '.join(PAYLOADS)}")
-        with engine.connect() as conn:
-            found = stored_json(conn, park_id, day, schema)
-        if not found:
-            raise HTTPException(404, f"no {schema} stored for {park_id} on {day}")
-        return Response(content="[" + ",".join(found) + "]", media_type="application/json")
+    def health() -> Any:
+        """``ok`` when the database and the configured broker and Redis answer; 503 naming the part that does not."""
+        ok, parts = ops.health(app)
+        body = {"status": "ok" if ok else "down", **parts}
+        return body if ok else JSONResponse(body, status_code=503)
 
-    @app.get("/runs")
-    def run_list(limit: int = 50) -> list[dict[str, Any]]:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(runs).order_by(runs.c.started_at.desc()).limit(min(max(limit, 1), 500))
-            )
-            return [dict(r._mapping) for r in rows]
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    plotly_dir = _plotly_dir()
+    if plotly_dir is not None:
+        app.mount("/vendor/plotly", StaticFiles(directory=plotly_dir), name="plotly")
 
-    @app.get("/parks/{park_id}/days/{day}/report", response_class=FileResponse)
-    def report(park_id: str, day: date) -> FileResponse:
-        scenario_or_404(park_id)
-        path = settings.run_dir / park_id / day.isoformat() / "report.html"
-        if not path.exists():
-            raise HTTPException(
-                404, f"no report for {park_id} on {day}; run `parkvpp run-day --park {park_id} --date {day}`"
-            )
-        return FileResponse(path, media_type="text/html")
+    from gateway.web import router as web_router
+
+    app.include_router(web_router)
+
+    @app.get("/parks/{park_id}/days/{day}/report", include_in_schema=False)
+    def old_report(park_id: str, day: str) -> RedirectResponse:
+        """The report's old address: its images resolve under the new one."""
+        return RedirectResponse(f"/api/v1/parks/{park_id[:64]}/days/{day[:10]}/report/", status_code=308)
 
     return app

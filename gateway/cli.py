@@ -24,6 +24,7 @@ SERVICE_CLIS = (
     "settlement.cli",
     "gateway.commands",
     "gateway.dataplane",
+    "gateway.usercli",
 )
 
 app = typer.Typer(

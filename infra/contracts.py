@@ -31,6 +31,7 @@ class Topic(StrEnum):
     DISPATCH = "vpp.dispatch"
     METERING = "vpp.metering"
     SETTLEMENTS = "vpp.settlements"
+    DEAD_LETTERS = "vpp.deadletters"
 
 
 MESSAGE_NAMESPACE = uuid.UUID("6f1d3c2a-9b7e-4c1f-8a52-3e0d7b9c4a11")
@@ -59,6 +60,8 @@ class Envelope(BaseModel):
     market_day: date
     produced_at: datetime
     payload: dict[str, Any]
+    producer: str | None = Field(None, description="the service that produced and signed it")
+    signature: str | None = Field(None, description="Ed25519 signature (base64) of the rest, by the producer")
 
     @field_validator("produced_at")
     @classmethod

@@ -209,11 +209,43 @@ def _sigterm_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+WORK_DIR_PREFIX = "parkvpp-services-"
+OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_work_dirs(root: Path | None = None) -> list[Path]:
+    """Remove work folders left by processes that were killed (their owner pid is gone)."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(WORK_DIR_PREFIX + "*"):
+        owner = folder / OWNER_FILE
+        try:
+            pid = int(owner.read_text().strip())
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner written yet, or another layout)
+        if not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 @contextlib.contextmanager
 def local_services(settings: Settings, kafka: bool = True, redis: bool = True) -> Iterator[Endpoints]:
     """Configured endpoints, starting embedded servers for whatever is not configured."""
+    for folder in sweep_stale_work_dirs():
+        log.info("removed %s, left by a process that was killed", folder)
     children: list[ChildServer] = []
-    work_dir = Path(tempfile.mkdtemp(prefix="parkvpp-services-"))
+    work_dir = Path(tempfile.mkdtemp(prefix=WORK_DIR_PREFIX))
+    (work_dir / OWNER_FILE).write_text(str(os.getpid()))
     try:
         with _sigterm_as_exit():
             kafka_bootstrap = settings.kafka_bootstrap or ""

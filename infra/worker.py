@@ -11,21 +11,27 @@ only after the effects are stored. A message that cannot be applied is recorded 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from sqlalchemy import Connection, Engine, insert
 
-from infra.contracts import Envelope
-from infra.db.outbox import first_delivery, relay
+from infra.contracts import Envelope, Topic
+from infra.db.outbox import first_delivery, relay, stored_conflict
 from infra.db.tables import dead_letters
 from infra.kafka import make_consumer, make_producer
+from infra.signing import producing_as, verification_problem
 from infra.timeutil import now
 
 log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a message larger than this is refused unread (junk or a bug)
 
 
 class AlreadyApplied(Exception):
@@ -66,7 +72,8 @@ class Worker(ABC):
         """Apply one message; returns False if it was a duplicate or rejected."""
         ctx = MessageContext(self.engine, self.group, topic, envelope)
         try:
-            self.handle(ctx)
+            with producing_as(self.group):
+                self.handle(ctx)
             return True
         except AlreadyApplied:
             log.debug("%s: %s already applied, skipped", self.group, envelope.message_id)
@@ -86,8 +93,13 @@ class Worker(ABC):
 
 
 def run_worker(worker: Worker, stop: threading.Event, ready: threading.Event | None = None) -> None:
-    """Consume until ``stop`` is set; commit after each poll's messages are applied."""
+    """Consume until ``stop`` is set; commit after each poll's messages are applied.
+
+    Before a message reaches the service it must be admitted (:func:`admission_problem`):
+    anything unreadable, oversized, unsigned, signed by the wrong service or conflicting with
+    a stored fact goes to the dead-letter table and topic with the reason, and is skipped."""
     consumer = make_consumer(worker.kafka_bootstrap, worker.group, worker.topics)
+    dead_letter_producer = None
     try:
         while not stop.is_set():
             batch = consumer.poll(timeout_ms=200)
@@ -95,16 +107,75 @@ def run_worker(worker: Worker, stop: threading.Event, ready: threading.Event | N
                 ready.set()
             for tp, records in batch.items():
                 for record in records:
-                    try:
-                        envelope = Envelope.from_json(record.value)
-                    except ValueError as exc:
-                        log.error("%s: unreadable message at %s/%s: %s", worker.group, tp, record.offset, exc)
+                    envelope, problem = admit(worker.engine, record.value)
+                    if problem is not None:
+                        dead_letter_producer = dead_letter_producer or make_producer(worker.kafka_bootstrap)
+                        where = f"{tp.topic}/{tp.partition}/{record.offset}"
+                        reject(worker, dead_letter_producer, tp.topic, where, envelope, problem, record.value)
                         continue
                     worker.apply(tp.topic, envelope)
             if batch:
                 consumer.commit()
     finally:
         consumer.close()
+        if dead_letter_producer is not None:
+            dead_letter_producer.close()
+
+
+def admit(engine: Engine, raw: bytes | None) -> tuple[Envelope | None, str | None]:
+    """The envelope of a raw message, or why it must not be applied."""
+    size = len(raw or b"")
+    if size == 0:
+        return None, "empty message"
+    if size > MAX_MESSAGE_BYTES:
+        return None, f"oversized message: {size:,} bytes (limit {MAX_MESSAGE_BYTES:,})"
+    try:
+        envelope = Envelope.from_json(raw)
+    except ValueError as exc:
+        return None, f"unreadable message: {str(exc).splitlines()[0][:300]}"
+    problem = verification_problem(envelope)
+    if problem is None:
+        with engine.connect() as conn:
+            problem = stored_conflict(conn, envelope)
+    return envelope, problem
+
+
+def reject(
+    worker: Worker,
+    producer: KafkaProducer,
+    topic: str,
+    where: str,
+    envelope: Envelope | None,
+    reason: str,
+    raw: bytes | None,
+) -> None:
+    """Record a refused message in ``dead_letters`` and on the dead-letter topic."""
+    message_id = envelope.message_id if envelope is not None else where
+    log.error("%s: dead-lettered %s: %s", worker.group, message_id, reason)
+    with worker.engine.begin() as conn:
+        conn.execute(
+            insert(dead_letters).values(
+                consumer=worker.group,
+                message_id=message_id[:64],
+                topic=topic,
+                reason=reason,
+                rejected_at=now(),
+            )
+        )
+    letter = {
+        "consumer": worker.group,
+        "source": where,
+        "message_id": message_id,
+        "reason": reason,
+        "rejected_at": now().isoformat(),
+        "raw_prefix": (raw or b"")[:1024].decode("utf-8", errors="replace"),
+    }
+    try:
+        producer.send(Topic.DEAD_LETTERS, value=json.dumps(letter).encode(), key=message_id.encode()).get(
+            timeout=10
+        )
+    except KafkaError as exc:  # the table row stands; the topic copy is best effort
+        log.warning("%s: could not publish the dead letter of %s: %s", worker.group, message_id, exc)
 
 
 def run_relay(engine: Engine, kafka_bootstrap: str, stop: threading.Event, interval_s: float = 0.2) -> None:

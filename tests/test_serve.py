@@ -32,6 +32,15 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     env = {**os.environ, "PARKVPP_RUN_DIR": str(tmp_path)}
     for key in ("PARKVPP_KAFKA_BOOTSTRAP", "PARKVPP_REDIS_URL", "PARKVPP_DATABASE_URL"):
         env.pop(key, None)
+    added = subprocess.run(
+        [PARKVPP, "users", "add", "first_admin", "--role", "admin", "--password-stdin"],
+        input="a-long-password\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
     proc = subprocess.Popen(
         [PARKVPP, "serve", "--port", str(port)],
         env=env,
@@ -50,8 +59,16 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, "gateway did not answer within 90 s"
             time.sleep(0.3)
-        parks = httpx.get(f"http://127.0.0.1:{port}/parks", timeout=5).json()
+        token = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/token",
+            data={"username": "first_admin", "password": "a-long-password"},
+            timeout=10,
+        ).json()["access_token"]
+        parks = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/parks", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ).json()
         assert {p["id"] for p in parks} == {"datong", "chifeng"}
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/parks", timeout=5).status_code == 401
         assert httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 200
         children = _descendants(proc.pid)
         assert len(children) >= 2, "embedded Kafka and Redis run as child processes"

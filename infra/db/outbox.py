@@ -18,6 +18,7 @@ from infra.contracts import Envelope
 from infra.db.engine import insert_ignore
 from infra.db.tables import consumed_messages, outbox
 from infra.kafka import publish
+from infra.signing import sign
 from infra.timeutil import now
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ def payload_digest(envelope: Envelope) -> str:
 
 
 def enqueue(conn: Connection, topic: str, envelope: Envelope) -> bool:
-    """Add a fact to the outbox inside the caller's transaction. Returns True if it is new."""
+    """Sign a fact as its producer and add it to the outbox inside the caller's transaction.
+    Returns True if it is new."""
+    envelope = sign(envelope)
     digest = payload_digest(envelope)
     row = {
         "message_id": envelope.message_id,
@@ -58,6 +61,19 @@ def enqueue(conn: Connection, topic: str, envelope: Envelope) -> bool:
             "stored facts are never changed (use a fresh database or another day)"
         )
     return False
+
+
+def stored_conflict(conn: Connection, envelope: Envelope) -> str | None:
+    """A message whose id names a stored fact but whose content differs is a conflict, not a replay."""
+    stored = conn.execute(
+        select(outbox.c.payload_sha256).where(outbox.c.message_id == envelope.message_id)
+    ).scalar()
+    if stored is not None and stored != payload_digest(envelope):
+        return (
+            f"conflict: {envelope.schema_.name} {envelope.message_id} is stored with different content; "
+            "stored facts never change"
+        )
+    return None
 
 
 def stored_json(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[str]:

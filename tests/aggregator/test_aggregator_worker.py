@@ -16,6 +16,7 @@ from infra.db import make_engine, migrate
 from infra.db.outbox import stored_envelopes
 from infra.db.tables import dead_letters, outbox
 from infra.kafka import ensure_topics, make_producer, publish, read_topic
+from infra.signing import sign
 from infra.timeutil import MARKET_TZ
 from infra.worker import WorkerThread, run_relay
 from sim.forecasts import forecast_from_history
@@ -63,7 +64,7 @@ def test_forecast_to_offer_and_award_to_dispatch_over_kafka(services, sqlite_url
     producer = make_producer(services.kafka_bootstrap)
     try:
         assert worker.ready_event.wait(60), "worker did not join its consumer group"
-        publish(producer, Topic.FORECASTS, forecast_env)
+        publish(producer, Topic.FORECASTS, sign(forecast_env))
         offer = Offer.from_envelope(_wait_for(services.kafka_bootstrap, Topic.OFFERS, offer_id))
         assert offer.forecast_message_id == forecast_env.message_id and offer.market == "day_ahead"
 
@@ -71,7 +72,7 @@ def test_forecast_to_offer_and_award_to_dispatch_over_kafka(services, sqlite_url
             "datong", day, "day_ahead", "e2e"
         )
         mine.add(award_env.message_id)
-        publish(producer, Topic.AWARDS, award_env)
+        publish(producer, Topic.AWARDS, sign(award_env))
         dispatch = Dispatch.from_envelope(_wait_for(services.kafka_bootstrap, Topic.DISPATCH, dispatch_id))
         assert dispatch.award_message_id == award_env.message_id
         assert {a.asset_id for a in dispatch.assets} == {a.id for a in datong.park.assets}

@@ -13,6 +13,7 @@ from infra.db import make_engine, migrate
 from infra.db.outbox import relay
 from infra.db.tables import outbox
 from infra.kafka import ensure_topics, make_producer, publish, read_topic
+from infra.signing import sign
 from infra.worker import WorkerThread
 from settlement.tables import settlement_days, settlement_facts, settlement_statements
 from settlement.worker import SettlementWorker
@@ -69,7 +70,7 @@ def test_kafka_consume_settle_relay_and_redelivery(services, sqlite_url: str, da
     worker.start()
     try:
         for env in reversed(envelopes):  # metering before awards: any order works
-            publish(producer, Topic.METERING if env.schema_.name == "metering" else Topic.AWARDS, env)
+            publish(producer, Topic.METERING if env.schema_.name == "metering" else Topic.AWARDS, sign(env))
         wait_for(lambda: settled_days(engine) == 2)
         # The worker stored statements and their messages, but nothing is published yet: a crash
         # here loses nothing, the outbox still holds every settlement.
@@ -93,9 +94,9 @@ def test_kafka_consume_settle_relay_and_redelivery(services, sqlite_url: str, da
         # The broker re-delivers everything: nothing new is settled or published. A sentinel (the
         # next day's metering) behind the duplicates shows when they have all been handled.
         for env in envelopes:
-            publish(producer, Topic.METERING if env.schema_.name == "metering" else Topic.AWARDS, env)
+            publish(producer, Topic.METERING if env.schema_.name == "metering" else Topic.AWARDS, sign(env))
         sentinel = make_day(datong, SENTINEL_DAY).metering
-        publish(producer, Topic.METERING, sentinel)
+        publish(producer, Topic.METERING, sign(sentinel))
         wait_for(lambda: fact_stored(engine, sentinel.message_id))
         assert relay(engine, producer) == 0
         with engine.connect() as conn:
