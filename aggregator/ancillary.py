@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from aggregator.model import ParkModel
+from aggregator.solution import Solution
 from infra.contracts import DemandResponseOffer, RegulationOffer
 from infra.scenario import MarketRules
 
@@ -33,17 +33,18 @@ def regulation_value_per_mw_interval(rules: MarketRules, dt_h: float) -> float:
     return (reg.capacity_price_cny_per_mw_h + mileage) * dt_h
 
 
-def regulation_offers(model: ParkModel, rules: MarketRules) -> list[RegulationOffer]:
-    if model.reg_total is None:
+def regulation_offers(solution: Solution, rules: MarketRules) -> list[RegulationOffer]:
+    held = solution.regulation
+    if held is None:
         return []
     reg = rules.regulation
-    dt = model.b.dt_h
-    value = float(model.reg_value.value)
-    capacity = np.maximum(np.asarray(model.reg_total.value), 0.0)
-    shadow = np.maximum(np.asarray(model.reg_cap_constraint.dual_value, dtype=float), 0.0)
+    dt = solution.dt_h
+    value = held.value_cny_per_mw_interval
+    capacity = held.capacity_mw
+    shadow = held.cap_shadow
     per_mileage = reg.mileage_per_mw_h * dt * reg.expected_k_factor
     offers = []
-    for t in range(model.b.T):
+    for t in range(solution.T):
         break_even = (
             max(value - shadow[t] - reg.capacity_price_cny_per_mw_h * dt, 0.0) / per_mileage
             if per_mileage
@@ -64,15 +65,17 @@ def regulation_offers(model: ParkModel, rules: MarketRules) -> list[RegulationOf
 
 
 def _providers(
-    model: ParkModel, direction: str, hours: float, reference_price: float
+    solution: Solution, direction: str, hours: float, reference_price: float
 ) -> list[tuple[np.ndarray, float]]:
     """(capacity (T,) available in every scenario, cost CNY/MWh) per providing device."""
     out = []
-    for f in model.fleets:
+    for fs in solution.fleets:
+        f = fs.fleet
+        provide = f.peak_cut if direction == "peak_cut" else f.valley_fill
         per_scenario = []
         cost = None
-        for s in range(model.b.K):
-            offer = (f.peak_cut if direction == "peak_cut" else f.valley_fill)(s, hours, reference_price)
+        for s in range(solution.K):
+            offer = provide(fs, s, hours, reference_price, solution.carbon_price)
             if offer is None:
                 break
             per_scenario.append(offer[0])
@@ -84,29 +87,28 @@ def _providers(
 
 
 def demand_response_offers(
-    model: ParkModel,
+    solution: Solution,
     rules: MarketRules,
     reserve_up: np.ndarray,
     reserve_down: np.ndarray,
     reference_price: float,
 ) -> list[list[DemandResponseOffer]]:
     dr = rules.demand_response
-    regulation = (
-        np.zeros(model.b.T) if model.reg_total is None else np.maximum(np.asarray(model.reg_total.value), 0.0)
-    )
-    hours = max(rules.vpp_min_response_hours, model.b.dt_h)
+    T = solution.T
+    regulation = np.zeros(T) if solution.regulation is None else solution.regulation.capacity_mw
+    hours = max(rules.vpp_min_response_hours, solution.dt_h)
     tick = rules.price_tick_cny_per_mwh
-    offers: list[list[DemandResponseOffer]] = [[] for _ in range(model.b.T)]
+    offers: list[list[DemandResponseOffer]] = [[] for _ in range(T)]
     for direction, cap, reserve in (
         ("peak_cut", dr.peak_cut_cap_cny_per_mwh, reserve_up),
         ("valley_fill", dr.valley_fill_cap_cny_per_mwh, reserve_down),
     ):
         providers = [
             (c, math.ceil(round(cost / tick, 6)) * tick)
-            for c, cost in _providers(model, direction, hours, reference_price)
+            for c, cost in _providers(solution, direction, hours, reference_price)
         ]
         providers = [(c, max(price, 0.0)) for c, price in providers if price <= cap]
-        for t in range(model.b.T):
+        for t in range(T):
             steps: dict[float, float] = defaultdict(float)
             for capacity, price in providers:
                 steps[price] += float(capacity[t])

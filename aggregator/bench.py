@@ -18,18 +18,14 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from aggregator.bench_data import generate_portfolio
 from aggregator.dispatch import disaggregate
 from aggregator.inputs import PRICE_DA, inputs_from_forecast, price_scenarios, required_series
-from aggregator.model import ParkModel, Portfolio
+from aggregator.model import ParkModel
 from aggregator.offer import build_offer
-from aggregator.scale import (
-    aggregate,
-    flexible_count,
-    generate_portfolio,
-    inflexible_setpoints,
-    objective_cny,
-    split,
-)
+from aggregator.portfolio import ModelStore, Portfolio
+from aggregator.scale import aggregate, check_all, objective_cny, solution_setpoints, unmanaged_setpoints
+from aggregator.solution import DayData, Solution
 from infra.contracts import Award, ForecastSet, SeriesForecast
 from infra.db import make_engine
 from infra.registry import open_portfolio
@@ -128,9 +124,10 @@ def datong_timings() -> dict[str, float]:
     scenario = _datong(day)
     forecast = metered_day_forecast(scenario, day)
     times: dict[str, float] = {}
+    models = ModelStore()  # the first run compiles both models, the second re-solves them
     for label in ("cold", "warm"):
         t0 = time.perf_counter()
-        result = build_offer(scenario, forecast, forecast_message_id="bench")
+        result = build_offer(scenario, forecast, forecast_message_id="bench", models=models)
         t1 = time.perf_counter()
         median = inputs_from_forecast(scenario, forecast, day).median("market.price_da_cny_per_mwh")
         award = Award(
@@ -143,7 +140,7 @@ def datong_timings() -> dict[str, float]:
             clearing_price_cny_per_mwh=median.tolist(),
         )
         t2 = time.perf_counter()
-        dispatch = disaggregate(scenario, forecast, award, award_message_id="bench")
+        dispatch = disaggregate(scenario, forecast, award, award_message_id="bench", models=models)
         t3 = time.perf_counter()
         times[f"datong_offer_seconds_{label}"] = round(t1 - t0, 3)
         times[f"datong_dispatch_seconds_{label}"] = round(t3 - t2, 3)
@@ -154,7 +151,7 @@ def datong_timings() -> dict[str, float]:
     return times
 
 
-def _day_data(devices: int) -> tuple[Portfolio, dict[str, np.ndarray], np.ndarray, np.ndarray, float, float]:
+def _day_data(devices: int) -> tuple[Portfolio, dict[str, np.ndarray], np.ndarray, float, float]:
     """The generated portfolio on Datong's default day: profiles, price scenarios, dt, carbon price."""
     day = get_settings().default_day
     scenario = _datong(day)
@@ -163,32 +160,24 @@ def _day_data(devices: int) -> tuple[Portfolio, dict[str, np.ndarray], np.ndarra
     pv_shape = inputs.median("pv_central.pv_mw") / 300.0
     scale_mw = 0.8 * devices  # fixed load in proportion to the flexible pool (about 0.8 MW per device)
     load = scale_mw * load_shape / load_shape.max()
-    portfolio, profiles = generate_portfolio(devices, load, 0.3 * scale_mw * pv_shape)
+    portfolio, profiles = generate_portfolio(devices, load, 0.3 * scale_mw * pv_shape, scenario.park.carbon)
     prices = price_scenarios(inputs, BENCH_PRICE_SCENARIOS)
-    return (
-        portfolio,
-        profiles,
-        prices.prices,
-        inputs.dt_h,
-        scenario.park.carbon.carbon_price_cny_per_tco2,
-    )
+    return portfolio, profiles, prices.prices, inputs.dt_h, scenario.park.carbon.carbon_price_cny_per_tco2
 
 
-def _solve(
-    portfolio: Portfolio,
-    profiles: dict[str, np.ndarray],
-    prices: np.ndarray,
-    dt_h: float,
-    carbon: float,
-) -> tuple[ParkModel, float, float]:
+def solve_energy_offer(
+    portfolio: Portfolio, profiles: dict[str, np.ndarray], prices: np.ndarray, dt_h: float, carbon: float
+) -> tuple[Solution, float, int]:
+    """The benchmark's energy offer (no reserves) solved once: solution, seconds with building, variables."""
     K, T = prices.shape
     t0 = time.perf_counter()
     model = ParkModel(portfolio, K, T, dt_h, "offer", reserves=False)
-    model.set_day(profiles, np.zeros(T), np.zeros(T), np.zeros(T))
-    model.weighted_price.value = prices / K
-    model.set_carbon_price(carbon)
-    info = model.solve(SOLVER, once=True)
-    return model, time.perf_counter() - t0, info.seconds
+    zeros = np.zeros(T)
+    day = DayData(
+        profiles=profiles, green_mw=zeros, need_up=zeros, need_down=zeros, carbon_price=carbon, prices=prices
+    )
+    solution = model.solve(day, SOLVER, once=True)
+    return solution, time.perf_counter() - t0, model.variable_count
 
 
 def run(devices: int = 10_000, full: bool = True, progress: bool = True) -> dict[str, object]:
@@ -207,61 +196,45 @@ def run(devices: int = 10_000, full: bool = True, progress: bool = True) -> dict
     portfolio, profiles, prices, dt_h, carbon = _day_data(devices)
     K, T = prices.shape
     weights = np.full(K, 1.0 / K)
-    figures["flexible_devices"] = flexible_count(portfolio)
+    figures["flexible_devices"] = portfolio.flexible_count()
     figures["intervals"] = T
 
     _say("aggregated: clustering into virtual devices, solving, splitting back ...")
     t0 = time.perf_counter()
-    virtual, clusters, virtual_profiles = aggregate(portfolio, profiles)
-    model, _, solve_s = _solve(virtual, virtual_profiles, prices, dt_h, carbon)
-    agg_points = {
-        f.kind: np.stack(
-            [split(clusters[f.kind], model.portfolio.fleet(f.kind).setpoints(s), f.n) for s in range(K)]
-        )
-        for f in portfolio.fleets
-    }
+    pooled = aggregate(portfolio, profiles)
+    solution, _, _ = solve_energy_offer(pooled.virtual, pooled.profiles, prices, dt_h, carbon)
+    agg_points = pooled.split(solution)
     agg_seconds = time.perf_counter() - t0
-    figures["virtual_devices"] = flexible_count(virtual)
+    figures["virtual_devices"] = pooled.virtual.flexible_count()
     figures["aggregated_seconds"] = round(agg_seconds, 3)
-    figures["aggregated_solve_seconds"] = round(solve_s, 3)
+    figures["aggregated_solve_seconds"] = round(solution.info.seconds, 3)
     _say(f"  {figures['virtual_devices']} virtual devices, {agg_seconds:.2f} s")
 
     _say("checking every device's split schedule ...")
-    problems = []
-    for f in portfolio.fleets:
-        for s in range(K):
-            problems += f.check(agg_points[f.kind][s], profiles, dt_h)
-    figures["split_infeasible_devices"] = len(problems)
+    figures["split_infeasible_devices"] = len(check_all(portfolio, agg_points, profiles, dt_h))
     agg_objective = objective_cny(portfolio, agg_points, profiles, prices, weights, carbon, dt_h)
-    base_objective = objective_cny(
-        portfolio,
-        inflexible_setpoints(portfolio, profiles, K, T, dt_h),
-        profiles,
-        prices,
-        weights,
-        carbon,
-        dt_h,
-    )
+    unmanaged = unmanaged_setpoints(portfolio, profiles, K, T, dt_h)
+    base_objective = objective_cny(portfolio, unmanaged, profiles, prices, weights, carbon, dt_h)
     figures["objective_aggregated_cny"] = round(agg_objective, 2)
     figures["objective_unmanaged_cny"] = round(base_objective, 2)
 
     if full:
-        full_portfolio, full_profiles, *_ = _day_data(devices)
-        size = sum(f.n for f in full_portfolio.fleets)
+        size = sum(f.n for f in portfolio.fleets)
         _say(
             f"monolithic: building and solving all {size:,} devices with {SOLVER} (slow; progress every {HEARTBEAT_S:.0f} s) ..."
         )
         with _heartbeat("monolithic ECOS"):
-            full_model, full_seconds, full_solve = _solve(full_portfolio, full_profiles, prices, dt_h, carbon)
-        full_points = {f.kind: np.stack([f.setpoints(s) for s in range(K)]) for f in full_model.fleets}
+            full_solution, full_seconds, variables = solve_energy_offer(
+                portfolio, profiles, prices, dt_h, carbon
+            )
         full_objective = objective_cny(
-            full_portfolio, full_points, full_profiles, prices, weights, carbon, dt_h
+            portfolio, solution_setpoints(full_solution), profiles, prices, weights, carbon, dt_h
         )
         flexibility = full_objective - base_objective
         figures.update(
             full_seconds=round(full_seconds, 3),
-            full_solve_seconds=round(full_solve, 3),
-            full_variables=int(full_model.problem.size_metrics.num_scalar_variables),
+            full_solve_seconds=round(full_solution.info.seconds, 3),
+            full_variables=variables,
             objective_full_cny=round(full_objective, 2),
             speedup=round(full_seconds / agg_seconds, 1),
             gap_percent=round(100 * (full_objective - agg_objective) / abs(full_objective), 4),

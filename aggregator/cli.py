@@ -73,14 +73,22 @@ def aggregate(
             )
             raise typer.Exit(1)
         from aggregator.offer import build_offer
+        from aggregator.portfolio import ModelStore
         from infra.contracts import ForecastSet
+
+        models = ModelStore()  # the sweep re-solves the compiled model
 
         forecast = ForecastSet.from_envelope(envelope)
         console.print(
             f"forecast {envelope.message_id} issued {forecast.issued_at:%Y-%m-%d %H:%M}; solving with {chosen} ..."
         )
         result = build_offer(
-            scenario, forecast, forecast_message_id=envelope.message_id, solver=chosen, allow_relaxed=True
+            scenario,
+            forecast,
+            forecast_message_id=envelope.message_id,
+            solver=chosen,
+            allow_relaxed=True,
+            models=models,
         )
         print_offer(console, scenario, result)
         if sweep:
@@ -95,6 +103,7 @@ def aggregate(
                         carbon_price_cny_per_tco2=price,
                         solver=chosen,
                         allow_relaxed=True,
+                        models=models,
                     )
                 )
             print_sweep(console, rows)

@@ -16,11 +16,13 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from aggregator.devices import Fleet, InterruptibleFleet, RenewableFleet, fleets_for
+from aggregator.devices import fleets_for
 from aggregator.errors import InfeasibleError, InputError, Violation
 from aggregator.inputs import DayInputs, contract_positions, inputs_from_forecast
-from aggregator.model import ParkModel, Portfolio, SolveInfo, cached_model, fingerprint
+from aggregator.model import ParkModel
 from aggregator.offer import forecast_day, reserve_needs
+from aggregator.portfolio import ModelStore, Portfolio, fingerprint
+from aggregator.solution import DayData, Intraday, Solution, SolveInfo
 from infra.contracts import AssetSetpoints, Award, Dispatch, ForecastSet
 from infra.scenario import Scenario
 from infra.timeutil import ensure_aware
@@ -37,16 +39,21 @@ class DispatchResult:
     state: dict[str, float]
     violations: list[Violation] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    solution: Solution | None = None  # the solve the set-points were read from
 
     def setpoints(self) -> dict[str, np.ndarray]:
         return {a.asset_id: np.asarray(a.power_mw) for a in self.dispatch.assets}
 
 
-def dispatch_model(scenario: Scenario, T: int, dt_h: float) -> ParkModel:
-    return cached_model(
-        ("dispatch", fingerprint(scenario), T, dt_h),
-        lambda: ParkModel(Portfolio.from_scenario(scenario), 1, T, dt_h, "dispatch"),
-    )
+def dispatch_model(scenario: Scenario, T: int, dt_h: float, models: ModelStore | None = None) -> ParkModel:
+    """The dispatch model for a park: compiled here, or taken from (and kept in) ``models``."""
+
+    def make() -> ParkModel:
+        return ParkModel(Portfolio.from_scenario(scenario), 1, T, dt_h, "dispatch")
+
+    if models is None:
+        return make()
+    return models.get(("dispatch", fingerprint(scenario), T, dt_h), make)
 
 
 def _award_arrays(award: Award, inputs: DayInputs) -> dict[str, np.ndarray]:
@@ -73,19 +80,26 @@ def _award_arrays(award: Award, inputs: DayInputs) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _load(
-    model: ParkModel, scenario: Scenario, inputs: DayInputs, award: dict[str, np.ndarray], carbon_price: float
-) -> None:
+def _day(
+    scenario: Scenario,
+    inputs: DayInputs,
+    award: dict[str, np.ndarray],
+    carbon_price: float,
+    intraday: Intraday | None = None,
+) -> DayData:
     contracts = contract_positions(scenario, inputs.starts, inputs.dt_h)
     need_up, need_down = reserve_needs(scenario, inputs)
     dr = award["demand_response_mw"]
-    model.set_day(
-        inputs.medians(), contracts.green_mw, need_up + np.maximum(dr, 0), need_down + np.maximum(-dr, 0)
+    return DayData(
+        profiles=inputs.medians(),
+        green_mw=contracts.green_mw,
+        need_up=need_up + np.maximum(dr, 0),
+        need_down=need_down + np.maximum(-dr, 0),
+        carbon_price=carbon_price,
+        award_mw=award["cleared_mw"],
+        regulation_award_mw=award["regulation_mw"],
+        intraday=intraday,
     )
-    model.set_carbon_price(carbon_price)
-    model.target.value = award["cleared_mw"]
-    if model.reg_total is not None:
-        model.reg_min.value = award["regulation_mw"]
 
 
 def disaggregate(
@@ -97,16 +111,15 @@ def disaggregate(
     carbon_price_cny_per_tco2: float | None = None,
     solver: str = "ECOS",
     allow_relaxed: bool = False,
+    models: ModelStore | None = None,
 ) -> DispatchResult:
     """Set-points for every asset that deliver ``award`` (or the closest feasible, with the reason)."""
     inputs = inputs_from_forecast(scenario, forecast, forecast_day(forecast))
     arrays = _award_arrays(award, inputs)
     carbon_price = _carbon_price(scenario, carbon_price_cny_per_tco2)
-    model = dispatch_model(scenario, inputs.T, inputs.dt_h)
-    with model.lock:
-        _load(model, scenario, inputs, arrays, carbon_price)
-        info = model.solve(solver)
-        return _result(model, scenario, inputs, arrays, award_message_id, info, allow_relaxed, [])
+    model = dispatch_model(scenario, inputs.T, inputs.dt_h, models)
+    solution = model.solve(_day(scenario, inputs, arrays, carbon_price), solver)
+    return _result(solution, scenario, inputs, arrays, award_message_id, allow_relaxed, [])
 
 
 def reoptimise(
@@ -122,6 +135,7 @@ def reoptimise(
     carbon_price_cny_per_tco2: float | None = None,
     solver: str = "ECOS",
     allow_relaxed: bool = False,
+    models: ModelStore | None = None,
 ) -> DispatchResult:
     """Intraday: re-plan the intervals from ``from_time`` on with the latest forecast.
 
@@ -135,22 +149,19 @@ def reoptimise(
     arrays = _award_arrays(award, inputs)
     frozen = np.arange(inputs.T) < now_index
     before = {a.asset_id: np.asarray(a.power_mw, dtype=float) for a in previous.assets}
-    model = dispatch_model(scenario, inputs.T, inputs.dt_h)
-    with model.lock:
-        _load(model, scenario, inputs, arrays, _carbon_price(scenario, carbon_price_cny_per_tco2))
-        model.release_headroom(frozen)  # the past needs no reserve
-        for f in model.fleets:
-            missing = [a for a in f.ids if a not in before]
-            if missing:
-                raise InputError(f"previous dispatch has no set-points for {', '.join(missing)}")
-            prev = np.stack([before[a] for a in f.ids])
-            f.restore_state(state)
-            f.freeze(prev, frozen)
-            if isinstance(f, InterruptibleFleet):
-                f.freeze_notice(prev, now_index)
-        info = model.solve(solver, warm_start=True)
-        note = f"intraday re-optimisation from {inputs.starts[min(now_index, inputs.T - 1)]:%H:%M} with the forecast issued {latest.issued_at:%H:%M}"
-        return _result(model, scenario, inputs, arrays, award_message_id, info, allow_relaxed, [note], state)
+    model = dispatch_model(scenario, inputs.T, inputs.dt_h, models)
+    for f in model.portfolio.fleets:
+        missing = [a for a in f.ids if a not in before]
+        if missing:
+            raise InputError(f"previous dispatch has no set-points for {', '.join(missing)}")
+    intraday = Intraday(previous=before, frozen=frozen, now_index=now_index, state=dict(state))
+    carbon_price = _carbon_price(scenario, carbon_price_cny_per_tco2)
+    solution = model.solve(_day(scenario, inputs, arrays, carbon_price, intraday), solver, warm_start=True)
+    note = (
+        f"intraday re-optimisation from {inputs.starts[min(now_index, inputs.T - 1)]:%H:%M} "
+        f"with the forecast issued {latest.issued_at:%H:%M}"
+    )
+    return _result(solution, scenario, inputs, arrays, award_message_id, allow_relaxed, [note], state)
 
 
 def _carbon_price(scenario: Scenario, override: float | None) -> float:
@@ -158,33 +169,30 @@ def _carbon_price(scenario: Scenario, override: float | None) -> float:
 
 
 def _result(
-    model: ParkModel,
+    solution: Solution,
     scenario: Scenario,
     inputs: DayInputs,
     award: dict[str, np.ndarray],
     award_message_id: str,
-    info: SolveInfo,
     allow_relaxed: bool,
     notes: list[str],
     state: dict[str, float] | None = None,
 ) -> DispatchResult:
+    info: SolveInfo = solution.info
     if info.violations and not allow_relaxed:
         raise InfeasibleError(f"the dispatch for park {scenario.id} on {inputs.day}", info.violations)
-    setpoints = {
-        f.ids[i]: f.setpoints(0)[i].round(SETPOINT_DECIMALS) for f in model.fleets for i in range(f.n)
-    }
-    caps = _curtailment_caps(model, inputs)
+    setpoints = {a: values.round(SETPOINT_DECIMALS) for a, values in solution.setpoints(0).items()}
+    profiles = inputs.medians()
+    caps: dict[str, list[float | None]] = {}
+    for fs in solution.fleets:
+        caps.update(fs.fleet.dispatch_caps(fs.setpoints(0), profiles))
     enterprise = {a.id: a.enterprise for a in scenario.park.assets}
     total = np.sum(list(setpoints.values()), axis=0)
     deviation = total - award["cleared_mw"]
-    notes = notes + _deviation_notes(model, inputs, deviation)
-    notes += _reserve_notes(model, inputs, award)
+    notes = notes + _deviation_notes(solution, inputs, deviation)
+    notes += _reserve_notes(solution, inputs, award)
     notes += [f"relaxed: {v.describe()}" for v in info.violations]
-    starts_h = np.arange(inputs.T) * inputs.dt_h
-    notes += [
-        f"{v.asset_id}: {v.family} by {v.amount:.3g} {v.unit}"
-        for v in model.violations(starts_h, targets=True)
-    ]
+    notes += [f"{v.asset_id}: {v.family} by {v.amount:.3g} {v.unit}" for v in solution.targets_missed]
     problems = check_setpoints(scenario, inputs, setpoints)
     notes += [f"feasibility check: {p}" for p in problems]
     dispatch = Dispatch(
@@ -198,40 +206,23 @@ def _result(
             for a, values in setpoints.items()
         ],
         deviation_mw=deviation.round(SETPOINT_DECIMALS).tolist(),
-        regulation_mw=_regulation_held(model),
+        regulation_mw=_regulation_held(solution),
         notes=notes,
     )
     return DispatchResult(
         dispatch=dispatch,
         info=info,
-        state=state if state is not None else model.state(),
+        state=state if state is not None else dict(solution.state),
         violations=info.violations,
         problems=problems,
+        solution=solution,
     )
 
 
-def _curtailment_caps(model: ParkModel, inputs: DayInputs) -> dict[str, list[float | None]]:
-    """PV and wind run free (None) except where the dispatch curtails them: there the cap is the set-point."""
-    caps: dict[str, list[float | None]] = {}
-    for f in model.fleets:
-        if not isinstance(f, RenewableFleet):
-            continue
-        points = f.setpoints(0)
-        available = np.stack([inputs.median(s) for s in f.series])
-        for i, asset in enumerate(f.ids):
-            curtailed = points[i] < available[i] - DEVIATION_TOLERANCE_MW
-            if np.any(curtailed):
-                caps[asset] = [
-                    round(float(p), SETPOINT_DECIMALS) if c else None
-                    for p, c in zip(points[i], curtailed, strict=True)
-                ]
-    return caps
-
-
-def _regulation_held(model: ParkModel) -> list[float]:
-    if model.reg_total is None:
+def _regulation_held(solution: Solution) -> list[float]:
+    if solution.regulation is None:
         return []
-    held = np.maximum(np.asarray(model.reg_total.value), 0.0).round(3)
+    held = solution.regulation.capacity_mw.round(3)
     return held.tolist() if np.any(held > 0) else []
 
 
@@ -245,24 +236,24 @@ def _span(inputs: DayInputs, start: int, end: int) -> str:
     return f"{inputs.starts[start]:%H:%M}-{last:%H:%M}"
 
 
-def _with_headroom(model: ParkModel, direction: str, t0: int, t1: int) -> list[str]:
+def _with_headroom(solution: Solution, direction: str, t0: int, t1: int) -> list[str]:
     """Flexible assets with power headroom left in ``direction`` somewhere in intervals [t0, t1)."""
     free = []
-    for f in model.fleets:
-        head = f.up if direction == "up" else f.down
+    for fs in solution.fleets:
+        head = fs.up if direction == "up" else fs.down
         if head is not None:
-            value = np.asarray(head.value)[: f.n, t0:t1]
-            free += [f.ids[i] for i in range(f.n) if value[i].max() > 1e-3]
+            value = head[0][:, t0:t1]
+            free += [fs.fleet.ids[i] for i in range(fs.fleet.n) if value[i].max() > 1e-3]
     return free
 
 
-def _deviation_notes(model: ParkModel, inputs: DayInputs, deviation: np.ndarray) -> list[str]:
+def _deviation_notes(solution: Solution, inputs: DayInputs, deviation: np.ndarray) -> list[str]:
     notes = []
     for sign, direction, words in ((-1, "up", "short of"), (1, "down", "above")):
         mask = sign * deviation > DEVIATION_TOLERANCE_MW
         for t0, t1 in _ranges(mask, inputs):
             worst = float(np.max(np.abs(deviation[t0:t1])))
-            free = _with_headroom(model, direction, t0, t1)
+            free = _with_headroom(solution, direction, t0, t1)
             if not free:
                 reason = "every flexible asset is at its power limit in that direction"
             else:
@@ -276,18 +267,17 @@ def _deviation_notes(model: ParkModel, inputs: DayInputs, deviation: np.ndarray)
     return notes
 
 
-def _reserve_notes(model: ParkModel, inputs: DayInputs, award: dict[str, np.ndarray]) -> list[str]:
+def _reserve_notes(solution: Solution, inputs: DayInputs, award: dict[str, np.ndarray]) -> list[str]:
     notes = []
-    if model.reg_total is not None:
-        short = np.asarray(model.reg_short.value)
+    if solution.regulation is not None:
+        short = solution.regulation.short_mw
         for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW, inputs):
             notes.append(
                 f"{_span(inputs, t0, t1)}: batteries hold only part of the awarded regulation (short by up to "
                 f"{short[t0:t1].max():.3f} MW)"
             )
     dr = award["demand_response_mw"]
-    for direction, short in (("up", model.short_up.value[0]), ("down", model.short_down.value[0])):
-        short = np.asarray(short)
+    for direction, short in (("up", solution.short_up[0]), ("down", solution.short_down[0])):
         for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW, inputs):
             what = (
                 "awarded demand response and forecast reserve"
@@ -308,8 +298,7 @@ def check_setpoints(scenario: Scenario, inputs: DayInputs, setpoints: dict[str, 
     if missing:
         problems.append(f"no set-points for {', '.join(missing)}")
         return problems
-    fleets: list[Fleet] = fleets_for(scenario)
-    for f in fleets:
+    for f in fleets_for(scenario):
         values = np.stack([np.asarray(setpoints[a], dtype=float) for a in f.ids])
         problems += f.check(values, profiles, inputs.dt_h)
     node_of = {a.id: a.connection for a in scenario.park.assets}

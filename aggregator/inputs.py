@@ -13,6 +13,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
+from aggregator.devices.renewables import CAPACITY_TOLERANCE
 from aggregator.errors import InputError
 from infra.contracts import ForecastSet
 from infra.scenario import Scenario
@@ -20,24 +21,17 @@ from infra.timeutil import MARKET_TZ, day_intervals, ensure_aware, interval_hour
 
 PRICE_DA = "market.price_da_cny_per_mwh"
 MEDIAN = 0.5
-# Generation forecasts may exceed nameplate by this factor (clear-sky edge effects) before we reject them.
-CAPACITY_TOLERANCE = 1.1
 # Negative power below this (MW) is rejected; smaller negatives are model noise and become zero.
 NEGATIVE_TOLERANCE_MW = 0.01
 
 
 def required_series(scenario: Scenario) -> dict[str, float | None]:
     """Series the park model needs, with the physical upper limit where there is one."""
+    from aggregator.devices import fleets_for
+
     needed: dict[str, float | None] = {PRICE_DA: None}
-    for a in scenario.park.assets:
-        if a.type in ("pv", "wind"):
-            needed[f"{a.id}.{a.type}_mw"] = a.capacity_mw * CAPACITY_TOLERANCE
-        elif a.type in ("inflexible_load", "interruptible_load"):
-            needed[f"{a.id}.load_mw"] = None
-        elif a.type == "heat_pump":
-            needed[f"{a.id}.heat_mw_th"] = None
-        elif a.type == "data_centre":
-            needed[f"{a.id}.it_load_mw"] = None
+    for fleet in fleets_for(scenario):
+        needed.update(fleet.forecast_series())
     return needed
 
 

@@ -1,7 +1,8 @@
 """The day-ahead offer: one stochastic optimisation over price scenarios, read off as offer curves.
 
-``build_offer`` validates the forecast, fills the compiled offer model (built once per park
-structure and cached) with the day's data, solves it and turns the answer into an
+``build_offer`` validates the forecast, solves the offer model (compiled once per park
+structure when the caller keeps a :class:`~aggregator.portfolio.ModelStore`) with the day's
+data and turns the returned :class:`~aggregator.solution.Solution` into an
 :class:`~infra.contracts.Offer`: monotone energy curves under the province's rules (the price
 scenarios' points plus the batteries' flexibility bands), regulation and demand-response
 offers, expected revenue and emissions. The schedule keeps headroom for the P10-P90 range of
@@ -17,6 +18,7 @@ import numpy as np
 
 from aggregator.ancillary import demand_response_offers, regulation_offers, regulation_value_per_mw_interval
 from aggregator.curves import energy_curve
+from aggregator.devices import fleets_for
 from aggregator.errors import InfeasibleError, Violation
 from aggregator.inputs import (
     DayInputs,
@@ -24,7 +26,9 @@ from aggregator.inputs import (
     inputs_from_forecast,
     price_scenarios,
 )
-from aggregator.model import ParkModel, Portfolio, SolveInfo, cached_model, fingerprint
+from aggregator.model import ParkModel
+from aggregator.portfolio import ModelStore, Portfolio, fingerprint
+from aggregator.solution import DayData, Solution, SolveInfo
 from infra.contracts import ForecastSet, Offer
 from infra.scenario import Scenario
 
@@ -53,6 +57,7 @@ class OfferResult:
     at_risk: list[AtRisk] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    solution: Solution | None = None  # the solve the offer was read from (schedules, duals, bands)
 
     @property
     def expected_profit_cny(self) -> float:
@@ -85,34 +90,32 @@ def forecast_day(forecast: ForecastSet) -> date:
 def reserve_needs(scenario: Scenario, inputs: DayInputs) -> tuple[np.ndarray, np.ndarray]:
     """Headroom (MW) the schedule must keep up and down for the P10-P90 range of the forecasts.
 
-    Load above its median or renewables below theirs need upward headroom, and the opposite
-    downward. Ranges are added (as if errors moved together), which is the cautious choice
-    when only marginal quantiles are known. Heat and compute demand are buffered by their own
-    tank and deferral, so they are not counted here.
+    Consumption above its median or generation below it needs upward headroom, and the
+    opposite downward. Ranges are added (as if errors moved together), which is the cautious
+    choice when only marginal quantiles are known. Heat and compute demand are buffered by
+    their own tank and deferral, so their fleets declare no uncertainty.
     """
     up = np.zeros(inputs.T)
     down = np.zeros(inputs.T)
-    for sid in inputs.series:
-        owner, quantity = sid.split(".", 1)
-        if owner == "market" or quantity not in ("load_mw", "pv_mw", "wind_mw"):
-            continue
-        med = inputs.median(sid)
-        low, high = inputs.quantile(sid, RISK_LOW), inputs.quantile(sid, RISK_HIGH)
-        if quantity == "load_mw":
-            up += high - med
-            down += med - low
-        else:
-            up += med - low
-            down += high - med
+    for fleet in fleets_for(scenario):
+        for sid in fleet.forecast_series() if fleet.uncertainty else ():
+            med = inputs.median(sid)
+            above = inputs.quantile(sid, RISK_HIGH) - med
+            below = med - inputs.quantile(sid, RISK_LOW)
+            up += above if fleet.uncertainty > 0 else below
+            down += below if fleet.uncertainty > 0 else above
     return up, down
 
 
-def offer_model(scenario: Scenario, T: int, dt_h: float) -> ParkModel:
-    """The compiled offer model for a park (built on first use, then re-solved)."""
-    return cached_model(
-        ("offer", fingerprint(scenario), PRICE_SCENARIOS, T, dt_h),
-        lambda: ParkModel(Portfolio.from_scenario(scenario), PRICE_SCENARIOS, T, dt_h, "offer"),
-    )
+def offer_model(scenario: Scenario, T: int, dt_h: float, models: ModelStore | None = None) -> ParkModel:
+    """The offer model for a park: compiled here, or taken from (and kept in) ``models``."""
+
+    def make() -> ParkModel:
+        return ParkModel(Portfolio.from_scenario(scenario), PRICE_SCENARIOS, T, dt_h, "offer")
+
+    if models is None:
+        return make()
+    return models.get(("offer", fingerprint(scenario), PRICE_SCENARIOS, T, dt_h), make)
 
 
 def build_offer(
@@ -123,53 +126,49 @@ def build_offer(
     carbon_price_cny_per_tco2: float | None = None,
     solver: str = "ECOS",
     allow_relaxed: bool = False,
+    models: ModelStore | None = None,
 ) -> OfferResult:
     """The park's day-ahead offer for the forecast's day.
 
     Raises :class:`~aggregator.errors.InputError` for a forecast the model cannot use and,
     unless ``allow_relaxed``, :class:`~aggregator.errors.InfeasibleError` naming the device and
     constraint family when no schedule meets every constraint (with ``allow_relaxed`` the
-    penalised relaxed answer is returned and its violations listed).
+    penalised relaxed answer is returned and its violations listed). ``models`` keeps the
+    compiled model for the next call (a worker's or a sweep's store).
     """
     day = forecast_day(forecast)
     inputs = inputs_from_forecast(scenario, forecast, day)
-    model = offer_model(scenario, inputs.T, inputs.dt_h)
+    model = offer_model(scenario, inputs.T, inputs.dt_h, models)
     carbon_price = (
         scenario.park.carbon.carbon_price_cny_per_tco2
         if carbon_price_cny_per_tco2 is None
         else carbon_price_cny_per_tco2
     )
-    with model.lock:
-        return _solve_offer(scenario, inputs, model, forecast_message_id, carbon_price, solver, allow_relaxed)
-
-
-def _solve_offer(
-    scenario: Scenario,
-    inputs: DayInputs,
-    model: ParkModel,
-    forecast_message_id: str,
-    carbon_price: float,
-    solver: str,
-    allow_relaxed: bool,
-) -> OfferResult:
-    prices = price_scenarios(inputs, model.b.K)
+    prices = price_scenarios(inputs, PRICE_SCENARIOS)
     contracts = contract_positions(scenario, inputs.starts, inputs.dt_h)
     need_up, need_down = reserve_needs(scenario, inputs)
-    model.set_day(inputs.medians(), contracts.green_mw, need_up, need_down)
-    model.weighted_price.value = prices.prices * prices.weights[:, None]
-    model.set_carbon_price(carbon_price)
-    if model.reg_total is not None:
-        model.reg_value.value = regulation_value_per_mw_interval(scenario.market, inputs.dt_h)
-        battery = model.portfolio.fleet("battery")
-        offered = float(np.sum(battery.power_mw)) if model.reg_value.value > 0 else 0.0
-        model.reg_cap.value = np.full(inputs.T, offered)
-    info = model.solve(solver)
+    regulation_value = regulation_value_per_mw_interval(scenario.market, inputs.dt_h)
+    offered = model.portfolio.regulation_capacity_mw() if regulation_value > 0 else 0.0
+    solution = model.solve(
+        DayData(
+            profiles=inputs.medians(),
+            green_mw=contracts.green_mw,
+            need_up=need_up,
+            need_down=need_down,
+            carbon_price=carbon_price,
+            prices=prices.prices,
+            regulation_value=regulation_value,
+            regulation_cap_mw=np.full(inputs.T, offered),
+        ),
+        solver,
+    )
+    info = solution.info
     if info.violations and not allow_relaxed:
         raise InfeasibleError(f"the day-ahead offer for park {scenario.id} on {inputs.day}", info.violations)
 
-    G = np.asarray(model.G.value)
+    G = solution.injection
     median_price = inputs.median("market.price_da_cny_per_mwh")
-    bands = _bands(model)
+    bands = _bands(solution, inputs.T)
     curves = [
         energy_curve(prices.prices[:, t], G[:, t], scenario.market, float(median_price[t]), *bands[t])
         for t in range(inputs.T)
@@ -177,11 +176,13 @@ def _solve_offer(
     revenue = contracts.revenue_cny + float(
         np.sum(prices.weights[:, None] * prices.prices * (G - contracts.quantity_mw[None, :])) * inputs.dt_h
     )
-    regulation = regulation_offers(model, scenario.market)
+    regulation = regulation_offers(solution, scenario.market)
     if regulation:
-        revenue += float(model.reg_value.value) * float(np.sum(model.reg_total.value))
+        revenue += solution.regulation.value_cny_per_mw_interval * float(
+            np.sum(solution.regulation.capacity_mw)
+        )
     demand_response = demand_response_offers(
-        model, scenario.market, need_up, need_down, float(np.mean(median_price))
+        solution, scenario.market, need_up, need_down, float(np.mean(median_price))
     )
     offer = Offer(
         interval_minutes=inputs.interval_minutes,
@@ -193,41 +194,37 @@ def _solve_offer(
         regulation=regulation,
         demand_response=demand_response,
         expected_revenue_cny=round(revenue, 2),
-        expected_emissions_tco2=round(float(prices.weights @ model.emissions_tco2()), 4),
+        expected_emissions_tco2=round(float(prices.weights @ solution.emissions_tco2), 4),
     )
     return OfferResult(
         offer=offer,
         info=info,
-        expected_costs_cny=float(prices.weights @ model.costs_cny()),
+        expected_costs_cny=float(prices.weights @ solution.costs_cny),
         carbon_price_cny_per_tco2=float(carbon_price),
-        at_risk=_at_risk(model, inputs),
+        at_risk=_at_risk(solution, inputs),
         violations=info.violations,
         notes=list(inputs.notes),
+        solution=solution,
     )
 
 
-def _bands(model: ParkModel) -> list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]:
-    """Per interval, the batteries' (price, MW) up and down flexibility bands."""
-    out: list[tuple[list[tuple[float, float]], list[tuple[float, float]]]] = [
-        ([], []) for _ in range(model.b.T)
-    ]
-    fleet = model.band_fleet
-    if fleet is None:
-        return out
-    up, up_price, down, down_price = fleet.band_offers()
-    for t in range(model.b.T):
-        for i in range(fleet.n):
-            if up[i, t] > BAND_MIN_MW:
-                out[t][0].append((float(up_price[i, t]), float(up[i, t])))
-            if down[i, t] > BAND_MIN_MW:
-                out[t][1].append((float(down_price[i, t]), float(down[i, t])))
+def _bands(solution: Solution, T: int) -> list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]:
+    """Per interval, the storage fleets' (price, MW) up and down flexibility bands."""
+    out: list[tuple[list[tuple[float, float]], list[tuple[float, float]]]] = [([], []) for _ in range(T)]
+    for fleet, bands in solution.bands():
+        for t in range(T):
+            for i in range(fleet.n):
+                if bands.up_mw[i, t] > BAND_MIN_MW:
+                    out[t][0].append((float(bands.up_price[i, t]), float(bands.up_mw[i, t])))
+                if bands.down_mw[i, t] > BAND_MIN_MW:
+                    out[t][1].append((float(bands.down_price[i, t]), float(bands.down_mw[i, t])))
     return out
 
 
-def _at_risk(model: ParkModel, inputs: DayInputs) -> list[AtRisk]:
+def _at_risk(solution: Solution, inputs: DayInputs) -> list[AtRisk]:
     out = []
-    for direction, short in (("up", model.short_up.value), ("down", model.short_down.value)):
-        worst = np.max(np.maximum(np.asarray(short), 0.0), axis=0)
+    for direction, short in (("up", solution.short_up), ("down", solution.short_down)):
+        worst = np.max(short, axis=0)
         for t in np.flatnonzero(worst > RISK_TOLERANCE_MW):
             out.append(AtRisk(inputs.starts[t].isoformat(), direction, round(float(worst[t]), 3)))
     return sorted(out, key=lambda r: r.interval_start)

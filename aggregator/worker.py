@@ -16,11 +16,12 @@ import logging
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Engine, Row, insert, select
 
 from aggregator.dispatch import disaggregate, reoptimise
 from aggregator.errors import InputError
 from aggregator.offer import build_offer, forecast_day
+from aggregator.portfolio import ModelStore
 from aggregator.tables import aggregator_dispatches, aggregator_offers
 from infra.contracts import Award, Dispatch, Envelope, ForecastSet, Topic
 from infra.db.outbox import enqueue
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 class AggregatorWorker(Worker):
     group = "aggregator"
     topics = (Topic.FORECASTS, Topic.AWARDS)
+
+    def __init__(self, engine: Engine, kafka_bootstrap: str) -> None:
+        super().__init__(engine, kafka_bootstrap)
+        # This worker's compiled models: re-solved for every day of the same park structure.
+        self.models = ModelStore()
 
     def handle(self, ctx: MessageContext) -> None:
         env = ctx.envelope
@@ -72,7 +78,12 @@ class AggregatorWorker(Worker):
             return
         scenario = portfolio(self.engine, env.park_id, env.market_day)
         result = build_offer(
-            scenario, forecast, forecast_message_id=env.message_id, solver=self.solver, allow_relaxed=True
+            scenario,
+            forecast,
+            forecast_message_id=env.message_id,
+            solver=self.solver,
+            allow_relaxed=True,
+            models=self.models,
         )
         for v in result.violations:
             log.error("aggregator: offer %s %s relaxed: %s", env.park_id, day, v.describe())
@@ -121,6 +132,7 @@ class AggregatorWorker(Worker):
             carbon_price_cny_per_tco2=row.carbon_price_cny_per_tco2,
             solver=self.solver,
             allow_relaxed=True,
+            models=self.models,
         )
         self._store(ctx, result.dispatch, result.state, env)
 
@@ -167,6 +179,7 @@ class AggregatorWorker(Worker):
             carbon_price_cny_per_tco2=offer.carbon_price_cny_per_tco2,
             solver=self.solver,
             allow_relaxed=True,
+            models=self.models,
         )
         first = starts[int(starts.searchsorted(latest.issued_at))].to_pydatetime()
         self._store(ctx, result.dispatch, result.state, award_env, first, latest.issued_at)

@@ -2,58 +2,63 @@
 
 from __future__ import annotations
 
-from aggregator.devices.base import Build, Fleet, Profiles, Soft
+from aggregator.devices.base import Bands, Build, Fleet, FleetSolution, Part, Profiles, Soft
+from aggregator.devices.cluster import Cluster, Resolution, Virtual
+from aggregator.devices.compute import DataCentreFleet
+from aggregator.devices.flexible import BatchFleet, EVFleetModel
 from aggregator.devices.gas import GasFleet
 from aggregator.devices.hydrogen import ElectrolyserFleet
-from aggregator.devices.loads import (
-    BatchFleet,
-    DataCentreFleet,
-    EVFleetModel,
-    FixedLoadFleet,
-    InterruptibleFleet,
-)
+from aggregator.devices.loads import FixedLoadFleet, InterruptibleFleet
 from aggregator.devices.renewables import RenewableFleet
 from aggregator.devices.storage import BatteryFleet
 from aggregator.devices.thermal import HeatPumpFleet
 from infra.scenario import Scenario
 
 __all__ = [
+    "FLEET_TYPES",
+    "Bands",
     "BatchFleet",
     "BatteryFleet",
     "Build",
+    "Cluster",
     "DataCentreFleet",
     "EVFleetModel",
     "ElectrolyserFleet",
     "FixedLoadFleet",
     "Fleet",
+    "FleetSolution",
     "GasFleet",
     "HeatPumpFleet",
     "InterruptibleFleet",
+    "Part",
     "Profiles",
     "RenewableFleet",
+    "Resolution",
     "Soft",
+    "Virtual",
     "fleets_for",
 ]
+
+# Every fleet type, in the order the park model adds them.
+FLEET_TYPES: tuple[type[Fleet], ...] = (
+    RenewableFleet,
+    BatteryFleet,
+    HeatPumpFleet,
+    EVFleetModel,
+    BatchFleet,
+    InterruptibleFleet,
+    ElectrolyserFleet,
+    DataCentreFleet,
+    GasFleet,
+    FixedLoadFleet,
+)
 
 
 def fleets_for(scenario: Scenario) -> list[Fleet]:
     """One fleet per asset type present in the park; parameters come from the scenario."""
-    park = scenario.park
-    makers = [
-        (("pv", "wind"), lambda a: RenewableFleet.from_assets(a, park.carbon.green_certificate_price_cny)),
-        (("battery",), BatteryFleet.from_assets),
-        (("heat_pump",), HeatPumpFleet.from_assets),
-        (("ev_fleet",), EVFleetModel.from_assets),
-        (("shiftable_batch",), BatchFleet.from_assets),
-        (("interruptible_load",), InterruptibleFleet.from_assets),
-        (("electrolyser",), ElectrolyserFleet.from_assets),
-        (("data_centre",), DataCentreFleet.from_assets),
-        (("gas_generator",), lambda a: GasFleet.from_assets(a, park.carbon.fuels)),
-        (("inflexible_load",), FixedLoadFleet.from_assets),
-    ]
     fleets = []
-    for types, make in makers:
-        assets = scenario.assets_of(*types)
+    for fleet_type in FLEET_TYPES:
+        assets = scenario.assets_of(*fleet_type.asset_types)
         if assets:
-            fleets.append(make(assets))
+            fleets.append(fleet_type.from_assets(assets, scenario.park))
     return fleets

@@ -7,7 +7,7 @@ zero and capacity; intervals where the answer sits below minimum load are then c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
@@ -16,10 +16,11 @@ from aggregator.devices.base import (
     CHECK_TOLERANCE,
     Build,
     Fleet,
+    FleetSolution,
+    Part,
     Profiles,
-    freeze_parameters,
     hour_of_day,
-    identity,
+    param,
     problem,
 )
 
@@ -27,86 +28,90 @@ DAYS_PER_YEAR = 365.0
 MJ_PER_MWH = 3600.0
 
 
+def _fuel_per_mwh(a, park) -> float:
+    return MJ_PER_MWH / (a.electric_efficiency * park.carbon.fuels[a.fuel].ncv_mj_per_unit)
+
+
+def _tco2_per_unit(a, park) -> float:
+    f = park.carbon.fuels[a.fuel]
+    return f.ncv_mj_per_unit * f.ef_tco2_per_tj * f.oxidation_fraction / 1e6
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
 class GasFleet(Fleet):
     kind = "gas_generator"
+    asset_types = ("gas_generator",)
 
-    def __init__(
-        self,
-        ids: Sequence[str],
-        enterprises: Sequence[str],
-        nodes: Sequence[str],
-        *,
-        capacity_mw: np.ndarray,
-        min_load_fraction: np.ndarray,
-        fuel_units_per_mwh: np.ndarray,
-        fuel_price_cny_per_unit: np.ndarray,
-        tco2_per_unit: np.ndarray,
-        daily_fuel_units: np.ndarray,
-    ) -> None:
-        super().__init__(ids, enterprises, nodes)
-        self.capacity = np.asarray(capacity_mw, dtype=float)
-        self.min_load = np.asarray(min_load_fraction, dtype=float) * self.capacity
-        self.fuel_per_mwh = np.asarray(fuel_units_per_mwh, dtype=float)
-        self.fuel_cost_per_mwh = self.fuel_per_mwh * np.asarray(fuel_price_cny_per_unit, dtype=float)
-        self.tco2_per_mwh = self.fuel_per_mwh * np.asarray(tco2_per_unit, dtype=float)
-        self.daily_fuel = np.asarray(daily_fuel_units, dtype=float)
-        self.carbon_price = 0.0  # set by the park model; prices peak-cut offers
+    capacity_mw: np.ndarray = field(metadata=param())
+    min_load_fraction: np.ndarray = field(metadata=param())
+    fuel_units_per_mwh: np.ndarray = field(metadata=param(_fuel_per_mwh))
+    fuel_price_cny_per_unit: np.ndarray = field(
+        metadata=param(lambda a, park: park.carbon.fuels[a.fuel].price_cny_per_unit)
+    )
+    tco2_per_unit: np.ndarray = field(metadata=param(_tco2_per_unit))
+    daily_fuel_units: np.ndarray = field(
+        metadata=param(lambda a, park: a.annual_fuel_budget_units / DAYS_PER_YEAR)
+    )
 
-    @classmethod
-    def from_assets(cls, assets: Sequence, fuels: dict) -> GasFleet:
-        fuel = [fuels[a.fuel] for a in assets]
-        return cls(
-            *identity(assets),
-            capacity_mw=np.array([a.capacity_mw for a in assets]),
-            min_load_fraction=np.array([a.min_load_fraction for a in assets]),
-            fuel_units_per_mwh=np.array(
-                [
-                    MJ_PER_MWH / (a.electric_efficiency * f.ncv_mj_per_unit)
-                    for a, f in zip(assets, fuel, strict=True)
-                ]
-            ),
-            fuel_price_cny_per_unit=np.array([f.price_cny_per_unit for f in fuel]),
-            tco2_per_unit=np.array(
-                [f.ncv_mj_per_unit * f.ef_tco2_per_tj * f.oxidation_fraction / 1e6 for f in fuel]
-            ),
-            daily_fuel_units=np.array([a.annual_fuel_budget_units / DAYS_PER_YEAR for a in assets]),
-        )
+    @property
+    def min_load(self) -> np.ndarray:
+        return self.min_load_fraction * self.capacity_mw
 
-    def build(self, b: Build) -> None:
-        self.b = b
+    @property
+    def fuel_cost_per_mwh(self) -> np.ndarray:
+        return self.fuel_units_per_mwh * self.fuel_price_cny_per_unit
+
+    @property
+    def tco2_per_mwh(self) -> np.ndarray:
+        return self.fuel_units_per_mwh * self.tco2_per_unit
+
+    def build(self, b: Build) -> Part:
+        part = Part(self, b)
         dt = b.dt_h
-        self.p, self.lo, self.hi = self.bounded(b, "gas", "output limits")
-        self.constraints.append(cp.sum(self.p, axis=1) * dt <= b.rows(self.daily_fuel / self.fuel_per_mwh))
-        self.power = self.p
-        self.cost = cp.multiply(b.column(self.fuel_cost_per_mwh) * dt, self.p)
-        self.emissions = cp.multiply(b.column(self.tco2_per_mwh) * dt, self.p)
-        self.up = self.hi - self.p
-        self.down = self.p - self.lo
-        self.set_profiles({})
+        p = part.bounded("p", "output limits")
+        part.constraints.append(
+            cp.sum(p, axis=1) * dt <= b.rows(self.daily_fuel_units / self.fuel_units_per_mwh)
+        )
+        part.power = p
+        part.cost = cp.multiply(b.column(self.fuel_cost_per_mwh) * dt, p)
+        part.emissions = cp.multiply(b.column(self.tco2_per_mwh) * dt, p)
+        part.up = part.params["p_hi"] - p
+        part.down = p - part.params["p_lo"]
+        return part
 
-    def set_profiles(self, profiles: Profiles) -> None:
-        b = self.b
-        self.lo.value = np.zeros((b.K * self.n, b.T))
-        self.hi.value = b.rows(np.repeat(self.capacity[:, None], b.T, axis=1))
+    def load(self, part: Part, profiles: Profiles) -> None:
+        b = part.b
+        part.set("p_lo", 0.0)
+        part.set("p_hi", b.rows(np.repeat(self.capacity_mw[:, None], b.T, axis=1)))
 
-    def commitment_changed(self) -> bool:
-        p = np.asarray(self.p.value)
-        min_load = self.b.column(self.min_load)
+    def commit(self, part: Part) -> bool:
+        p = np.asarray(part.outputs["p"].value)
+        lo, hi = part.params["p_lo"], part.params["p_hi"]
+        min_load = part.b.column(self.min_load)
         fractional = (
-            (p > CHECK_TOLERANCE)
-            & (p < min_load - CHECK_TOLERANCE)
-            & (self.lo.value < min_load - CHECK_TOLERANCE)
+            (p > CHECK_TOLERANCE) & (p < min_load - CHECK_TOLERANCE) & (lo.value < min_load - CHECK_TOLERANCE)
         )
         if not np.any(fractional):
             return False
         on = p >= min_load / 2
-        free = self.hi.value > self.lo.value  # frozen intervals keep their values
-        self.lo.value = np.where(free & on, np.broadcast_to(min_load, p.shape), self.lo.value)
-        self.hi.value = np.where(free & ~on, 0.0, self.hi.value)
+        free = hi.value > lo.value  # frozen intervals keep their values
+        lo.value = np.where(free & on, np.broadcast_to(min_load, p.shape), lo.value)
+        hi.value = np.where(free & ~on, 0.0, hi.value)
         return True
 
-    def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        freeze_parameters([self.lo, self.hi], self.b.rows(previous), mask)
+    def freeze(self, part: Part, previous: np.ndarray, mask: np.ndarray) -> None:
+        part.pin(("p_lo", "p_hi"), part.b.rows(previous), mask)
+
+    def peak_cut(
+        self,
+        solution: FleetSolution,
+        scenario: int,
+        hours: float,
+        reference_price: float,
+        carbon_price: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        capacity = np.maximum(self.capacity_mw[:, None] - solution.setpoints(scenario), 0.0)
+        return capacity, self.fuel_cost_per_mwh + carbon_price * self.tco2_per_mwh
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         hours = hour_of_day(setpoints.shape[1], dt_h)
@@ -114,26 +119,20 @@ class GasFleet(Fleet):
         out = []
         for i, a in enumerate(self.ids):
             p = setpoints[i]
-            bad = (p < -tol) | (p > self.capacity[i] + tol) | ((p > tol) & (p < self.min_load[i] - tol))
+            bad = (p < -tol) | (p > self.capacity_mw[i] + tol) | ((p > tol) & (p < self.min_load[i] - tol))
             if np.any(bad):
+                label = "output neither off nor within [minimum load, capacity]"
+                out.append(f"{a}: " + problem(label, bad, hours, p[bad].max(), "MW"))
+            fuel = p.sum() * dt_h * self.fuel_units_per_mwh[i]
+            if fuel > self.daily_fuel_units[i] * (1 + 1e-6) + tol:
                 out.append(
-                    f"{a}: "
-                    + problem(
-                        "output neither off nor within [minimum load, capacity]",
-                        bad,
-                        hours,
-                        p[bad].max(),
-                        "MW",
-                    )
-                )
-            fuel = p.sum() * dt_h * self.fuel_per_mwh[i]
-            if fuel > self.daily_fuel[i] * (1 + 1e-6) + tol:
-                out.append(
-                    f"{a}: burns {fuel:.0f} fuel units, above the daily share {self.daily_fuel[i]:.0f} of the annual budget"
+                    f"{a}: burns {fuel:.0f} fuel units, above the daily share "
+                    f"{self.daily_fuel_units[i]:.0f} of the annual budget"
                 )
         return out
 
-    def peak_cut(self, scenario: int, hours: float, reference_price: float) -> tuple[np.ndarray, np.ndarray]:
-        p = self.scenario_rows(self.p.value, scenario)
-        capacity = np.maximum(self.capacity[:, None] - p, 0.0)
-        return capacity, self.fuel_cost_per_mwh + self.carbon_price * self.tco2_per_mwh
+    def numpy_cost(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> np.ndarray:
+        return (setpoints * self.fuel_cost_per_mwh[None, :, None]).sum(axis=(1, 2)) * dt_h
+
+    def numpy_emissions(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> np.ndarray:
+        return (setpoints * self.tco2_per_mwh[None, :, None]).sum(axis=(1, 2)) * dt_h

@@ -2,72 +2,82 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
 
-from aggregator.devices.base import CHECK_TOLERANCE, Build, Fleet, Profiles, identity, problem
+from aggregator.devices.base import (
+    CHECK_TOLERANCE,
+    Build,
+    Fleet,
+    Part,
+    Profiles,
+    param,
+    problem,
+    series,
+)
+
+# Generation forecasts may exceed nameplate by this factor (clear-sky edge effects) before we reject them.
+CAPACITY_TOLERANCE = 1.1
+# Curtailment below this (MW) is solver tolerance: the plant runs free.
+CAP_TOLERANCE_MW = 1e-3
+SETPOINT_DECIMALS = 6
 
 
+@dataclass(frozen=True, eq=False, kw_only=True)
 class RenewableFleet(Fleet):
     kind = "renewable"
+    asset_types = ("pv", "wind")
+    flexible = False
+    uncertainty = -1
 
-    def __init__(
-        self,
-        ids: Sequence[str],
-        enterprises: Sequence[str],
-        nodes: Sequence[str],
-        *,
-        series: Sequence[str],
-        curtailable: np.ndarray,
-        curtailment_cost_cny_per_mwh: float,
-    ) -> None:
-        super().__init__(ids, enterprises, nodes)
-        self.series = list(series)
-        self.curtailable = np.asarray(curtailable, dtype=bool)
-        self.curtailment_cost = curtailment_cost_cny_per_mwh
+    series: tuple[str, ...] = field(metadata=series("{id}.{type}_mw"))
+    capacity_mw: np.ndarray = field(metadata=param())
+    curtailable: np.ndarray = field(metadata=param(dtype=bool))
+    # Curtailed energy loses its green certificates (1 certificate per MWh).
+    curtailment_cost_cny_per_mwh: np.ndarray = field(
+        metadata=param(lambda a, park: park.carbon.green_certificate_price_cny)
+    )
 
-    @classmethod
-    def from_assets(cls, assets: Sequence, curtailment_cost_cny_per_mwh: float) -> RenewableFleet:
-        return cls(
-            *identity(assets),
-            series=[f"{a.id}.{a.type}_mw" for a in assets],
-            curtailable=np.array([a.curtailable for a in assets]),
-            curtailment_cost_cny_per_mwh=curtailment_cost_cny_per_mwh,
-        )
+    def forecast_series(self) -> dict[str, float | None]:
+        return {s: c * CAPACITY_TOLERANCE for s, c in zip(self.series, self.capacity_mw, strict=True)}
 
-    def build(self, b: Build) -> None:
-        self.b = b
-        self.p, self.lo, self.hi = self.bounded(b, "renewable", "output within the forecast")
-        self.available = cp.Parameter((b.K * self.n, b.T), nonneg=True, name="renewable_available")
-        self.power = self.p
-        # Curtailed energy loses its green certificates (1 certificate per MWh).
-        self.cost = self.curtailment_cost * b.dt_h * (self.available - self.p)
-        self.up = self.hi - self.p
-        self.down = self.p - self.lo
-        self.set_profiles({s: np.zeros(b.T) for s in self.series})
+    def build(self, b: Build) -> Part:
+        part = Part(self, b)
+        p = part.bounded("p", "output within the forecast")
+        available = part.parameter("available", (part.rows, b.T), nonneg=True)
+        part.power = p
+        part.cost = cp.multiply(b.column(self.curtailment_cost_cny_per_mwh) * b.dt_h, available - p)
+        part.up = part.params["p_hi"] - p
+        part.down = p - part.params["p_lo"]
+        return part
 
-    def _available(self, profiles: Profiles) -> np.ndarray:
-        return np.stack([np.asarray(profiles[s], dtype=float) for s in self.series])
+    def load(self, part: Part, profiles: Profiles) -> None:
+        b = part.b
+        avail = b.rows(self.profile(profiles))
+        part.set("available", avail)
+        part.set("p_hi", avail)
+        part.set("p_lo", np.where(b.rows(~self.curtailable)[:, None], avail, 0.0))
 
-    def set_profiles(self, profiles: Profiles) -> None:
-        b = self.b
-        avail = b.rows(self._available(profiles))
-        fixed = b.rows(~self.curtailable)
-        self.available.value = avail
-        self.hi.value = avail
-        self.lo.value = np.where(fixed[:, None], avail, 0.0)
+    def freeze(self, part: Part, previous: np.ndarray, mask: np.ndarray) -> None:
+        part.pin(("p_lo", "p_hi", "available"), np.maximum(part.b.rows(previous), 0.0), mask)
 
-    def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        rows = self.b.rows(previous)
-        for param in (self.lo, self.hi, self.available):
-            v = param.value.copy()
-            v[:, mask] = np.maximum(rows[:, mask], 0.0)
-            param.value = v
+    def dispatch_caps(self, setpoints: np.ndarray, profiles: Profiles) -> dict[str, list[float | None]]:
+        """PV and wind run free (None) except where the dispatch curtails them: there the cap is the set-point."""
+        available = self.profile(profiles)
+        caps: dict[str, list[float | None]] = {}
+        for i, asset in enumerate(self.ids):
+            curtailed = setpoints[i] < available[i] - CAP_TOLERANCE_MW
+            if np.any(curtailed):
+                caps[asset] = [
+                    round(float(p), SETPOINT_DECIMALS) if c else None
+                    for p, c in zip(setpoints[i], curtailed, strict=True)
+                ]
+        return caps
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
-        avail = self._available(profiles)
+        avail = self.profile(profiles)
         hours = np.arange(setpoints.shape[1]) * dt_h
         out = []
         for i, asset in enumerate(self.ids):
@@ -82,3 +92,10 @@ class RenewableFleet(Fleet):
                 label = "negative output" if self.curtailable[i] else "curtailed although not curtailable"
                 out.append(f"{asset}: " + problem(label, under > CHECK_TOLERANCE, hours, under.max(), "MW"))
         return out
+
+    def numpy_cost(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> np.ndarray:
+        curtailed = self.profile(profiles)[None] - setpoints
+        return (curtailed * self.curtailment_cost_cny_per_mwh[None, :, None]).sum(axis=(1, 2)) * dt_h
+
+    def unmanaged_setpoints(self, profiles: Profiles, T: int, dt_h: float) -> np.ndarray:
+        return self.profile(profiles)

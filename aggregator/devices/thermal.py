@@ -1,12 +1,14 @@
 """Heat pumps with a thermal tank: demand met every interval from the pump or the tank.
 
-The tank's level at midnight is the solver's choice, but the day must end at least as full
-as it began, so tomorrow is not robbed. Summer cooling from the cold store uses the same model.
+The tank is a :mod:`~aggregator.devices.stock` with losses: its level at midnight is the
+solver's choice, but the day must end at least as full as it began, so tomorrow is not
+robbed. Summer cooling from the cold store uses the same model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
@@ -15,127 +17,81 @@ from aggregator.devices.base import (
     CHECK_TOLERANCE,
     Build,
     Fleet,
+    FleetSolution,
+    Part,
     Profiles,
     Soft,
-    column,
-    freeze_parameters,
     hour_of_day,
-    identity,
+    param,
     problem,
+    series,
 )
+from aggregator.devices.stock import add_stock, free_start, restore_start, start_state, stock_feasible
+
+STATE_KEY = "tank_start_mwh_th"
 
 
-def storage_start_range(decay: float, inflow: np.ndarray, capacity: float) -> tuple[float, float]:
-    """Initial levels s0 for which ``s[t+1] = decay * s[t] + inflow[t]`` stays in [0, capacity]
-    and ends at least at s0; empty (lo > hi) when there is none."""
-    T = len(inflow)
-    powers = decay ** np.arange(1, T + 1)
-    offsets = np.array([np.sum(inflow[: t + 1] * decay ** np.arange(t, -1, -1)) for t in range(T)])
-    lo = float(np.max(np.concatenate([[0.0], -offsets / powers])))
-    hi = float(np.min(np.concatenate([[capacity], (capacity - offsets) / powers])))
-    # periodic: decay^T s0 + offset_T >= s0
-    if powers[-1] < 1:
-        hi = min(hi, offsets[-1] / (1 - powers[-1]))
-    elif offsets[-1] < -CHECK_TOLERANCE:
-        hi = -np.inf
-    return lo, hi
-
-
+@dataclass(frozen=True, eq=False, kw_only=True)
 class HeatPumpFleet(Fleet):
     kind = "heat_pump"
+    asset_types = ("heat_pump",)
 
-    def __init__(
-        self,
-        ids: Sequence[str],
-        enterprises: Sequence[str],
-        nodes: Sequence[str],
-        *,
-        series: Sequence[str],
-        electric_mw: np.ndarray,
-        cop: np.ndarray,
-        tank_mwh_th: np.ndarray,
-        tank_loss_per_h: np.ndarray,
-    ) -> None:
-        super().__init__(ids, enterprises, nodes)
-        self.series = list(series)
-        self.electric_mw = np.asarray(electric_mw, dtype=float)
-        self.cop = np.asarray(cop, dtype=float)
-        self.tank = np.asarray(tank_mwh_th, dtype=float)
-        self.loss = np.asarray(tank_loss_per_h, dtype=float)
+    series: tuple[str, ...] = field(metadata=series("{id}.heat_mw_th"))
+    electric_mw: np.ndarray = field(metadata=param())
+    cop: np.ndarray = field(metadata=param())
+    tank_mwh_th: np.ndarray = field(metadata=param())
+    tank_loss_fraction_per_h: np.ndarray = field(metadata=param())
 
-    @classmethod
-    def from_assets(cls, assets: Sequence) -> HeatPumpFleet:
-        return cls(
-            *identity(assets),
-            series=[f"{a.id}.heat_mw_th" for a in assets],
-            electric_mw=column(assets, "electric_mw"),
-            cop=column(assets, "cop"),
-            tank_mwh_th=column(assets, "tank_mwh_th"),
-            tank_loss_per_h=column(assets, "tank_loss_fraction_per_h"),
-        )
-
-    def build(self, b: Build) -> None:
-        self.b = b
-        R, dt = b.K * self.n, b.dt_h
-        self.e, self.lo, self.hi = self.bounded(b, "heat_pump", "electric power limits")
-        self.demand = cp.Parameter((R, b.T), name="heat_demand")
-        self.level = cp.Variable((R, b.T + 1), name="tank_level")
-        self.level0_lo = cp.Parameter(R, name="tank_start_lo")
-        self.level0_hi = cp.Parameter(R, name="tank_start_hi")
+    def build(self, b: Build) -> Part:
+        part = Part(self, b)
+        R, dt = part.rows, b.dt_h
+        e = part.bounded("e", "electric power limits")
+        demand = part.parameter("demand", (R, b.T))
         unmet = cp.Variable((R, b.T), nonneg=True, name="heat_unmet")
-        cop, tank = b.column(self.cop), b.column(self.tank)
-        nxt = self.level[:, 1:]
-        self.constraints += [
-            nxt
-            == cp.multiply(1 - b.column(self.loss) * dt, self.level[:, :-1])
-            + (cp.multiply(cop, self.e) - self.demand + unmet) * dt,
-            self.level >= 0,
-            self.level <= tank,
-            self.level[:, b.T] >= self.level[:, 0],
-            self.level[:, 0] >= self.level0_lo,
-            self.level[:, 0] <= self.level0_hi,
-        ]
-        self.softs = [Soft("heat demand not met", unmet, "MWh_th", dt)]
-        self.power = -self.e
-        self.up = cp.minimum(self.e - self.lo, cp.multiply(1 / (cop * dt), nxt))
-        self.down = cp.minimum(self.hi - self.e, cp.multiply(1 / (cop * dt), tank - nxt))
-        self.set_profiles({s: np.zeros(b.T) for s in self.series})
+        cop, tank = b.column(self.cop), b.column(self.tank_mwh_th)
+        decay = 1 - b.column(self.tank_loss_fraction_per_h) * dt
+        level = add_stock(part, "tank", tank, (cp.multiply(cop, e) - demand + unmet) * dt, decay)
+        part.softs = [Soft("heat demand not met", unmet, "MWh_th", dt)]
+        part.power = -e
+        nxt = level[:, 1:]
+        part.up = cp.minimum(e - part.params["e_lo"], cp.multiply(1 / (cop * dt), nxt))
+        part.down = cp.minimum(part.params["e_hi"] - e, cp.multiply(1 / (cop * dt), tank - nxt))
+        return part
 
-    def set_profiles(self, profiles: Profiles) -> None:
-        b = self.b
-        self.demand.value = b.rows(np.stack([np.asarray(profiles[s], dtype=float) for s in self.series]))
-        self.lo.value = np.zeros((b.K * self.n, b.T))
-        self.hi.value = b.rows(np.repeat(self.electric_mw[:, None], b.T, axis=1))
-        self.level0_lo.value = np.zeros(b.K * self.n)
-        self.level0_hi.value = b.rows(self.tank)
+    def load(self, part: Part, profiles: Profiles) -> None:
+        b = part.b
+        part.set("demand", b.rows(self.profile(profiles)))
+        part.set("e_lo", 0.0)
+        part.set("e_hi", b.rows(np.repeat(self.electric_mw[:, None], b.T, axis=1)))
+        free_start(part, "tank", self.tank_mwh_th)
 
-    def freeze(self, previous: np.ndarray, mask: np.ndarray) -> None:
-        freeze_parameters([self.lo, self.hi], self.b.rows(-previous), mask)
+    def freeze(self, part: Part, previous: np.ndarray, mask: np.ndarray) -> None:
+        part.pin(("e_lo", "e_hi"), part.b.rows(-previous), mask)
 
-    def state(self) -> dict[str, float]:
-        start = np.asarray(self.level.value)[: self.n, 0]
-        return {f"{a}.tank_start_mwh_th": float(start[i]) for i, a in enumerate(self.ids)}
+    def state(self, solution: FleetSolution) -> dict[str, float]:
+        return start_state(solution, "tank", STATE_KEY)
 
-    def restore_state(self, state: Mapping[str, float]) -> None:
-        start = np.array([state.get(f"{a}.tank_start_mwh_th", np.nan) for a in self.ids])
-        if np.all(np.isfinite(start)):
-            self.level0_lo.value = self.b.rows(start)
-            self.level0_hi.value = self.b.rows(start)
+    def restore(self, part: Part, state: Mapping[str, float]) -> None:
+        restore_start(part, "tank", STATE_KEY, self.ids, state)
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         e = -setpoints
         hours = hour_of_day(e.shape[1], dt_h)
         tol = CHECK_TOLERANCE
+        demand = self.profile(profiles)
         out = []
         for i, a in enumerate(self.ids):
-            demand = np.asarray(profiles[self.series[i]], dtype=float)
-            if np.any(e[i] < -tol) or np.any(e[i] > self.electric_mw[i] + tol):
-                bad = (e[i] < -tol) | (e[i] > self.electric_mw[i] + tol)
+            bad = (e[i] < -tol) | (e[i] > self.electric_mw[i] + tol)
+            if np.any(bad):
                 out.append(
                     f"{a}: " + problem("power outside [0, electric_mw]", bad, hours, np.abs(e[i]).max(), "MW")
                 )
-            inflow = (self.cop[i] * e[i] - demand) * dt_h
-            lo, hi = storage_start_range(1 - self.loss[i] * dt_h, inflow, self.tank[i])
-            if lo > hi + tol:
+            inflow = (self.cop[i] * e[i] - demand[i]) * dt_h
+            decay = 1 - self.tank_loss_fraction_per_h[i] * dt_h
+            if not stock_feasible(decay, inflow, self.tank_mwh_th[i], tol):
                 out.append(f"{a}: no tank level at midnight lets the schedule meet the heat demand all day")
         return out
+
+    def unmanaged_setpoints(self, profiles: Profiles, T: int, dt_h: float) -> np.ndarray:
+        """Without a VPP the pump follows the heat demand (the tank only covers its peaks)."""
+        return -np.minimum(self.profile(profiles) / self.cop[:, None], self.electric_mw[:, None])

@@ -48,7 +48,21 @@ def test_aggregate_rejects_a_bad_sweep(database):
     assert "0,70,150,300" in result.output
 
 
-def test_bench_prints_one_json_object_with_both_approaches(monkeypatch):
+@pytest.fixture()
+def metered_datong(database: str) -> str:
+    """The store holds Datong's metered default day (the benchmark's input), written by the simulator."""
+    from datetime import timedelta
+
+    from infra.registry import open_portfolio
+    from sim.backfill import backfill
+
+    scenario = open_portfolio(database, "datong", DAY)
+    backfill(make_engine(database), scenario, DAY, DAY + timedelta(days=1), lambda _m: None)
+    return database
+
+
+def test_bench_prints_one_json_object_with_both_approaches(metered_datong, monkeypatch):
+    monkeypatch.setenv("PARKVPP_DEFAULT_DAY", DAY.isoformat())
     result = CliRunner().invoke(app, ["bench", "aggregator", "--json", "--devices", "150"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])

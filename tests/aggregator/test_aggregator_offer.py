@@ -102,18 +102,18 @@ def test_offer_reports_intervals_where_no_headroom_covers_the_forecast_range():
 
 def test_flexibility_bands_are_priced_and_deliverable_whichever_intervals_call_them(datong, datong_forecast):
     from aggregator.dispatch import disaggregate
-    from aggregator.offer import offer_model
     from infra.contracts import Award
 
     result = build_offer(datong, datong_forecast, forecast_message_id="fc")
     # The market sees price-responsive capacity (the province's VPP entry threshold).
     flexible = max(sum(s.quantity_mw for s in c.segments) for c in result.offer.energy)
     assert flexible >= datong.market.vpp_min_capacity_mw
-    model = offer_model(datong, 96, 0.25)
-    up, up_price, down, down_price = model.band_fleet.band_offers()
+    # The solve the offer was read from (not a model kept anywhere): bands on the median scenario.
+    (_, bands), *_ = result.solution.bands()
+    up, up_price, down, down_price = bands.up_mw, bands.up_price, bands.down_mw, bands.down_price
     assert up.sum() > 0 and down.sum() > 0
     assert np.all(up_price > down_price)  # selling from storage costs more than buying into it pays
-    median = np.asarray(model.G.value)[model.band_fleet.band_scenario]
+    median = result.solution.injection[result.solution.K // 2]
     # Every up band called at once (or every down band): the most any mix of calls can ask.
     for target in (median + up.sum(axis=0), median - down.sum(axis=0)):
         award = Award(
