@@ -9,8 +9,9 @@ Policy (what a zero-carbon park does with its certificates):
 3. Imports under green-power contracts arrive with their certificates (*green-traded*).
 4. Certificates of exported green energy cancel against the remaining grid imports
    (*certificate-covered*); what is left is sold at ``carbon.green_certificate_price_cny``.
-5. If the clean share of the park's electricity is still below
-   ``carbon.clean_energy_share_target``, the shortfall is bought at that price and cancelled.
+5. Planning option only (``top_up=True``, off in settlement): if the clean share of the park's
+   electricity is still below ``carbon.clean_energy_share_target``, the shortfall is bought at
+   that price and cancelled. Settled days never invent purchases: real trades are records.
 
 Quantities are daily pools spread over the intervals in proportion (sales to exported green
 energy, cover and purchases to uncovered imports), so money lines have interval detail.
@@ -52,7 +53,11 @@ def plan_certificates(
     green_contract_mwh: np.ndarray,
     own_fossil_mwh: float,
     clean_share_target: float,
+    top_up: bool = False,
+    recorded_gec_mwh: np.ndarray | None = None,
 ) -> Certificates:
+    """``green_contract_mwh`` includes recorded green-power trades (allocated to intervals);
+    ``recorded_gec_mwh`` is recorded certificate purchases to cancel against imports."""
     direct = np.maximum(green_mwh - exported_mwh, 0.0)
     exported_green = green_mwh - direct
     traded = np.minimum(imported_mwh, green_contract_mwh)
@@ -63,7 +68,12 @@ def plan_certificates(
     consumption = float(imported_mwh.sum() + green_mwh.sum() + own_fossil_mwh - exported_mwh.sum())
     clean = float(direct.sum() + traded.sum()) + covered_own
     room = float(uncovered.sum()) - covered_own
-    bought = min(max(clean_share_target * max(consumption, 0.0) - clean, 0.0), max(room, 0.0))
+    recorded = 0.0 if recorded_gec_mwh is None else float(recorded_gec_mwh.sum())
+    bought = min(recorded, max(room, 0.0))
+    if top_up:
+        bought += min(
+            max(clean_share_target * max(consumption, 0.0) - clean - bought, 0.0), max(room - bought, 0.0)
+        )
     return Certificates(
         issued=green_mwh,
         direct=direct,

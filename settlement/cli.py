@@ -248,23 +248,58 @@ def monthly(
 
 @settlement_app.command("review")
 def review(
-    state: Annotated[str, typer.Option(help="draft, approved or disputed")],
+    state: Annotated[
+        str,
+        typer.Option(help="submitted, approved (another user than the preparer), disputed or reopened"),
+    ],
     park: Park = "datong",
     day: Annotated[str | None, typer.Option(help="review a daily report")] = None,
     month: Annotated[str | None, typer.Option(help="review a monthly report (like 2026-07)")] = None,
-    comment: Annotated[str, typer.Option(help="why (required when disputed)")] = "",
-    reviewer: Annotated[str, typer.Option(help="who reviews")] = "operator",
+    comment: Annotated[str, typer.Option(help="why (required when disputed or reopened)")] = "",
+    by: Annotated[str | None, typer.Option("--by", help="the user recording it (audited)")] = None,
+    reviewer: Annotated[str | None, typer.Option(hidden=True, help="old name of --by")] = None,
 ) -> None:
-    """Record the operator's review of a daily or monthly report."""
+    """Submit, approve (four eyes), dispute or reopen a daily or monthly settlement."""
     with _errors():
         from settlement.review import record_review
 
         if (day is None) == (month is None):
             raise UsageError("give exactly one of --day or --month")
+        actor = by or reviewer
+        if not actor:
+            raise UsageError(
+                "--by: name the user recording the review (approval needs another user than the preparer)"
+            )
         period, start = ("day", _day(day)) if day else ("month", _month(month or ""))
         with _engine().begin() as conn:
-            record_review(conn, park, period, start, state, comment, reviewer)
-        typer.echo(f"{park} {period} {start}: {state}" + (f" ({comment})" if comment else ""))
+            record_review(conn, park, period, start, state, comment, actor)
+        typer.echo(f"{park} {period} {start}: {state} by {actor}" + (f" ({comment})" if comment else ""))
+
+
+@settlement_app.command("correct")
+def correct(
+    file: Annotated[Path, typer.Argument(help="YAML correction file (see settlement/README.md)")],
+    by: Annotated[str, typer.Option("--by", help="who records the correction (audited)")] = "operator",
+    as_json: Json = False,
+) -> None:
+    """Correct meter readings or prices of a settled day: a new statement version with its difference."""
+    with _errors():
+        from settlement.corrections import apply_file
+
+        outcome = apply_file(_engine(), file, by, _scenario)
+        if as_json:
+            _print_json(outcome)
+            return
+        typer.echo(
+            f"{outcome['park_id']} {outcome['day']}: version {outcome['version']}"
+            + (
+                f", booked in {outcome['booked_month']} (the day is approved)"
+                if outcome.get("booked_month")
+                else ""
+            )
+        )
+        for account, d in outcome["difference"]["accounts"].items():
+            typer.echo(f"  {account}: {d['total_cny']:+,.2f} CNY, {d['tco2']:+.6f} tCO2")
 
 
 @settlement_app.command("replay")

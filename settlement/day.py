@@ -10,7 +10,7 @@ park's (to zero for internal items). See ``settlement/README.md`` for each line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -25,7 +25,8 @@ from settlement.carbon.attribution import GREEN_ASSET_TYPES, CarbonDay, attribut
 from settlement.carbon.ledger import EntryDraft
 from settlement.certificates import Certificates, plan_certificates
 from settlement.facts import MEASURED, QUALITY_NAMES, DayFacts
-from settlement.money import FEN_PER_CNY, fen_series, to_fen
+from settlement.money import FEN_PER_CNY, allocate, fen_series, to_fen
+from settlement.tariffs import Tariff, days_in_month
 
 METHOD_VERSION = "settlement-1"
 PARK_ACCOUNT = "park"
@@ -45,6 +46,24 @@ PARK_ITEMS = (
 )
 INTERNAL_ITEMS = ("energy_supply", "flexibility_payment")
 ENTERPRISE_ITEMS = (*INTERNAL_ITEMS, "storage_degradation")
+TARIFF_CHARGES = ("capacity_charge", "demand_charge")  # internal, only when a tariff applies
+MARKET_ITEMS = (
+    "mlt_energy",
+    "day_ahead_energy",
+    "real_time_energy",
+    "deviation_charge",
+    "grid_import_tariff",
+)
+
+
+@dataclass(frozen=True)
+class GreenRecords:
+    """Recorded green-power trades and certificate purchases of a day, allocated to intervals (MWh)."""
+
+    traded_mwh: np.ndarray
+    gec_mwh: np.ndarray
+    gec_cost_cny: np.ndarray
+    ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,12 @@ def _park_quantities(scenario: Scenario, facts: DayFacts, energy: np.ndarray) ->
 
 
 def _exchange(
-    scenario: Scenario, facts: DayFacts, park: _Park, baseline: Baseline
+    scenario: Scenario,
+    facts: DayFacts,
+    park: _Park,
+    baseline: Baseline,
+    green: GreenRecords | None = None,
+    plan_top_up: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, float | None], Certificates, dict[str, np.ndarray]]:
     rules, h = scenario.market, facts.hours
     contracts = market.contract_position(scenario.park, facts.interval_starts, h)
@@ -116,12 +140,30 @@ def _exchange(
         park.green,
         park.imported,
         park.exported,
-        contracts.green_mwh,
+        contracts.green_mwh + (green.traded_mwh if green is not None else 0.0),
         park.fossil_total,
         carbon.clean_energy_share_target,
+        top_up=plan_top_up,
+        recorded_gec_mwh=None if green is None else green.gec_mwh,
     )
     cny["green_certificate_sales"] = cert.sold * carbon.green_certificate_price_cny
-    cny["green_certificate_purchases"] = -cert.bought * carbon.green_certificate_price_cny
+    # Recorded purchases at their recorded prices (pro rata to what could be cancelled);
+    # planning top-ups at the scenario's certificate price.
+    recorded_total = 0.0 if green is None else float(green.gec_mwh.sum())
+    recorded_used = min(float(cert.bought.sum()), recorded_total)
+    recorded_cost = (
+        green.gec_cost_cny.sum() * (recorded_used / recorded_total)
+        if green is not None and recorded_total
+        else 0.0
+    )
+    top_up_mwh = float(cert.bought.sum()) - recorded_used
+    bought_total = float(cert.bought.sum())
+    cost_total = recorded_cost + top_up_mwh * carbon.green_certificate_price_cny
+    cny["green_certificate_purchases"] = (
+        -cert.bought * (cost_total / bought_total)
+        if recorded_total > 0 and bought_total > 0
+        else -cert.bought * carbon.green_certificate_price_cny
+    )
     energy = {
         "mlt_energy": float(contracts.q_mw.sum() * h),
         "day_ahead_energy": float((facts.q_da_mw - contracts.q_mw).sum() * h),
@@ -267,23 +309,91 @@ def _asset_record(
     return {a: {k: v[i] for k, v in columns.items()} for i, a in enumerate(book.asset_ids)}
 
 
+def _tariff_book(book: AssetBook, tariff: Tariff) -> AssetBook:
+    """Every contracted enterprise billed at the TOU price, with the tariff's profit-share terms."""
+    fee = book.fee_cny_per_mwh.copy()
+    share = book.share_fraction.copy()
+    for e, ent in enumerate(book.enterprise_ids):
+        t = tariff.terms(ent)
+        if book.contracted[e]:
+            if t.fixed_price_cny_per_mwh is not None:
+                fee[e] = t.fixed_price_cny_per_mwh
+            if t.share_fraction is not None:
+                share[e] = t.share_fraction
+    return replace(book, flat_price=np.zeros_like(book.flat_price), fee_cny_per_mwh=fee, share_fraction=share)
+
+
+def tariff_charges(
+    book: AssetBook, tariff: Tariff, energy: np.ndarray, day: date, hours: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-enterprise capacity and demand charges of the day (fen, (enterprises, intervals)) and peaks (kW)."""
+    n_ent, n = len(book.enterprise_ids), energy.shape[1]
+    net = np.zeros((n_ent, n))
+    np.add.at(net, book.enterprise_of, energy)
+    peak_kw = np.maximum(-net, 0.0).max(axis=1) / hours * 1000.0 if n else np.zeros(n_ent)
+    capacity = np.zeros((n_ent, n), dtype=np.int64)
+    demand = np.zeros((n_ent, n), dtype=np.int64)
+    month_days = days_in_month(day)
+    for e, ent in enumerate(book.enterprise_ids):
+        if not book.contracted[e]:
+            continue
+        t = tariff.terms(ent)
+        if t.charge_basis == "capacity":
+            fen = int(to_fen(t.contracted_kva * tariff.capacity_charge_cny_per_kva_month / month_days))
+            capacity[e] = -allocate(fen, np.ones(n))
+        elif t.charge_basis == "demand":
+            fen = int(to_fen(peak_kw[e] * tariff.demand_charge_cny_per_kw_month / month_days))
+            demand[e, int(np.argmax(-net[e]))] = -fen
+    return {"capacity_charge": capacity, "demand_charge": demand}, peak_kw
+
+
+def _economics(statements: list[Settlement], book: AssetBook) -> dict[str, float]:
+    """Market cost, tariff bill and the park energy company's margin, separately (CNY)."""
+    by = {st.account_id: {line.item: round(line.amount_cny * 100) for line in st.lines} for st in statements}
+    park = by[PARK_ACCOUNT]
+    others = [e for i, e in enumerate(book.enterprise_ids) if i != book.operator]
+    tariff_bill = -sum(by[e].get(k, 0) for e in others for k in ("energy_supply", *TARIFF_CHARGES))
+    profit_share = sum(by[e].get("flexibility_payment", 0) for e in others)
+    operator = next(st for st in statements if st.account_id == book.operator_id)
+    return {
+        "market_cost_cny": sum(park.get(k, 0) for k in MARKET_ITEMS) / FEN_PER_CNY,
+        "tariff_bill_cny": tariff_bill / FEN_PER_CNY,
+        "profit_share_paid_cny": profit_share / FEN_PER_CNY,
+        "operator_margin_cny": operator.total_cny,
+    }
+
+
 def settle_day(
-    scenario: Scenario, facts: DayFacts, baseline: Baseline, asset_stage: AssetStage = settle_assets
+    scenario: Scenario,
+    facts: DayFacts,
+    baseline: Baseline,
+    asset_stage: AssetStage = settle_assets,
+    tariff: Tariff | None = None,
+    green: GreenRecords | None = None,
+    plan_top_up: bool = False,
 ) -> DayResult:
     """Statements for the park and every enterprise, ledger entries and the day's record.
 
     ``asset_stage`` is the per-asset computation; only the benchmark swaps it (for the naive one).
+    ``tariff`` bills the enterprises (TOU energy, capacity/demand charges, profit-share terms)
+    instead of the day-ahead price; ``green`` are the day's recorded green-power trades and
+    certificate purchases; ``plan_top_up`` buys certificates up to the clean-share target
+    (a planning option, never used to settle).
     """
     book = AssetBook.from_scenario(scenario)
     energy, estimated = fill_gaps(facts.metered_mwh, baseline.assets_mwh)
     park = _park_quantities(scenario, facts, energy)
-    cny, energy_mwh, cert, series = _exchange(scenario, facts, park, baseline)
+    cny, energy_mwh, cert, series = _exchange(scenario, facts, park, baseline, green, plan_top_up)
     park_fen = {item: to_fen(v) for item, v in cny.items()}
+    price = facts.p_da_cny_per_mwh
+    if tariff is not None:
+        book = _tariff_book(book, tariff)
+        price, _ = tariff.prices(facts.interval_starts)
     amounts = asset_stage(
         book,
         energy,
         baseline.assets_mwh,
-        facts.p_da_cny_per_mwh,
+        price,
         facts.dr_mw,
         (park_fen["demand_response"] + park_fen["demand_response_penalty"]) / FEN_PER_CNY,
         (park_fen["regulation_mileage"] + park_fen["regulation_capacity"]) / FEN_PER_CNY,
@@ -298,10 +408,23 @@ def settle_day(
             scenario, facts, PARK_ACCOUNT, park_lines, carbon.park_emissions_tco2, carbon.park_green_mwh
         )
     ]
-    emissions, green = carbon.account_emissions_tco2(), carbon.account_green_mwh()
-    for ent_id, lines in _accounts(book, park_fen, energy_mwh, amounts, energy).items():
+    emissions, green_mwh = carbon.account_emissions_tco2(), carbon.account_green_mwh()
+    charges, peak_kw = (
+        tariff_charges(book, tariff, energy, facts.day, facts.hours) if tariff is not None else ({}, None)
+    )
+    accounts = _accounts(book, park_fen, energy_mwh, amounts, energy)
+    for item, fen in charges.items():
+        others = np.arange(len(book.enterprise_ids)) != book.operator
+        for e, ent_id in enumerate(book.enterprise_ids):
+            if e == book.operator:
+                accounts[ent_id].append((item, -fen[others].sum(axis=0), None))
+            else:
+                accounts[ent_id].append(
+                    (item, fen[e], float(peak_kw[e]) if item == "demand_charge" else None)
+                )  # type: ignore[index]
+    for ent_id, lines in accounts.items():
         statements.append(
-            _statement(scenario, facts, ent_id, lines, emissions.get(ent_id, 0.0), green.get(ent_id, 0.0))
+            _statement(scenario, facts, ent_id, lines, emissions.get(ent_id, 0.0), green_mwh.get(ent_id, 0.0))
         )
 
     notes, measured_share = _quality_notes(scenario, facts, energy, estimated)
@@ -333,6 +456,9 @@ def settle_day(
         },
         "assets": _asset_record(book, energy, estimated, amounts),
         "carbon": carbon.summary,
+        "tariff_version": None if tariff is None else tariff.version,
+        "green_records": [] if green is None else list(green.ids),
+        "economics": _economics(statements, book),
     }
     return DayResult(
         facts.park_id,

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from infra.scenario.model import Scenario
 from settlement import baseline as bl
 from settlement import store
-from settlement.carbon import ledger
 from settlement.day import DayResult, settle_day
 from settlement.facts import KINDS, Fact, assemble
-from settlement.tables import carbon_ledger
 
 
 def baseline_profiles(
@@ -54,9 +51,17 @@ def recorded_profiles(
 
 
 def settle_facts(
-    conn: Connection, scenario: Scenario, facts: dict[str, Fact], provenance: dict[str, Any] | None = None
+    conn: Connection,
+    scenario: Scenario,
+    facts: dict[str, Fact],
+    provenance: dict[str, Any] | None = None,
+    tariff_version: str | None = None,
 ) -> DayResult:
-    """Settle a complete park-day; with ``provenance`` the recorded baseline days are reused."""
+    """Settle a complete park-day; with ``provenance`` the recorded baseline days are reused, and
+    with ``tariff_version`` that tariff (a replay or correction uses what the day was settled with)."""
+    from settlement.green import day_records
+    from settlement.tariffs import tariff_for
+
     day_facts = assemble(scenario, facts)
     day = day_facts.day
     holidays = bl.rest_days([day.year - 1, day.year])
@@ -71,7 +76,12 @@ def settle_facts(
     else:
         profiles = recorded_profiles(conn, scenario, provenance["sources"], day_facts.interval_minutes)
         baseline = bl.baseline_from_provenance(provenance, profiles, holidays, shape)
-    return settle_day(scenario, day_facts, baseline)
+    if provenance is not None and tariff_version is None:
+        tariff = None
+    else:
+        tariff = tariff_for(conn, scenario.id, day, tariff_version)
+    green = day_records(conn, scenario.id, day, day_facts.interval_starts, day_facts.interval_minutes)
+    return settle_day(scenario, day_facts, baseline, tariff=tariff, green=green)
 
 
 @dataclass
@@ -119,30 +129,46 @@ def _asset_differences(conn: Connection, result: DayResult) -> list[str]:
 
 
 def _ledger_differences(conn: Connection, result: DayResult) -> list[str]:
+    """The net of each entry's rows (the original, reversals, reposts) must be the replayed draft."""
+    from settlement.versions import _identity, _net, day_entry_nets
+
     out = []
-    wanted = {ledger.entry_id(result.park_id, result.day, d): d for d in result.drafts}
-    rows = {
-        r.entry_id: r
-        for r in conn.execute(
-            select(carbon_ledger).where(
-                carbon_ledger.c.park_id == result.park_id,
-                carbon_ledger.c.market_day == result.day,
-                carbon_ledger.c.kind.not_in(("adjustment",)),
-                carbon_ledger.c.source != "manual",
-            )
-        )
-    }
-    for eid, draft in wanted.items():
-        row = rows.pop(eid, None)
-        postings = ledger.canonical([p.as_list() for p in draft.postings])
-        if row is None:
+    nets = day_entry_nets(conn, result.park_id, result.day)
+    for draft in result.drafts:
+        ident = _identity(draft.kind, draft.account_id, draft.key)
+        held = nets.pop(ident, None)
+        if held is None:
             out.append(f"ledger entry {draft.kind} {draft.account_id}: not in the ledger")
-        elif row.postings != postings or json.loads(row.factors) != draft.factors:
-            out.append(f"ledger entry {draft.kind} {draft.account_id} ({eid}): differs")
+        elif held != _net(list(draft.postings)):
+            out.append(f"ledger entry {draft.kind} {draft.account_id} ({draft.key or 'no key'}): differs")
     out += [
-        f"ledger entry {r.kind} {r.account_id} ({eid}): in the ledger but not produced by the replay"
-        for eid, r in rows.items()
+        f"ledger entry {kind} {account} ({key or 'no key'}): in the ledger but not produced by the replay"
+        for (kind, account, key), held in nets.items()
+        if held
     ]
+    return out
+
+
+def _version_differences(
+    conn: Connection, scenario: Scenario, day: date, provenance: dict[str, Any], tariff_version: str | None
+) -> list[str]:
+    """Every archived version settled again from its own facts must equal the archive."""
+    from settlement import versions as ver
+
+    out = []
+    for v in ver.versions(conn, scenario.id, day):
+        facts = ver.facts_by_id(conn, scenario.id, day, list(v["source_message_ids"]))
+        result = settle_facts(conn, scenario, facts, provenance, tariff_version)
+        stored = {st.account_id: st.model_dump(mode="json") for st in v["statements"]}
+        made = {st.account_id: st.model_dump(mode="json") for st in result.statements}
+        if stored != made:
+            changed = sorted(a for a in set(stored) | set(made) if stored.get(a) != made.get(a))
+            out.append(f"version {v['version']}: statements differ ({', '.join(changed)})")
+        ids, amounts = ver._unpack(v["asset_amounts"])
+        if ids != list(result.asset_ids) or any(
+            not np.array_equal(amounts.get(k), fen) for k, fen in result.asset_amounts_fen.items()
+        ):
+            out.append(f"version {v['version']}: per-asset amounts differ")
     return out
 
 
@@ -153,19 +179,36 @@ def replay_day(engine: Engine, scenario: Scenario, day: date) -> ReplayReport:
     compared (stored statements and entries are never changed).
     """
     with engine.connect() as conn:
-        facts = store.load_facts(conn, scenario.id, day)
+        from settlement.versions import latest_facts
+
+        facts = latest_facts(conn, scenario.id, day)
         missing = [k for k in KINDS if k not in facts]
         if missing:
             return ReplayReport(scenario.id, day, "incomplete", [f"no {k} stored" for k in missing])
         record = store.day_record(conn, scenario.id, day)
-        result = settle_facts(conn, scenario, facts, None if record is None else record["record"]["baseline"])
         if record is not None:
+            from settlement import versions as ver
+
+            provenance = record["record"]["baseline"]
+            tv = record["record"].get("tariff_version")
+            current = int(record.get("version") or 1)
+            archived = ver.versions(conn, scenario.id, day)
+            current_ids = next(
+                (list(v["source_message_ids"]) for v in archived if v["version"] == current),
+                list(record["source_message_ids"]),
+            )
+            result = settle_facts(
+                conn, scenario, ver.facts_by_id(conn, scenario.id, day, current_ids), provenance, tv
+            )
+            latest = settle_facts(conn, scenario, ver.latest_facts(conn, scenario.id, day), provenance, tv)
             differences = (
                 _statement_differences(conn, result)
                 + _asset_differences(conn, result)
-                + _ledger_differences(conn, result)
+                + _ledger_differences(conn, latest)
+                + _version_differences(conn, scenario, day, provenance, tv)
             )
             return ReplayReport(scenario.id, day, "different" if differences else "identical", differences)
+        result = settle_facts(conn, scenario, facts, None)
     with engine.begin() as conn:
         if not store.is_settled(conn, scenario.id, day):
             store.write_result(conn, result)

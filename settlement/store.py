@@ -157,6 +157,7 @@ def write_result(conn: Connection, result: DayResult) -> None:
             source_message_ids=ids,
             record=result.record,
             settled_at=now(),
+            version=1,
         )
     )
     rows = []

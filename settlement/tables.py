@@ -42,6 +42,8 @@ settlement_days = Table(
     Column("source_message_ids", JSON, nullable=False),
     Column("record", JSON, nullable=False),
     Column("settled_at", AwareDateTime, nullable=False),
+    # The statement version the current tables hold (1, or later after a correction).
+    Column("version", Integer, nullable=False, server_default="1"),
 )
 
 # Per-asset, per-interval amounts of a settled day (whole fen), as one compressed npz blob:
@@ -115,5 +117,73 @@ settlement_reviews = Table(
     Column("comment", Text, nullable=False),
     Column("reviewer", String(64), nullable=False),
     Column("recorded_at", AwareDateTime, nullable=False),
+    # On approval: the statement version of every day approved ({"2026-07-15": 1, ...}).
+    Column("versions", Text, nullable=True),
     Index("ix_settlement_reviews_period", "park_id", "period", "period_start"),
+)
+
+# Corrected awards and metering of a park-day, kept beside the original fact (never replacing it).
+settlement_fact_corrections = Table(
+    "settlement_fact_corrections",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("park_id", String(64), nullable=False),
+    Column("market_day", Date, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("envelope", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("stored_at", AwareDateTime, nullable=False),
+    UniqueConstraint("park_id", "market_day", "seq", name="uq_settlement_fact_corrections_seq"),
+)
+
+# Every version of a corrected day (version 1 archived when the first correction arrives).
+settlement_versions = Table(
+    "settlement_versions",
+    metadata,
+    Column("park_id", String(64), primary_key=True),
+    Column("market_day", Date, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("rules_version", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", AwareDateTime, nullable=False),
+    Column("source_message_ids", JSON, nullable=False),
+    Column("statements", Text, nullable=False),
+    Column("asset_amounts", LargeBinary, nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("difference", Text, nullable=True),
+    # Set when the day was approved: the month the difference is booked in as an adjustment.
+    Column("booked_month", Date, nullable=True),
+    Index("ix_settlement_versions_booked", "park_id", "booked_month"),
+)
+
+# Tariff tables per park and version (TOU periods, basic charges, profit-share terms), see tariffs.py.
+settlement_tariffs = Table(
+    "settlement_tariffs",
+    metadata,
+    Column("park_id", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("effective_from", Date, nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("loaded_at", AwareDateTime, nullable=False),
+    Column("loaded_by", String(64), nullable=False),
+)
+
+# Green-power trade confirmations and certificate (GEC) purchases, transfers and cancellations
+# as they were recorded (see certificates.py for the allocation rule).
+settlement_green_records = Table(
+    "settlement_green_records",
+    metadata,
+    Column("record_id", String(128), primary_key=True),
+    Column("park_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("account_id", String(128), nullable=False),
+    Column("start", AwareDateTime, nullable=False),
+    Column("end", AwareDateTime, nullable=False),
+    Column("quantity_mwh", Float, nullable=False),
+    Column("price_cny_per_mwh", Float, nullable=False),
+    Column("counterparty", String(128), nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("loaded_at", AwareDateTime, nullable=False),
+    Index("ix_settlement_green_records_park_start", "park_id", "start"),
 )

@@ -23,7 +23,7 @@ from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from infra.timeutil import now
 from infra.worker import MessageContext, Worker
-from settlement import store
+from settlement import store, versions
 from settlement.facts import KINDS, check_fact, read_fact
 from settlement.settle import settle_facts
 
@@ -50,8 +50,12 @@ class SettlementWorker(Worker):
         check_fact(fact, scenario)
         result, failure = None, None
         with self.engine.connect() as conn:
-            store.refuse_replacement(conn, fact)
-            facts = store.load_facts(conn, park_id, day)
+            stored = store.stored_fact_id(conn, park_id, day, fact.kind)
+        if stored is not None and stored != fact.message_id:
+            self._correct(ctx, fact, scenario)
+            return
+        with self.engine.connect() as conn:
+            facts = versions.latest_facts(conn, park_id, day)
             facts.setdefault(fact.kind, fact)
             if all(k in facts for k in KINDS) and not store.is_settled(conn, park_id, day):
                 try:
@@ -86,3 +90,21 @@ class SettlementWorker(Worker):
                         rejected_at=now(),
                     )
                 )
+
+    def _correct(self, ctx: MessageContext, fact, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
+        """A different message for a kind the park-day already has: a correction, a new version."""
+        park_id, day = ctx.envelope.park_id, ctx.envelope.market_day
+        reason = f"corrected {fact.kind} message {fact.message_id} (produced {ctx.envelope.produced_at.isoformat()})"
+        with ctx.transaction() as conn:
+            if not versions.store_correction(conn, fact, reason):
+                return
+            if store.is_settled(conn, park_id, day):
+                done = versions.resettle(conn, scenario, day, reason)
+                if done is not None:
+                    log.info(
+                        "corrected %s %s: version %d%s",
+                        park_id,
+                        day,
+                        done.version,
+                        f", booked in {done.booked_month:%Y-%m} (approved)" if done.booked_month else "",
+                    )

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
@@ -63,6 +63,9 @@ class Indicators:
     location_factor_year: int | None
     green_certificates_mwh: dict[str, float]
     factor_version: str
+    # The same indicator on every electricity tce basis the scenario knows (the chosen one first):
+    # {basis: {kgce_per_kwh, energy_tce, tco2_per_tce, annualised_tce, band, verdict, clean_energy_share}}
+    by_basis: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -130,6 +133,25 @@ def indicators(
     band = band_for(carbon, annual) if annual is not None else None
     consumed = sum(electricity.values())
     factor, factor_year = _location_factor(scenario, start.year)
+    green_elec = sum(electricity[k] for k in GREEN_TYPES)
+    by_basis = {}
+    for name in sorted(carbon.kgce_per_kwh, key=lambda b: b != basis):
+        k = carbon.kgce_per_kwh[name]
+        e = elec_energy * k + fuel_tce + heat_tce
+        a = e * 365.0 / n_days if n_days else None
+        i = emissions / e if e > 0 else None
+        b = band_for(carbon, a) if a is not None else None
+        by_basis[name] = {
+            "kgce_per_kwh": k,
+            "energy_tce": e,
+            "tco2_per_tce": i,
+            "annualised_tce": a,
+            "band": b,
+            "verdict": verdict_for(i, b),
+            "clean_energy_share": (green_elec * k + heat["non_fossil"] * carbon.heat_kgce_per_mj) / e
+            if e > 0
+            else None,
+        }
     return Indicators(
         park_id=scenario.id,
         account=account,
@@ -165,4 +187,5 @@ def indicators(
         location_factor_year=factor_year,
         green_certificates_mwh=dict(certificates),
         factor_version=carbon.version,
+        by_basis=by_basis,
     )

@@ -21,7 +21,8 @@ def scenario():
 
 @pytest.fixture(scope="module")
 def result(scenario):
-    return settle_day(scenario, tiny_facts(), tiny_baseline())
+    """The hand-computed day, with the planning top-up of certificates (settled days have none)."""
+    return settle_day(scenario, tiny_facts(), tiny_baseline(), plan_top_up=True)
 
 
 def statement(result, account: str) -> Settlement:
@@ -94,7 +95,14 @@ def test_grid_import_tariff_and_storage_degradation(result) -> None:
     assert line(statement(result, "op"), "storage_degradation").amount_cny == 0.0
 
 
-def test_green_certificates_bought_to_reach_the_clean_share(result) -> None:
+def test_settlement_buys_no_certificates_it_has_no_record_of(scenario) -> None:
+    result = settle_day(scenario, tiny_facts(), tiny_baseline())
+    assert line(statement(result, "park"), "green_certificate_purchases").amount_cny == 0.0
+    assert result.record["carbon"]["certificates_mwh"]["bought"] == 0.0
+
+
+def test_green_certificates_bought_to_reach_the_clean_share_when_planning(scenario) -> None:
+    result = settle_day(scenario, tiny_facts(), tiny_baseline(), plan_top_up=True)
     park = statement(result, "park")
     # direct green 42 MWh (PV, no export), green-traded min(import, 12) = 12 + 12 = 24 MWh;
     # consumption 166 + 42 + 6 (gas) = 214 MWh; 90 % target = 192.6; clean 66 -> buy 126.6 GEC
@@ -110,7 +118,7 @@ def test_own_surplus_certificates_cover_imports_before_buying(scenario) -> None:
     energy = ENERGY.copy()
     energy[0] = [0.0, 60.0, 50.0, 0.0]
     grid = [-50.0, 20.0, 18.0, -66.0]  # the grid meter is authoritative
-    result = settle_day(scenario, tiny_facts(energy=energy, grid=grid), tiny_baseline())
+    result = settle_day(scenario, tiny_facts(energy=energy, grid=grid), tiny_baseline(), plan_top_up=True)
     # exported green 20 + 18 = 38; imports 50 + 66, green-traded 12 (t0) -> uncovered 104 MWh.
     # Own surplus covers 38; consumption 116 + 110 + 6 - 38 = 194, clean 72 + 12 + 38 = 122 < 174.6:
     # buy 52.6 more; nothing is left to sell.

@@ -89,10 +89,12 @@ def test_review_states_with_history(settled: Engine, datong) -> None:
     with settled.begin() as conn:
         with pytest.raises(ReviewError, match="a disputed report needs a comment"):
             record_review(conn, "datong", "day", DAY_BEFORE, "disputed", "  ")
-        with pytest.raises(ReviewError, match="state: 'maybe' must be one of draft, approved, disputed"):
+        with pytest.raises(ReviewError, match="state: 'maybe' must be one of submitted, approved"):
             record_review(conn, "datong", "day", DAY_BEFORE, "maybe")
         with pytest.raises(ReviewError, match="no settled day"):
-            record_review(conn, "datong", "day", date(2026, 8, 1), "approved")
+            record_review(conn, "datong", "day", date(2026, 8, 1), "submitted")
+        with pytest.raises(ReviewError, match="cannot go from draft to approved"):
+            record_review(conn, "datong", "day", DAY_BEFORE, "approved", "", "bob")
         record_review(
             conn,
             "datong",
@@ -102,11 +104,19 @@ def test_review_states_with_history(settled: Engine, datong) -> None:
             "real-time price spike at 00:00 looks wrong",
             "alice",
         )
-        record_review(conn, "datong", "day", DAY_BEFORE, "approved", "confirmed with the exchange", "bob")
+        record_review(conn, "datong", "day", DAY_BEFORE, "submitted", "confirmed with the exchange", "alice")
+        with pytest.raises(ReviewError, match="four eyes"):
+            record_review(conn, "datong", "day", DAY_BEFORE, "approved", "", "alice")
+        record_review(conn, "datong", "day", DAY_BEFORE, "approved", "", "bob")
+        with pytest.raises(ReviewError, match="approved and immutable"):
+            record_review(conn, "datong", "day", DAY_BEFORE, "disputed", "changed my mind", "carol")
         state = review_state(conn, "datong", "day", DAY_BEFORE)
-    assert (state["state"], state["reviewer"]) == ("approved", "bob")
-    assert [h["state"] for h in state["history"]] == ["disputed", "approved"]
+    assert (state["state"], state["reviewer"], state["preparer"]) == ("approved", "bob", "alice")
+    assert state["approved_versions"] == {DAY_BEFORE.isoformat(): 1}
+    assert [h["state"] for h in state["history"]] == ["disputed", "submitted", "approved"]
     assert report.day_summary(settled, "datong", DAY_BEFORE, datong)["review"]["state"] == "approved"
+    with settled.begin() as conn:  # leave the shared fixture as it was
+        record_review(conn, "datong", "day", DAY_BEFORE, "reopened", "test cleanup", "carol")
 
 
 def test_monthly_rollup_sums_the_days(settled: Engine, datong, tmp_path: Path) -> None:
@@ -132,12 +142,10 @@ def test_commands(cli, tmp_path: Path) -> None:
     assert daily.exit_code == 0 and (tmp_path / f"settlement-datong-{DAY}.csv").exists()
     monthly = cli("settlement", "monthly", "--month", "2026-07", "--format", "html", "--out", str(tmp_path))
     assert monthly.exit_code == 0 and (tmp_path / "settlement-datong-2026-07.html").exists()
-    no_comment = cli("settlement", "review", "--day", str(DAY), "--state", "disputed")
+    no_comment = cli("settlement", "review", "--day", str(DAY), "--state", "disputed", "--by", "dave")
     assert no_comment.exit_code == 2 and "a disputed report needs a comment" in no_comment.output
-    month_review = cli(
-        "settlement", "review", "--month", "2026-07", "--state", "approved", "--reviewer", "carol"
-    )
-    assert month_review.exit_code == 0
+    month_review = cli("settlement", "review", "--month", "2026-07", "--state", "submitted", "--by", "carol")
+    assert month_review.exit_code == 2 and "29 day(s) not settled (2026-07-01" in month_review.output
     bad_day = cli("settlement", "show", "--day", "2026-13-01")
     assert bad_day.exit_code == 2 and "--day: '2026-13-01' is not a date like 2026-07-15" in bad_day.output
     ind = cli(

@@ -188,17 +188,22 @@ def test_malformed_metering_is_dead_lettered_with_a_clear_reason_and_nothing_sto
     assert "Traceback" not in reason
 
 
-def test_a_second_different_metering_for_a_day_is_refused(messages, sqlite_url: str) -> None:
+def test_a_second_different_metering_before_settlement_is_kept_as_a_correction(
+    messages, sqlite_url: str
+) -> None:
+    """The original fact is never replaced; the correction is kept beside it and used to settle."""
+    from settlement.versions import latest_facts
+
     engine = fresh(sqlite_url)
     worker = SettlementWorker(engine, "unused:9092")
     assert worker.apply(Topic.METERING, messages[DAY].metering)
     other = Metering.from_envelope(messages[DAY].metering).envelope("datong", DAY, "resent")
-    assert worker.apply(Topic.METERING, other) is False
+    worker.apply(Topic.METERING, other)
     with engine.connect() as conn:
-        reason = conn.execute(select(dead_letters.c.reason)).scalar_one()
         stored = conn.execute(select(settlement_facts.c.message_id)).scalars().all()
+        assert latest_facts(conn, "datong", DAY)["metering"].message_id == other.message_id
+        assert conn.execute(select(func.count()).select_from(dead_letters)).scalar_one() == 0
     assert stored == [messages[DAY].metering.message_id]
-    assert "already has metering message" in reason
 
 
 @pytest.mark.postgres
