@@ -1,100 +1,94 @@
-"""``parkvpp bench gateway``: serving stored facts over HTTP.
+"""``parkvpp bench gateway``: what the auth layer costs on the day view and the statement download.
 
-The gateway serves facts as the envelope JSON the outbox stored. The naive approach parses
-each envelope into its model and lets FastAPI serialise it again. Both endpoints run in the
-same process on the same database (a full day of Datong-sized facts) through the ASGI test
-client, and must return equal documents; the ratio of requests per second is printed.
+One synthetic Datong day (:mod:`gateway.seed`) on a SQLite file; two apps in the same process
+on the same database: the real gateway (bearer token checked, revocation and user looked up,
+role and tenant applied by the query layer) and the same routes built with ``auth=False`` (no
+token handling, an administrator principal). Each endpoint is called sequentially through the
+ASGI test client for ``seconds`` per approach; requests per second and the 99th-percentile
+latency are printed side by side, with the ratio. Both must return identical bodies.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from fastapi.testclient import TestClient
 
+from gateway import identity
 from gateway.app import create_app
-from infra.contracts import AssetSetpoints, Dispatch, Topic
+from gateway.seed import seed_day
 from infra.db import make_engine, migrate
-from infra.db.outbox import enqueue, stored_envelopes
-from infra.scenario import load_scenario
 from infra.settings import Settings
-from infra.timeutil import day_intervals
 
 DAY = date(2026, 7, 15)
+PASSWORD = "bench-password-1"
+ENDPOINTS = {
+    "day_view": f"/api/v1/parks/datong/days/{DAY}",
+    "statement_csv": f"/api/v1/parks/datong/days/{DAY}/statements/cell_plant/download?format=csv",
+}
 
 
-def _seed(database_url: str, copies: int) -> None:
-    scenario = load_scenario("datong")
-    starts = list(day_intervals(DAY, 15))
-    engine = make_engine(database_url)
-    with engine.begin() as conn:
-        for k in range(copies):
-            assets = [
-                AssetSetpoints(
-                    asset_id=a.id, enterprise_id=a.enterprise, power_mw=[float(i + k) for i in range(96)]
-                )
-                for a in scenario.park.assets
-            ]
-            dispatch = Dispatch(
-                interval_minutes=15,
-                interval_starts=starts,
-                award_message_id=f"bench-{k}",
-                assets=assets,
-                deviation_mw=[0.0] * 96,
-            )
-            enqueue(conn, Topic.DISPATCH, dispatch.envelope("datong", DAY, "bench", k))
-
-
-def _rate(client: TestClient, url: str, seconds: float) -> tuple[float, Any]:
-    body = client.get(url).json()
-    n, t0 = 0, time.perf_counter()
+def _measure(
+    client: TestClient, url: str, headers: dict[str, str], seconds: float
+) -> tuple[float, float, bytes]:
+    first = client.get(url, headers=headers)
+    if first.status_code != 200:
+        raise RuntimeError(f"GET {url}: {first.status_code} {first.text[:200]}")
+    latencies = []
+    t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        assert client.get(url).status_code == 200
-        n += 1
-    return n / (time.perf_counter() - t0), body
+        s = time.perf_counter()
+        r = client.get(url, headers=headers)
+        latencies.append(time.perf_counter() - s)
+        if r.status_code != 200:
+            raise RuntimeError(f"GET {url}: {r.status_code}")
+    elapsed = time.perf_counter() - t0
+    return len(latencies) / elapsed, float(np.percentile(latencies, 99)) * 1000, first.content
 
 
-def run(copies: int = 4, seconds: float = 3.0, as_json: bool = False) -> dict[str, float]:
+def run(copies: int = 4, seconds: float = 3.0, as_json: bool = False) -> dict[str, Any]:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
         migrate(url)
-        _seed(url, copies)
-        app = create_app(Settings(run_dir=Path(tmp), database_url=url))
         engine = make_engine(url)
-
-        @app.get("/naive/{park_id}/{day}/{schema}")
-        def naive(park_id: str, day: date, schema: str) -> list[dict[str, Any]]:
-            with engine.connect() as conn:
-                return [
-                    e.model_dump(mode="json", by_alias=True)
-                    for e in stored_envelopes(conn, park_id, day, schema)
-                ]
-
-        client = TestClient(app)
-        fast_rps, fast_body = _rate(client, f"/parks/datong/days/{DAY}/facts/dispatch", seconds)
-        naive_rps, naive_body = _rate(client, f"/naive/datong/{DAY}/dispatch", seconds)
-        if fast_body != naive_body:
-            raise RuntimeError("the verbatim and the re-serialised responses differ")
-        size_kb = len(json.dumps(fast_body)) / 1024
-    result = {
-        "facts_per_response": copies,
-        "response_kb": size_kb,
-        "verbatim_requests_per_s": fast_rps,
-        "reserialised_requests_per_s": naive_rps,
-        "speedup": fast_rps / naive_rps,
-    }
+        seed_day(engine, "datong", DAY, copies=copies)
+        identity.add_user(engine, "bench_trader", PASSWORD, "trader", actor="bench")
+        settings = Settings(run_dir=Path(tmp), database_url=url)
+        authed = TestClient(create_app(settings))
+        token = authed.post("/api/v1/auth/token", data={"username": "bench_trader", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        open_ = TestClient(create_app(settings, auth=False))
+        result: dict[str, Any] = {"seconds_per_approach": seconds, "dispatch_copies": copies}
+        for name, path in ENDPOINTS.items():
+            rps_a, p99_a, body_a = _measure(authed, path, headers, seconds)
+            rps_o, p99_o, body_o = _measure(open_, path, {}, seconds)
+            if body_a != body_o:
+                raise RuntimeError(f"{name}: the authenticated and the open responses differ")
+            result[name] = {
+                "response_kb": round(len(body_a) / 1024, 1),
+                "authenticated_requests_per_s": round(rps_a, 1),
+                "authenticated_p99_ms": round(p99_a, 2),
+                "no_auth_requests_per_s": round(rps_o, 1),
+                "no_auth_p99_ms": round(p99_o, 2),
+                "auth_throughput_ratio": round(rps_a / rps_o, 3),
+            }
     if as_json:
         typer.echo(json.dumps(result))
     else:
-        typer.echo(f"GET facts/dispatch ({copies} Datong dispatch facts, {size_kb:,.0f} kB per response)")
-        typer.echo(
-            f"  verbatim stored JSON {fast_rps:,.1f} req/s, parse and re-serialise {naive_rps:,.1f} req/s, "
-            f"ratio {result['speedup']:.1f}x (identical documents)"
-        )
+        for name in ENDPOINTS:
+            r = result[name]
+            typer.echo(
+                f"{name:<14} ({r['response_kb']:,.0f} kB): authenticated {r['authenticated_requests_per_s']:,.1f} req/s "
+                f"p99 {r['authenticated_p99_ms']:.1f} ms; without auth {r['no_auth_requests_per_s']:,.1f} req/s "
+                f"p99 {r['no_auth_p99_ms']:.1f} ms; ratio {r['auth_throughput_ratio']:.2f}"
+            )
     return result
