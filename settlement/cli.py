@@ -67,8 +67,11 @@ def _errors() -> Iterator[None]:
     from settlement.carbon.activity import ActivityError
     from settlement.carbon.ledger import LedgerError
     from settlement.carbon.signing import SigningError
+    from settlement.case import CaseError
     from settlement.facts import FactError
+    from settlement.green import GreenRecordError
     from settlement.review import ReviewError
+    from settlement.tariffs import TariffError
 
     try:
         yield
@@ -80,6 +83,9 @@ def _errors() -> Iterator[None]:
         FactError,
         ReviewError,
         SigningError,
+        CaseError,
+        TariffError,
+        GreenRecordError,
         LookupError,
     ) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
@@ -302,6 +308,106 @@ def correct(
             typer.echo(f"  {account}: {d['total_cny']:+,.2f} CNY, {d['tco2']:+.6f} tCO2")
 
 
+@settlement_app.command("case")
+def case(
+    file: Annotated[Path, typer.Argument(help="YAML settlement case (see settlement/README.md)")],
+    as_json: Json = False,
+) -> None:
+    """Settle a small hand-written case with the production code; check its expected figures to the fen."""
+    with _errors():
+        from settlement.case import run_case
+
+        outcome = run_case(file)
+        if as_json:
+            _print_json(outcome)
+        else:
+            typer.echo(
+                f"case: {outcome['case']} ({outcome['intervals']} x {outcome['interval_minutes']} min)"
+            )
+            for acc in outcome["accounts"]:
+                _table(
+                    f"{acc['account_id']}: {acc['total_cny']:,.2f} CNY, {acc['emissions_tco2']:.6f} tCO2",
+                    ["item", "CNY", "per interval"],
+                    [
+                        [item, f"{d['amount_cny']:,.2f}", ", ".join(f"{v:,.2f}" for v in d["intervals_cny"])]
+                        for item, d in acc["lines"].items()
+                    ],
+                )
+            e = outcome["economics"]
+            typer.echo(
+                f"market cost {e['market_cost_cny']:,.2f}; tariff bill {e['tariff_bill_cny']:,.2f}; "
+                f"profit share paid {e['profit_share_paid_cny']:,.2f}; operator margin {e['operator_margin_cny']:,.2f}"
+            )
+            for m in outcome["mismatches"]:
+                typer.secho(f"mismatch: {m}", fg="red")
+            typer.echo(
+                f"{outcome['expectations_checked']} expected figure(s) checked: "
+                + (
+                    "all match to the fen"
+                    if not outcome["mismatches"]
+                    else f"{len(outcome['mismatches'])} differ"
+                )
+            )
+        if outcome["mismatches"]:
+            raise typer.Exit(1)
+
+
+@settlement_app.command("tariff")
+def tariff(
+    action: Annotated[str, typer.Argument(help="load or show")],
+    file: Annotated[Path | None, typer.Argument(help="tariff YAML (load)")] = None,
+    park: Park = "datong",
+    by: Annotated[str, typer.Option("--by", help="who loads it (recorded)")] = "operator",
+    day: Annotated[str | None, typer.Option(help="show the tariff in effect on this day")] = None,
+) -> None:
+    """Load a tariff version (never changed once stored) or show the one in effect on a day."""
+    with _errors():
+        from settlement.tariffs import load_tariff, read_tariff, tariff_for
+
+        if action == "load":
+            if file is None:
+                raise UsageError("tariff load needs FILE")
+            t, raw = read_tariff(file)
+            with _engine().begin() as conn:
+                new = load_tariff(conn, raw, by)
+            typer.echo(
+                f"tariff {t.park_id} {t.version} from {t.effective_from}: "
+                + ("loaded" if new else "already stored")
+            )
+        elif action == "show":
+            with _engine().connect() as conn:
+                t = tariff_for(conn, park, _day(day))
+            if t is None:
+                typer.echo(f"{park} has no tariff on {_day(day)}: enterprises pay the day-ahead price")
+                return
+            typer.echo(f"{park} tariff {t.version} from {t.effective_from} ({t.source})")
+            for months, periods in t.seasons:
+                typer.echo(
+                    f"  months {sorted(months)}: "
+                    + "; ".join(f"{p.name} {list(p.hours)} {p.price_cny_per_mwh:g}" for p in periods)
+                )
+        else:
+            raise UsageError("tariff: ACTION must be load or show")
+
+
+@settlement_app.command("green")
+def green(
+    action: Annotated[str, typer.Argument(help="load")],
+    file: Annotated[Path, typer.Argument(help="CSV of green-power trades and certificate records")],
+    park: Park = "datong",
+) -> None:
+    """Load green-power trade confirmations and certificate records (all or nothing, idempotent)."""
+    with _errors():
+        from settlement.green import read_records, store_records
+
+        if action != "load":
+            raise UsageError("green: ACTION must be load")
+        rows = read_records(file, park)
+        with _engine().begin() as conn:
+            n = store_records(conn, rows)
+        typer.echo(f"{park}: {n} new record(s) of {len(rows)}")
+
+
 @settlement_app.command("replay")
 def replay(
     park: Park = "datong",
@@ -422,7 +528,8 @@ def account(
     with _errors():
         from settlement.carbon.activity import park_account, read_activity
 
-        result = park_account(read_activity(activity), _scenario(park).park.carbon, str(activity))
+        carbon = _scenario(park).park.carbon
+        result = park_account(read_activity(activity, carbon), carbon, str(activity))
         data = result.to_dict()
         if as_json:
             _print_json(data)

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from infra.scenario.model import CarbonSettings
+from infra.validation import text_file_problem
 
 UNIT_SCALE = {"m3": ("volume", 1.0), "10^4 m3": ("volume", 1e4), "kg": ("mass", 1.0), "t": ("mass", 1e3)}
 ELEC_IN_TYPES = ("grid", "direct_green", "green_traded", "certificate_covered")
@@ -41,7 +42,7 @@ class ActivityError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class FuelUse(_Strict):
@@ -126,26 +127,52 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out.replace("in_", "in") or "(file)"
 
 
-def parse_activity(raw: Any, source: str = "(data)") -> ActivityFile:
+def parse_activity(raw: Any, source: str = "(data)", carbon: CarbonSettings | None = None) -> ActivityFile:
+    """The validated file; with ``carbon``, a file with field errors also gets its fuel lines
+    checked against the known fuels, so every problem is reported in one go."""
     if not isinstance(raw, dict):
         raise ActivityError(source, ["the file must hold a mapping at the top level"])
     try:
         return ActivityFile.model_validate(raw)
     except ValidationError as exc:
-        raise ActivityError(
-            source,
-            [f"{_loc(tuple(e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()],
-        ) from exc
+        problems = [
+            f"{_loc(tuple(e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        ]
+        if carbon is not None:
+            problems += _fuel_problems(raw, carbon)
+        raise ActivityError(source, problems) from exc
 
 
-def read_activity(path: Path) -> ActivityFile:
+def _fuel_problems(raw: dict[str, Any], carbon: CarbonSettings) -> list[str]:
+    """Problems of the fuel lines that are well-formed on their own (unknown fuel, missing factors)."""
+    conversion = raw.get("conversion") if isinstance(raw.get("conversion"), dict) else {}
+    sections = {
+        "fuels": raw.get("fuels"),
+        "conversion.inputs": conversion.get("inputs"),
+        "conversion.outputs": conversion.get("outputs"),
+    }
+    problems: list[str] = []
+    for section, items in sections.items():
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            try:
+                use = FuelUse.model_validate(item)
+            except ValidationError:
+                continue  # its field errors are reported already
+            fuel_line(section, i, use, carbon, problems)
+    return problems
+
+
+def read_activity(path: Path, carbon: CarbonSettings | None = None) -> ActivityFile:
+    problem = text_file_problem(path, "activity file")
+    if problem:
+        raise ActivityError(str(path), [problem])
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ActivityError(str(path), ["file not found"]) from exc
     except yaml.YAMLError as exc:
         raise ActivityError(str(path), [f"not valid YAML: {exc}"]) from exc
-    return parse_activity(raw, str(path))
+    return parse_activity(raw, str(path), carbon)
 
 
 @dataclass(frozen=True)
