@@ -77,8 +77,40 @@ _register_services()
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    """Run a command; bad input exits 2 with every problem named, never with a traceback."""
+    from infra.validation import InputError, argument_problems
+
     try:
+        problems = argument_problems(sys.argv[1:])
+        if problems:
+            raise InputError(problems)
         app()
     except KeyboardInterrupt:
         logging.getLogger("parkvpp").warning("interrupted")
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, details in a file
+        sys.exit(_report_failure(exc))
+
+
+def _report_failure(exc: Exception) -> int:
+    """Input errors exit 2 with their problems; anything else exits 1 with the cause, the
+    traceback going to ``<run dir>/parkvpp-errors.log`` for whoever investigates."""
+    import traceback
+
+    from infra.registry import RegistryError
+    from infra.scenario import ScenarioError
+    from infra.validation import InputError
+
+    if isinstance(exc, InputError | ScenarioError | RegistryError):
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        return 2
+    log_path = get_settings().run_dir / "parkvpp-errors.log"
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a", encoding="utf-8") as f:
+            f.write("".join(traceback.format_exception(exc)) + "\n")
+        where = f" (details in {log_path})"
+    except OSError:
+        where = ""
+    typer.secho(f"error: {type(exc).__name__}: {str(exc)[:500]}{where}", fg="red", err=True)
+    return 1

@@ -163,11 +163,19 @@ scenario_app = typer.Typer(help="Park scenarios: list them and check a scenario 
 @scenario_app.command("list")
 def scenario_list() -> None:
     """List the parks this installation knows."""
-    from infra.scenario import available_parks, load_scenario
+    from infra.scenario import ScenarioError, available_parks, load_scenario
 
+    broken = 0
     for park_id in available_parks():
-        s = load_scenario(park_id)
+        try:
+            s = load_scenario(park_id)
+        except ScenarioError as exc:
+            broken += 1
+            console.print(f"[red]{park_id:<10} invalid:[/] " + "; ".join(exc.problems), highlight=False)
+            continue
         console.print(f"{park_id:<10} {s.version:<40} {len(s.park.assets)} assets  {s.park.name}")
+    if broken:
+        raise typer.Exit(2)
 
 
 @scenario_app.command("check")

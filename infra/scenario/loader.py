@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from infra.scenario.model import MarketRules, Park, Scenario
 from infra.settings import get_settings
+from infra.validation import park_id_problem, text_file_problem
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -121,9 +122,12 @@ def search_dirs() -> list[Path]:
 
 
 def read_yaml(path: Path, name: str) -> dict[str, Any]:
+    problem = text_file_problem(path, "scenario file")
+    if problem:
+        raise ScenarioError(name, [problem])
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ScenarioError(name, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(data, dict):
         raise ScenarioError(name, ["the file must hold a mapping at the top level"])
@@ -153,6 +157,9 @@ def parse_scenario(raw: dict[str, Any], market: MarketRules, name: str) -> Scena
 
 
 def _find(kind: str, ident: str) -> Path:
+    problem = park_id_problem(ident, f"{kind[:-1]} id")
+    if problem:
+        raise ScenarioError(ident[:64], [problem])
     for base in search_dirs():
         path = base / kind / f"{ident}.yaml"
         if path.exists():
