@@ -25,13 +25,11 @@ from sqlalchemy import Connection, Engine, insert
 from infra.contracts import Envelope, Topic
 from infra.db.outbox import first_delivery, relay, stored_conflict
 from infra.db.tables import dead_letters
-from infra.kafka import make_consumer, make_producer
+from infra.kafka import MAX_MESSAGE_BYTES, make_consumer, make_producer
 from infra.signing import producing_as, verification_problem
 from infra.timeutil import now
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a message larger than this is refused unread (junk or a bug)
 
 
 class AlreadyApplied(Exception):
