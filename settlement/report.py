@@ -19,6 +19,7 @@ from infra.contracts import Settlement
 from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from settlement import plots, store
+from settlement import versions as ver
 from settlement.carbon.indicators import indicators
 from settlement.day import ENTERPRISE_ITEMS, PARK_ACCOUNT, PARK_ITEMS
 from settlement.review import month_end, review_state
@@ -53,6 +54,77 @@ def _carbon_price(scenario: Scenario) -> tuple[float, str]:
     return carbon.carbon_price_cny_per_tco2, source
 
 
+def _offer_expected_emissions(conn: Any, park_id: str, day: date) -> float | None:
+    """The offer model's expected emissions of the day (the last offer stored), if any."""
+    from infra.db.outbox import stored_envelopes
+
+    try:
+        offers = stored_envelopes(conn, park_id, day, "offer")
+    except Exception:  # noqa: BLE001 - no outbox table: nothing to reconcile with
+        return None
+    for env in reversed(offers):
+        value = env.payload.get("expected_emissions_tco2")
+        if value is not None:
+            return float(value)
+    return None
+
+
+def emissions_reconciliation(
+    carbon: dict[str, Any], offer_expected: float | None, scenario: Scenario
+) -> dict[str, Any]:
+    """From the offer model's expectation to the settled emissions, step by step.
+
+    The offer model counts every MWh it expects to import at the grid factor (plus its fuel);
+    settlement counts metered electricity by type under the park method: green-traded and
+    certificate-covered imports at Ef = 0, grid imports at Ef, exports of other electricity as
+    a credit at Ef, and the gas generators' fuel.
+    """
+    ef = float(carbon.get("grid_ef_tco2_per_mwh", scenario.park.carbon.grid_ef_tco2_per_mwh))
+    elec = carbon.get("electricity_mwh", {})
+    imported = float(carbon.get("imported_mwh", 0.0))
+    zero_rated = float(elec.get("green_traded", 0.0)) + float(elec.get("certificate_covered", 0.0))
+    grid = float(elec.get("grid", 0.0))
+    export_other = float(carbon.get("exported_other_mwh", 0.0))
+    fuel = float(carbon.get("fuel_tco2", 0.0))
+    all_imports = imported * ef
+    rows = [
+        {
+            "step": "metered imports, all at the grid factor (the offer model's basis)",
+            "mwh": imported,
+            "factor": ef,
+            "tco2": all_imports,
+        },
+        {
+            "step": "less green-traded and certificate-covered imports (Ef = 0)",
+            "mwh": -zero_rated,
+            "factor": ef,
+            "tco2": -zero_rated * ef,
+        },
+        {
+            "step": "less export of other electricity (credit)",
+            "mwh": -export_other,
+            "factor": ef,
+            "tco2": -export_other * ef,
+        },
+        {"step": "plus fuel of the park's gas generators", "mwh": None, "factor": None, "tco2": fuel},
+    ]
+    settled = grid * ef - export_other * ef + fuel
+    out: dict[str, Any] = {"rows": rows, "settled_tco2": settled, "grid_mwh": grid, "grid_factor": ef}
+    if offer_expected is not None:
+        out["offer_expected_tco2"] = offer_expected
+        out["volume_difference_tco2"] = all_imports + fuel - offer_expected
+        out["explanation"] = (
+            f"offer expected {offer_expected:,.1f} t counting all expected imports at {ef} t/MWh; "
+            f"metered imports at that factor give {all_imports + fuel:,.1f} t "
+            f"({all_imports + fuel - offer_expected:+,.1f} t from volumes); zero-rating green-traded and "
+            f"certificate-covered imports ({-zero_rated * ef:+,.1f} t) and the export credit "
+            f"({-export_other * ef:+,.1f} t) give the settled {settled:,.1f} t"
+        )
+    else:
+        out["explanation"] = "no offer stored for this day: nothing to reconcile with"
+    return out
+
+
 def day_summary(engine: Engine, park_id: str, day: date, scenario: Scenario | None = None) -> dict[str, Any]:
     """The figures of one settled park-day for a terminal summary table."""
     scenario = scenario or portfolio(engine, park_id, day)
@@ -64,13 +136,29 @@ def day_summary(engine: Engine, park_id: str, day: date, scenario: Scenario | No
             )
         sts = _ordered([st for _, st in store.statements(conn, park_id, day)])
         review = review_state(conn, park_id, "day", day)
+        month_review = review_state(conn, park_id, "month", day.replace(day=1))
         ind = indicators(conn, scenario, day, day + timedelta(days=1))
+        offer = _offer_expected_emissions(conn, park_id, day)
+        versions = [
+            {"version": v["version"], "reason": v["reason"], "booked_month": v["booked_month"]}
+            for v in ver.versions(conn, park_id, day)
+        ]
     price, source = _carbon_price(scenario)
+    version = int(record.get("version") or 1)
     return {
         "park_id": park_id,
         "day": day.isoformat(),
         "rules_version": record["rules_version"],
+        "version": version,
+        "latest_version": max([version] + [v["version"] for v in versions]),
+        "versions": versions,
+        "state": "approved" if "approved" in (review["state"], month_review["state"]) else review["state"],
         "review": review,
+        "economics": record["record"].get("economics"),
+        "tariff_version": record["record"].get("tariff_version"),
+        "emissions_reconciliation": emissions_reconciliation(
+            record["record"].get("carbon", {}), offer, scenario
+        ),
         "accounts": [_account(st) for st in sts],
         "indicators": ind.to_dict(),
         "carbon_price_cny_per_tco2": price,
@@ -92,6 +180,8 @@ def month_summary(engine: Engine, scenario: Scenario, month_start: date) -> dict
         days = store.settled_days(conn, scenario.id, month_start, end)
         review = review_state(conn, scenario.id, "month", month_start)
         ind = indicators(conn, scenario, month_start, end)
+        adjustments = ver.booked_adjustments(conn, scenario.id, month_start)
+        day_versions = {d.isoformat(): v for d, v in ver.current_versions(conn, scenario.id, days).items()}
     if not days:
         raise LookupError(f"{scenario.id} has no settled day in {month_start:%Y-%m}")
     accounts: dict[str, dict[str, Any]] = {}
@@ -134,6 +224,10 @@ def month_summary(engine: Engine, scenario: Scenario, month_start: date) -> dict
         "days": [d.isoformat() for d in days],
         "missing_days": [d.isoformat() for d in all_days if d not in days],
         "review": review,
+        "state": review["state"],
+        "day_versions": day_versions,
+        "version": max(day_versions.values(), default=1),
+        "adjustments": adjustments,
         "accounts": out_accounts,
         "per_day_totals": {k: dict(v) for k, v in per_day.items()},
         "park_emissions_by_day": dict(emissions_by_day),
@@ -324,7 +418,9 @@ def write_pdf(title: str, summary: dict[str, Any], images: list[Path], path: Pat
     styles = getSampleStyleSheet()
     review = summary["review"]
     story: list[Any] = [Paragraph(title, styles["Title"])]
-    text = f"Review state: <b>{review['state']}</b>"
+    text = (
+        f"Version {summary.get('version', 1)} - review state: <b>{summary.get('state', review['state'])}</b>"
+    )
     if review.get("reviewer"):
         text += f" by {review['reviewer']} at {review['recorded_at']}"
     if review.get("comment"):
@@ -355,6 +451,18 @@ def write_pdf(title: str, summary: dict[str, Any], images: list[Path], path: Pat
     )
     story += [table, Spacer(1, 0.3 * cm)]
     ind = summary["indicators"]
+    for basis, b in ind.get("by_basis", {}).items():
+        story.append(
+            Paragraph(
+                f"{basis} basis ({b['kgce_per_kwh']} kgce/kWh): {b['energy_tce']:,.1f} tce, "
+                f"{b['tco2_per_tce'] or 0:.4f} tCO2/tce: {b['verdict']}"
+                + (" (the park's basis)" if basis == ind["electricity_tce_basis"] else ""),
+                styles["Normal"],
+            )
+        )
+    rec = summary.get("emissions_reconciliation")
+    if rec:
+        story.append(Paragraph(f"Emissions: {rec['explanation']}.", styles["Normal"]))
     story.append(
         Paragraph(
             f"Carbon per unit energy {ind['tco2_per_tce'] or 0:.4f} tCO2/tce ({ind['electricity_tce_basis']} basis): "

@@ -352,6 +352,7 @@ def attribute_day(
             "sold": sold / MICRO,
         },
         "grid_ef_tco2_per_mwh": ef,
+        "fuel_tco2": int(fuel_emissions.sum()) / MICRO,
         "factor_version": version,
     }
     return CarbonDay(

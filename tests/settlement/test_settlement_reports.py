@@ -252,3 +252,35 @@ entries:
     assert (
         "'mars_base' is not an enterprise or equipment account" in cli("ledger", "post", str(unknown)).output
     )
+
+
+def test_report_states_version_both_tce_bases_and_reconciles_emissions(
+    settled: Engine, datong, tmp_path: Path
+) -> None:
+    s = report.day_summary(settled, "datong", DAY, datong)
+    assert s["version"] == 1 and s["state"] in ("draft", "submitted", "approved", "disputed", "reopened")
+    bases = s["indicators"]["by_basis"]
+    assert set(bases) == {"calorific", "equal_value"}
+    assert next(iter(bases)) == s["indicators"]["electricity_tce_basis"]  # the park's own basis first
+    assert bases["equal_value"]["energy_tce"] > bases["calorific"]["energy_tce"]
+    rec = s["emissions_reconciliation"]
+    park = next(a for a in s["accounts"] if a["account_id"] == "park")
+    assert rec["settled_tco2"] == pytest.approx(park["emissions_tco2"], abs=1e-3)
+    assert sum(r["tco2"] for r in rec["rows"]) == pytest.approx(rec["settled_tco2"], abs=1e-3)
+    html = report.render_daily_html(settled, datong, DAY, tmp_path)
+    assert "Statement version <strong>1</strong>" in html and "equal_value basis" in html
+    assert "Offer-expected and settled emissions" in html
+
+
+def test_reconciliation_explains_the_offer_figure(datong) -> None:
+    carbon = {
+        "grid_ef_tco2_per_mwh": 0.8325,
+        "imported_mwh": 4000.0,
+        "electricity_mwh": {"grid": 1000.0, "green_traded": 2000.0, "certificate_covered": 1000.0},
+        "exported_other_mwh": 10.0,
+        "fuel_tco2": 5.0,
+    }
+    rec = report.emissions_reconciliation(carbon, 3278.0, datong)
+    assert rec["settled_tco2"] == pytest.approx(1000 * 0.8325 - 10 * 0.8325 + 5)
+    assert rec["volume_difference_tco2"] == pytest.approx(4000 * 0.8325 + 5 - 3278.0)
+    assert "zero-rating green-traded and certificate-covered imports (-2,497.5 t)" in rec["explanation"]
