@@ -3,7 +3,11 @@
 A synthetic park (``assets`` meters of PV, batteries and loads in 50 enterprises, Datong's
 market and carbon settings) is settled day by day with the production
 :func:`settlement.day.settle_day`: park lines, per-asset amounts, enterprise statements,
-carbon attribution and ledger entries (not the database writes). The naive approach runs
+carbon attribution and ledger entries (not the database writes). Every enterprise is billed under a
+synthetic TOU tariff (half by maximum demand, half by contracted capacity, profit-share terms),
+and after the month 1 % of its intervals get a corrected meter reading (the grid meter and one
+asset): each affected day is settled again as version 2 with its difference statement and
+ledger reversal-and-repost entries, all inside the timed month. The naive approach runs
 the same pipeline with the per-asset stage computed one asset-interval at a time in plain
 Python, on a smaller park in the same run; both must produce identical statements.
 A row is one asset-interval.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -26,8 +31,11 @@ from settlement.assets import AssetAmounts, AssetBook
 from settlement.baseline import Baseline
 from settlement.day import DayResult, settle_day
 from settlement.facts import MEASURED, DayFacts
+from settlement.tariffs import Tariff, parse_tariff
 
 N_ENTERPRISES = 50
+CPU_SECONDS: dict[str, float] = {}  # process CPU time per timed stage (wall time suffers on a shared machine)
+CORRECTED_FRACTION = 0.01  # share of the month's intervals that get a corrected meter reading
 INTERVALS = 96
 FIRST_DAY = date(2026, 7, 1)
 
@@ -222,18 +230,99 @@ class _Timed:
             self.seconds += time.perf_counter() - start
 
 
+def synthetic_tariff(scenario: Scenario) -> Tariff:
+    """A Shanxi-like TOU tariff: valley 23-07, peak 08-11 and 17-23, flat otherwise."""
+    enterprises = {
+        e.id: {
+            "charge_basis": "demand" if i % 2 else "capacity",
+            "contracted_kva": 2000.0,
+            "share_fraction": 0.6,
+        }
+        for i, e in enumerate(scenario.park.enterprises)
+        if e.contract is not None
+    }
+    return parse_tariff(
+        {
+            "park": scenario.id,
+            "version": "bench",
+            "effective_from": "2026-01-01",
+            "seasons": [
+                {
+                    "months": list(range(1, 13)),
+                    "periods": [
+                        {"name": "valley", "hours": [[0, 7], [23, 24]], "price_cny_per_mwh": 230},
+                        {"name": "flat", "hours": [[7, 8], [11, 17]], "price_cny_per_mwh": 480},
+                        {"name": "peak", "hours": [[8, 11], [17, 23]], "price_cny_per_mwh": 760},
+                    ],
+                }
+            ],
+            "capacity_charge_cny_per_kva_month": 28,
+            "demand_charge_cny_per_kw_month": 42,
+            "enterprises": enterprises,
+        }
+    )
+
+
 def _settle_days(
-    scenario: Scenario, days: int, stage: _Timed, progress: Callable[[str], None], label: str
-) -> tuple[float, list[DayResult]]:
-    seconds, results = 0.0, []
+    scenario: Scenario,
+    days: int,
+    stage: _Timed,
+    progress: Callable[[str], None],
+    label: str,
+    tariff: Tariff | None = None,
+) -> tuple[float, list[DayResult], list[tuple[DayFacts, Baseline]]]:
+    seconds, results, inputs = 0.0, [], []
     for i in range(days):
         facts, baseline = synthetic_day(scenario, FIRST_DAY + timedelta(days=i), seed=i)
-        start = time.perf_counter()
-        results.append(settle_day(scenario, facts, baseline, asset_stage=stage))
+        start, cpu = time.perf_counter(), time.process_time()
+        results.append(settle_day(scenario, facts, baseline, asset_stage=stage, tariff=tariff))
         seconds += time.perf_counter() - start
+        CPU_SECONDS[label] = CPU_SECONDS.get(label, 0.0) + time.process_time() - cpu
+        inputs.append((facts, baseline))
         if (i + 1) % 5 == 0 or i + 1 == days:
             progress(f"{label}: {i + 1}/{days} days settled ({seconds:.1f} s)")
-    return seconds, results
+    return seconds, results, inputs
+
+
+def _corrections(
+    scenario: Scenario,
+    results: list[DayResult],
+    inputs: list[tuple[DayFacts, Baseline]],
+    tariff: Tariff,
+    fraction: float,
+    progress: Callable[[str], None],
+) -> tuple[float, int, int, int]:
+    """Correct ``fraction`` of the month's intervals and settle each affected day again (version 2)."""
+    from settlement.versions import Snapshot, _identity, _net, difference, reversal_and_repost
+
+    gen = np.random.default_rng(99)
+    days = len(results)
+    picked = gen.choice(days * INTERVALS, size=max(1, round(fraction * days * INTERVALS)), replace=False)
+    by_day: dict[int, list[int]] = {}
+    for k in picked.tolist():
+        by_day.setdefault(k // INTERVALS, []).append(k % INTERVALS)
+    seconds, entries = 0.0, 0
+    for d, intervals in sorted(by_day.items()):
+        facts, baseline = inputs[d]
+        old = results[d]
+        start, cpu = time.perf_counter(), time.process_time()
+        grid = facts.grid_mwh.copy()
+        metered = facts.metered_mwh.copy()
+        row = int(gen.integers(0, metered.shape[0]))
+        for t in intervals:
+            grid[t] -= 0.5
+            metered[row, t] = metered[row, t] * 0.9 if np.isfinite(metered[row, t]) else metered[row, t]
+        corrected = replace(facts, grid_mwh=grid, metered_mwh=metered)
+        new = settle_day(scenario, corrected, baseline, tariff=tariff)
+        snap = Snapshot(1, old.statements, list(old.asset_ids), old.asset_amounts_fen, old.record, [])
+        old_postings = [p for dr in old.drafts for p in dr.postings]
+        difference(snap, new, old_postings, 2, "bench correction")
+        nets = {_identity(dr.kind, dr.account_id, dr.key): _net(list(dr.postings)) for dr in old.drafts}
+        entries += len(reversal_and_repost(nets, new.drafts, 2, "bench correction"))
+        seconds += time.perf_counter() - start
+        CPU_SECONDS["corrections"] = CPU_SECONDS.get("corrections", 0.0) + time.process_time() - cpu
+    progress(f"corrections: {len(picked)} intervals on {len(by_day)} days settled again ({seconds:.1f} s)")
+    return seconds, len(picked), len(by_day), entries
 
 
 def run_bench(
@@ -247,12 +336,20 @@ def run_bench(
 
     progress(f"building a synthetic park of {assets} assets in {N_ENTERPRISES} enterprises")
     big = synthetic_scenario(assets)
+    CPU_SECONDS.clear()
+    tariff = synthetic_tariff(big)
     vector_stage = _Timed(settle_assets)
-    vector_s, _ = _settle_days(big, days, vector_stage, progress, "vectorised")
+    month_s, results, inputs = _settle_days(big, days, vector_stage, progress, "vectorised", tariff)
+    correction_s, corrected_intervals, corrected_days, reposts = _corrections(
+        big, results, inputs, tariff, CORRECTED_FRACTION, progress
+    )
+    vector_s = month_s + correction_s
+    cpu_s = CPU_SECONDS.get("vectorised", 0.0) + CPU_SECONDS.get("corrections", 0.0)
     small = synthetic_scenario(naive_assets, seed=2)
+    small_tariff = synthetic_tariff(small)
     naive_stage = _Timed(naive_asset_stage)
-    naive_s, naive = _settle_days(small, 1, naive_stage, progress, "naive (per row)")
-    _, check = _settle_days(small, 1, _Timed(settle_assets), lambda _m: None, "check")
+    naive_s, naive, _ = _settle_days(small, 1, naive_stage, progress, "naive (per row)", small_tariff)
+    _, check, _ = _settle_days(small, 1, _Timed(settle_assets), lambda _m: None, "check", small_tariff)
     same = [a.model_dump() for a in naive[0].statements] == [b.model_dump() for b in check[0].statements]
     rows = assets * INTERVALS * days
     naive_rows = naive_assets * INTERVALS
@@ -265,6 +362,14 @@ def run_bench(
         "days": days,
         "rows": rows,
         "vectorised_seconds": round(vector_s, 3),
+        "vectorised_cpu_seconds": round(cpu_s, 3),
+        "month_settlement_seconds": round(month_s, 3),
+        "tariff": "TOU + capacity/demand charges + profit share",
+        "corrected_interval_fraction": CORRECTED_FRACTION,
+        "corrected_intervals": corrected_intervals,
+        "corrected_days": corrected_days,
+        "correction_seconds": round(correction_s, 3),
+        "correction_ledger_entries": reposts,
         "vectorised_rows_per_s": round(vector_rate),
         "naive_assets": naive_assets,
         "naive_rows": naive_rows,

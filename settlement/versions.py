@@ -310,15 +310,23 @@ def difference(
             }
     assets = []
     index = {a: i for i, a in enumerate(old.asset_ids)}
+    rows = np.array([index.get(a, -1) for a in new.asset_ids], dtype=np.int64)
     for item, fen in new.asset_amounts_fen.items():
         prev_all = old.asset_amounts_fen.get(item)
-        for r, a in enumerate(new.asset_ids):
-            prev = prev_all[index[a]] if prev_all is not None and a in index else np.zeros_like(fen[r])
-            diff = fen[r] - prev
-            for i in np.flatnonzero(diff):
-                assets.append(
-                    {"asset": a, "item": item, "interval": int(i), "cny": int(diff[i]) / FEN_PER_CNY}
-                )
+        prev = np.zeros_like(fen)
+        if prev_all is not None:
+            known = rows >= 0
+            prev[known] = prev_all[rows[known]]
+        diff = fen - prev
+        for r, i in zip(*np.nonzero(diff), strict=True):
+            assets.append(
+                {
+                    "asset": new.asset_ids[r],
+                    "item": item,
+                    "interval": int(i),
+                    "cny": int(diff[r, i]) / FEN_PER_CNY,
+                }
+            )
     old_co2 = net_tco2_by_holder(old_postings)
     new_co2 = net_tco2_by_holder([p for d in new.drafts for p in d.postings])
     equipment = {
