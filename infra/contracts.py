@@ -43,6 +43,10 @@ def message_id(schema: str, park_id: str, market_day: date, *key: object) -> str
     return str(uuid.uuid5(MESSAGE_NAMESPACE, "|".join(parts)))
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a finite number; messages carry finite numbers only")
+
+
 class SchemaRef(BaseModel):
     model_config = ConfigDict(frozen=True)
     name: str
@@ -75,13 +79,14 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Envelope:
-        return cls.model_validate(json.loads(raw))
+        """Parse strict JSON: NaN and Infinity literals are refused, numbers must be finite."""
+        return cls.model_validate(json.loads(raw, parse_constant=_refuse_constant))
 
 
 class Payload(BaseModel):
     """Base of all payloads: knows its schema name/version and how to wrap itself."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     SCHEMA: ClassVar[str]
     VERSION: ClassVar[int] = 1
     TOPIC: ClassVar[Topic]
@@ -140,7 +145,7 @@ Horizon = Literal["day_ahead", "72h", "intraday"]
 
 
 class SeriesForecast(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     series_id: str
     asset_id: str | None = None
     quantity: str = Field(
@@ -171,7 +176,7 @@ MarketName = Literal["day_ahead", "real_time"]
 class Segment(BaseModel):
     """One price-quantity step: ``quantity_mw`` more net injection at or above ``price``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     price_cny_per_mwh: float
     quantity_mw: float = Field(ge=0)
 
@@ -183,7 +188,7 @@ class EnergyCurve(BaseModel):
     ``base_mw`` is the price-taking position (negative when the park must buy).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     base_mw: float
     segments: list[Segment]
 
@@ -194,13 +199,13 @@ class EnergyCurve(BaseModel):
 
 
 class RegulationOffer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     capacity_mw: float = Field(ge=0)
     mileage_price_cny_per_mw: float = Field(ge=0)
 
 
 class DemandResponseOffer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     direction: Literal["peak_cut", "valley_fill"]
     capacity_mw: float = Field(ge=0)
     price_cny_per_mwh: float = Field(ge=0)
@@ -284,7 +289,7 @@ class AssetSetpoints(BaseModel):
     expected output for uncontrolled ones (inflexible load, uncurtailed PV and wind);
     ``cap_mw`` holds a curtailment limit for generation where one applies (None = free)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     asset_id: str
     enterprise_id: str
     power_mw: list[float]
@@ -312,7 +317,7 @@ class Dispatch(Intervals):
 
 
 class AssetMetering(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     asset_id: str
     enterprise_id: str
     energy_mwh: list[float | None] = Field(description="None where the meter has a gap")
@@ -321,7 +326,7 @@ class AssetMetering(BaseModel):
 class RegulationPerformance(BaseModel):
     """Measured frequency-regulation performance per interval (inputs to the K factor)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     mileage_mw: list[float]
     k1_ramp: list[float] = Field(description="achieved / required ramp rate")
     k2_delay: list[float] = Field(description="1 - delay / allowed delay")
@@ -352,7 +357,7 @@ class Metering(Intervals):
 class StatementLine(BaseModel):
     """One revenue or cost line; ``amount_cny`` positive is money to the account holder."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     item: str
     amount_cny: float
     energy_mwh: float | None = None

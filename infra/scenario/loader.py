@@ -28,13 +28,13 @@ class ScenarioError(ValueError):
 def _describe(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     """Turn a pydantic error location into 'asset 'x' (battery): field' where possible."""
     if len(loc) >= 2 and loc[0] == "assets" and isinstance(loc[1], int):
-        assets = raw.get("assets") or []
+        assets = raw.get("assets") if isinstance(raw.get("assets"), list) else []
         asset = assets[loc[1]] if loc[1] < len(assets) and isinstance(assets[loc[1]], dict) else {}
         head = f"asset {asset.get('id', '#' + str(loc[1]))!r} ({asset.get('type', '?')})"
         rest = [str(p) for p in loc[2:] if p != asset.get("type")]
         return head + (": " + ".".join(rest) if rest else "")
     if len(loc) >= 2 and isinstance(loc[1], int) and loc[0] in ("enterprises", "grid", "contracts"):
-        items = raw.get(loc[0]) or []
+        items = raw.get(loc[0]) if isinstance(raw.get(loc[0]), list) else []
         item = items[loc[1]] if loc[1] < len(items) and isinstance(items[loc[1]], dict) else {}
         head = f"{loc[0][:-1] if loc[0] != 'grid' else 'grid node'} {item.get('id', '#' + str(loc[1]))!r}"
         return head + (": " + ".".join(str(p) for p in loc[2:]) if loc[2:] else "")
@@ -50,29 +50,38 @@ def _validation_problems(exc: ValidationError, raw: dict[str, Any]) -> list[str]
 
 
 def _items(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    return [x for x in (raw.get(key) or []) if isinstance(x, dict)]
+    items = raw.get(key)
+    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
+
+
+def _text_ids(items: list[dict[str, Any]]) -> list[str]:
+    """Ids that are strings: anything else is reported by the field checks."""
+    return [x["id"] for x in items if isinstance(x.get("id"), str)]
 
 
 def _cross_reference_problems(raw: dict[str, Any]) -> list[str]:
     """Duplicate ids and dangling references, checked on the raw file so they are reported
-    together with any field errors."""
+    together with any field errors. Values of the wrong type are left to the field checks."""
     problems: list[str] = []
     for kind, key in (("asset", "assets"), ("enterprise", "enterprises"), ("grid node", "grid")):
-        ids = [x.get("id") for x in _items(raw, key) if x.get("id") is not None]
+        ids = _text_ids(_items(raw, key))
         problems += [f"{kind} id {i!r} is used {n} times" for i, n in Counter(ids).items() if n > 1]
-    enterprises = {e.get("id") for e in _items(raw, "enterprises")}
-    nodes = {g.get("id") for g in _items(raw, "grid")}
-    fuels = set((raw.get("carbon") or {}).get("fuels") or {})
+    enterprises = set(_text_ids(_items(raw, "enterprises")))
+    nodes = set(_text_ids(_items(raw, "grid")))
+    carbon = raw.get("carbon") if isinstance(raw.get("carbon"), dict) else {}
+    fuels = set(carbon["fuels"]) if isinstance(carbon.get("fuels"), dict) else set()
     for a in _items(raw, "assets"):
-        head = f"asset {a.get('id')!r} ({a.get('type', '?')})"
-        if "enterprise" in a and a["enterprise"] not in enterprises:
-            problems.append(f"{head}: enterprise {a['enterprise']!r} is not a park enterprise")
-        if "connection" in a and a["connection"] not in nodes:
-            problems.append(f"{head}: connection {a['connection']!r} is not a grid node")
-        if "fuel" in a and a["fuel"] not in fuels:
-            problems.append(f"{head}: fuel {a['fuel']!r} has no entry in carbon.fuels")
+        head = f"asset {str(a.get('id'))[:64]!r} ({str(a.get('type', '?'))[:32]})"
+        for field, known, what in (
+            ("enterprise", enterprises, "is not a park enterprise"),
+            ("connection", nodes, "is not a grid node"),
+            ("fuel", fuels, "has no entry in carbon.fuels"),
+        ):
+            value = a.get(field)
+            if isinstance(value, str) and value not in known:
+                problems.append(f"{head}: {field} {value!r} {what}")
     connection = raw.get("grid_connection")
-    if connection is not None and connection not in nodes:
+    if isinstance(connection, str) and connection not in nodes:
         problems.append(f"grid_connection: {connection!r} is not a grid node")
     if enterprises and not any(e.get("contract", "missing") is None for e in _items(raw, "enterprises")):
         problems.append("enterprises: one enterprise must be the operator (contract: null)")

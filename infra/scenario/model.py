@@ -22,7 +22,7 @@ Hour = Annotated[float, Field(ge=0, le=24)]
 class Sourced(BaseModel):
     """Base: strict fields, a source for the figures and optional per-field sources."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     source: str = Field(min_length=3)
     field_sources: dict[str, str] = Field(default_factory=dict)
 
@@ -149,7 +149,7 @@ class Fuel(Sourced):
 
 
 class IndicatorBand(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     min_annual_tce: NonNegative
     max_annual_tce: float | None = None
     max_tco2_per_tce: Positive
@@ -186,7 +186,7 @@ class CarbonSettings(Sourced):
 
 
 class RevenueShare(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     kind: Literal["fixed_plus_share", "tou_plus_share"]
     fixed_price_cny_per_mwh: NonNegative = 0.0
     share_fraction: Fraction
