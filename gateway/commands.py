@@ -150,11 +150,17 @@ def serve_command(
         migrate(endpoints.database_url)
         engine = make_engine(endpoints.database_url)
         ensure_topics(endpoints.kafka_bootstrap)
+        # The app watches (/health, consumer lag) the very broker, Redis and database the workers use.
+        served = settings.with_overrides(
+            kafka_bootstrap=endpoints.kafka_bootstrap,
+            redis_url=endpoints.redis_url,
+            database_url=endpoints.database_url,
+        )
         with Pipeline(engine, endpoints.kafka_bootstrap):
             console.print(
                 f"gateway on http://{host}:{port} (OpenAPI at /docs); workers running; Ctrl-C stops"
             )
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(served), host=host, port=port, log_level="warning")
 
 
 scenario_app = typer.Typer(help="Park scenarios: list them and check a scenario file.", no_args_is_help=True)
@@ -195,11 +201,11 @@ def scenario_check(
 
 
 def bench_gateway(
-    facts: int = typer.Option(4, min=1, help="dispatch facts returned per response"),
+    facts: int = typer.Option(4, min=1, help="copies of the seeded day's facts behind each response"),
     seconds: float = typer.Option(3.0, min=0.5, help="measuring time per approach"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
 ) -> None:
-    """Serving stored facts: verbatim stored JSON against parse-and-re-serialise."""
+    """Day view and statement download: requests/s and p99 with the gateway's auth layer and without it."""
     from gateway.bench import run
 
     run(facts, seconds, as_json)
