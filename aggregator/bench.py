@@ -24,7 +24,14 @@ from aggregator.inputs import PRICE_DA, inputs_from_forecast, price_scenarios, r
 from aggregator.model import ParkModel
 from aggregator.offer import build_offer
 from aggregator.portfolio import ModelStore, Portfolio
-from aggregator.scale import aggregate, check_all, objective_cny, solution_setpoints, unmanaged_setpoints
+from aggregator.scale import (
+    aggregate,
+    check_all,
+    objective_cny,
+    pooled_levels,
+    solution_setpoints,
+    unmanaged_setpoints,
+)
 from aggregator.solution import DayData, Solution
 from infra.contracts import Award, ForecastSet, SeriesForecast
 from infra.db import make_engine
@@ -151,7 +158,9 @@ def datong_timings() -> dict[str, float]:
     return times
 
 
-def _day_data(devices: int) -> tuple[Portfolio, dict[str, np.ndarray], np.ndarray, float, float]:
+def _day_data(
+    devices: int, heterogeneous: bool = False
+) -> tuple[Portfolio, dict[str, np.ndarray], np.ndarray, float, float]:
     """The generated portfolio on Datong's default day: profiles, price scenarios, dt, carbon price."""
     day = get_settings().default_day
     scenario = _datong(day)
@@ -160,7 +169,9 @@ def _day_data(devices: int) -> tuple[Portfolio, dict[str, np.ndarray], np.ndarra
     pv_shape = inputs.median("pv_central.pv_mw") / 300.0
     scale_mw = 0.8 * devices  # fixed load in proportion to the flexible pool (about 0.8 MW per device)
     load = scale_mw * load_shape / load_shape.max()
-    portfolio, profiles = generate_portfolio(devices, load, 0.3 * scale_mw * pv_shape, scenario.park.carbon)
+    portfolio, profiles = generate_portfolio(
+        devices, load, 0.3 * scale_mw * pv_shape, scenario.park.carbon, heterogeneous=heterogeneous
+    )
     prices = price_scenarios(inputs, BENCH_PRICE_SCENARIOS)
     return portfolio, profiles, prices.prices, inputs.dt_h, scenario.park.carbon.carbon_price_cny_per_tco2
 
@@ -180,43 +191,78 @@ def solve_energy_offer(
     return solution, time.perf_counter() - t0, model.variable_count
 
 
-def run(devices: int = 10_000, full: bool = True, progress: bool = True) -> dict[str, object]:
-    """Run the benchmark; returns the figures (and prints a summary unless ``progress`` is False)."""
+def run(
+    devices: int = 10_000,
+    full: bool = True,
+    progress: bool = True,
+    heterogeneous: bool = False,
+    gap_target_percent: float | None = None,
+    tradeoff: bool = False,
+) -> dict[str, object]:
+    """Run the benchmark; returns the figures (and prints a summary unless ``progress`` is False).
+
+    ``heterogeneous`` generates every device with its own parameters; ``gap_target_percent``
+    refines the clustering until the estimated gap is below the target
+    (:func:`~aggregator.scale.pooled_levels`); ``tradeoff`` also runs every resolution level
+    for the gap / time curve.
+    """
+    kind = "heterogeneous" if heterogeneous else "catalogue"
     _say(
-        f"aggregator benchmark: {devices:,} flexible devices, {BENCH_PRICE_SCENARIOS} price scenarios, {SOLVER}"
+        f"aggregator benchmark: {devices:,} {kind} flexible devices, {BENCH_PRICE_SCENARIOS} price scenarios, {SOLVER}"
     )
     _say("Datong offer + dispatch (first run compiles the models) ...")
     figures: dict[str, object] = {
         "solver": SOLVER,
         "devices": devices,
+        "heterogeneous": heterogeneous,
         "price_scenarios": BENCH_PRICE_SCENARIOS,
     }
     figures.update(datong_timings())
 
-    portfolio, profiles, prices, dt_h, carbon = _day_data(devices)
+    portfolio, profiles, prices, dt_h, carbon = _day_data(devices, heterogeneous)
     K, T = prices.shape
     weights = np.full(K, 1.0 / K)
     figures["flexible_devices"] = portfolio.flexible_count()
     figures["intervals"] = T
 
+    def solve(p: Portfolio, pr: dict[str, np.ndarray]) -> Solution:
+        return solve_energy_offer(p, pr, prices, dt_h, carbon)[0]
+
+    def evaluate(points: dict[str, np.ndarray]) -> float:
+        return objective_cny(portfolio, points, profiles, prices, weights, carbon, dt_h)
+
     _say("aggregated: clustering into virtual devices, solving, splitting back ...")
-    t0 = time.perf_counter()
-    pooled = aggregate(portfolio, profiles)
-    solution, _, _ = solve_energy_offer(pooled.virtual, pooled.profiles, prices, dt_h, carbon)
-    agg_points = pooled.split(solution)
-    agg_seconds = time.perf_counter() - t0
-    figures["virtual_devices"] = pooled.virtual.flexible_count()
+    if gap_target_percent is None:
+        t0 = time.perf_counter()
+        pooled = aggregate(portfolio, profiles, T, dt_h)
+        solution = solve(pooled.virtual, pooled.profiles)
+        agg_points = pooled.split(solution)
+        agg_seconds = time.perf_counter() - t0
+        figures["virtual_devices"] = pooled.virtual.flexible_count()
+        figures["aggregated_solve_seconds"] = round(solution.info.seconds, 3)
+    else:
+        search, chosen, agg_points = pooled_levels(
+            portfolio, profiles, T, dt_h, solve, evaluate, gap_target_percent / 100
+        )
+        agg_seconds = sum(level.seconds for level in search)
+        figures["gap_target_percent"] = gap_target_percent
+        figures["virtual_devices"] = chosen.virtual_devices
+        figures["resolution_factor"] = chosen.factor
+        figures["aggregated_chosen_level_seconds"] = round(chosen.seconds, 3)
+        figures["levels"] = [vars(level) for level in search]
     figures["aggregated_seconds"] = round(agg_seconds, 3)
-    figures["aggregated_solve_seconds"] = round(solution.info.seconds, 3)
     _say(f"  {figures['virtual_devices']} virtual devices, {agg_seconds:.2f} s")
 
     _say("checking every device's split schedule ...")
     figures["split_infeasible_devices"] = len(check_all(portfolio, agg_points, profiles, dt_h))
-    agg_objective = objective_cny(portfolio, agg_points, profiles, prices, weights, carbon, dt_h)
-    unmanaged = unmanaged_setpoints(portfolio, profiles, K, T, dt_h)
-    base_objective = objective_cny(portfolio, unmanaged, profiles, prices, weights, carbon, dt_h)
+    agg_objective = evaluate(agg_points)
+    base_objective = evaluate(unmanaged_setpoints(portfolio, profiles, K, T, dt_h))
     figures["objective_aggregated_cny"] = round(agg_objective, 2)
     figures["objective_unmanaged_cny"] = round(base_objective, 2)
+    if tradeoff:
+        _say("trade-off: every resolution level ...")
+        curve, _, _ = pooled_levels(portfolio, profiles, T, dt_h, solve, evaluate, None)
+        figures["tradeoff"] = [vars(level) for level in curve]
 
     if full:
         size = sum(f.n for f in portfolio.fleets)
@@ -242,6 +288,12 @@ def run(devices: int = 10_000, full: bool = True, progress: bool = True) -> dict
             if flexibility > 0
             else None,
         )
+        for key in ("levels", "tradeoff"):
+            for level in figures.get(key, []):
+                level["gap_percent"] = round(
+                    100 * (full_objective - level["objective_cny"]) / abs(full_objective), 4
+                )
+                level["speedup"] = round(full_seconds / level["seconds"], 1)
     if progress:
         _print(figures)
     return figures
@@ -270,3 +322,12 @@ def _print(f: dict[str, object]) -> None:
             f"speed-up {f['speedup']}x; gap {f['gap_percent']} % of the optimum "
             f"({f['gap_percent_of_flexibility_value']} % of the flexibility value over unmanaged devices)"
         )
+    for key, title in (("levels", "resolution search"), ("tradeoff", "gap / time trade-off")):
+        if key in f:
+            print(f"{title}: factor, virtual devices, seconds, objective CNY, gap % (speed-up)")
+            for level in f[key]:
+                gap = f" {level['gap_percent']} % ({level['speedup']}x)" if "gap_percent" in level else ""
+                print(
+                    f"  x{level['factor']:g}: {level['virtual_devices']}, {level['seconds']:.2f} s, "
+                    f"{level['objective_cny']:,.0f}{gap}"
+                )

@@ -118,12 +118,30 @@ def bench_aggregator(
     skip_full: bool = typer.Option(
         False, "--skip-full", help="skip the monolithic ECOS reference (no ratio)"
     ),
+    heterogeneous: bool = typer.Option(
+        False, "--heterogeneous", help="every device its own parameters instead of catalogue models"
+    ),
+    gap_target: float | None = typer.Option(
+        None, "--gap-target", help="refine the clustering until the estimated objective gap is below this (%)"
+    ),
+    tradeoff: bool = typer.Option(
+        False, "--tradeoff", help="also run every clustering resolution (gap / time curve)"
+    ),
 ) -> None:
     """Aggregated vs monolithic ECOS offer for a generated portfolio, plus Datong offer+dispatch time."""
     import json
 
     from aggregator.bench import run
 
-    figures = run(devices=devices, full=not skip_full, progress=not json_output)
+    if gap_target is not None and gap_target <= 0:
+        raise typer.BadParameter("--gap-target must be > 0 (percent)")
+    figures = run(
+        devices=devices,
+        full=not skip_full,
+        progress=not json_output,
+        heterogeneous=heterogeneous,
+        gap_target_percent=gap_target,
+        tradeoff=tradeoff,
+    )
     if json_output:
         typer.echo(json.dumps(figures))

@@ -356,7 +356,9 @@ class Fleet(ABC):
         """What the devices do without a VPP (n, T): idle by default."""
         return np.zeros((self.n, T))
 
-    def virtualise(self, profiles: Profiles, resolution: Resolution | None = None) -> Virtual:
+    def virtualise(
+        self, profiles: Profiles, T: int, dt_h: float, resolution: Resolution | None = None
+    ) -> Virtual:
         """Equivalent virtual devices (an inner approximation) and how to split them back.
 
         By default every device is its own virtual device."""

@@ -20,16 +20,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Resolution:
-    """Clustering resolution: bins of initial state (state of charge) and of power-to-energy ratio.
+    """Clustering resolution: bins of initial state (state of charge), of ratios (power to
+    energy, efficiencies, state-of-charge limits) and of window hours (arrival, departure,
+    batch windows) over each fleet's range.
 
     More bins give more, tighter virtual devices (a smaller gap to the full optimum, a slower solve).
     """
 
     state_bins: int = 40
     ratio_bins: int = 24
+    window_bins: int = 24
 
     def scaled(self, factor: float) -> Resolution:
-        return Resolution(max(1, round(self.state_bins * factor)), max(1, round(self.ratio_bins * factor)))
+        def scale(bins: int) -> int:
+            return max(1, round(bins * factor))
+
+        return Resolution(scale(self.state_bins), scale(self.ratio_bins), scale(self.window_bins))
 
 
 DEFAULT_RESOLUTION = Resolution()
@@ -37,8 +43,16 @@ DEFAULT_RESOLUTION = Resolution()
 
 @dataclass(frozen=True)
 class Cluster:
+    """Members of one virtual device: member set-point = share x virtual set-point + offset."""
+
     members: np.ndarray  # indices into the real fleet
-    shares: np.ndarray  # each member's share of the virtual device (sums to 1)
+    shares: np.ndarray  # (m,) or per interval (m, T): each member's share (sums to 1 where used)
+    offset: np.ndarray | None = None  # (m, T) member set-points independent of the virtual one
+
+    def member_setpoints(self, virtual: np.ndarray) -> np.ndarray:
+        shares = self.shares[:, None] if self.shares.ndim == 1 else self.shares
+        out = shares * virtual[None, :]
+        return out if self.offset is None else out + self.offset
 
 
 @dataclass(frozen=True)
@@ -66,16 +80,17 @@ def bins(values: np.ndarray, count: int) -> np.ndarray:
     return np.minimum(((values - lo) / (hi - lo) * count).astype(int), count - 1)
 
 
+def groups(keys: Sequence[Hashable]) -> list[np.ndarray]:
+    """Member indices of each distinct key, in order of first appearance."""
+    found: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        found.setdefault(key, []).append(i)
+    return [np.array(members) for members in found.values()]
+
+
 def group(keys: Sequence[Hashable], weights: np.ndarray) -> tuple[Cluster, ...]:
     """Devices with equal keys form a cluster; shares in proportion to ``weights``."""
-    groups: dict[Hashable, list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    out = []
-    for members in groups.values():
-        idx = np.array(members)
-        out.append(Cluster(idx, weights[idx] / weights[idx].sum()))
-    return tuple(out)
+    return tuple(Cluster(idx, weights[idx] / weights[idx].sum()) for idx in groups(keys))
 
 
 def identity(prefix: str, fleet: Fleet, clusters: Sequence[Cluster]) -> dict[str, Any]:
@@ -97,8 +112,8 @@ def total(values: np.ndarray, clusters: Sequence[Cluster]) -> np.ndarray:
 
 
 def split(clusters: Sequence[Cluster], virtual_setpoints: np.ndarray, n: int) -> np.ndarray:
-    """Member set-points (n, T): each member takes its share of its virtual device."""
+    """Member set-points (n, T): each member takes its share of its virtual device (plus its offset)."""
     out = np.zeros((n, virtual_setpoints.shape[1]))
     for k, c in enumerate(clusters):
-        out[c.members] = c.shares[:, None] * virtual_setpoints[k][None, :]
+        out[c.members] = c.member_setpoints(virtual_setpoints[k])
     return out

@@ -27,11 +27,6 @@ from aggregator.devices.cluster import (
     DEFAULT_RESOLUTION,
     Resolution,
     Virtual,
-    bins,
-    first,
-    group,
-    identity,
-    total,
 )
 
 
@@ -105,33 +100,14 @@ class BatchFleet(Fleet):
         mask = self.masks(T, dt_h)
         return -mask * (self.energy_per_day_mwh / (mask.sum(axis=1) * dt_h))[:, None]
 
-    def virtualise(self, profiles: Profiles, resolution: Resolution | None = None) -> Virtual:
-        """Batches of one window and node, in the same bin of power-to-energy ratio, with or
-        without a minimum power; split in proportion to energy."""
-        resolution = resolution or DEFAULT_RESOLUTION
-        energy = self.energy_per_day_mwh
-        ratio = bins(self.power_max_mw / energy, resolution.ratio_bins)
-        keys = [
-            (
-                self.nodes[i],
-                self.window_start_hour[i],
-                self.window_end_hour[i],
-                int(ratio[i]),
-                int(self.power_min_mw[i] > 0),
-            )
-            for i in range(self.n)
-        ]
-        clusters = group(keys, energy)
-        sums = total(energy, clusters)
-        virtual = BatchFleet(
-            **identity("vbatch", self, clusters),
-            energy_per_day_mwh=sums,
-            power_min_mw=sums * [(self.power_min_mw[c.members] / energy[c.members]).max() for c in clusters],
-            power_max_mw=sums * [(self.power_max_mw[c.members] / energy[c.members]).min() for c in clusters],
-            window_start_hour=first(self.window_start_hour, clusters),
-            window_end_hour=first(self.window_end_hour, clusters),
-        )
-        return Virtual(virtual, clusters, dict(profiles))
+    def virtualise(
+        self, profiles: Profiles, T: int, dt_h: float, resolution: Resolution | None = None
+    ) -> Virtual:
+        """Batches at one node with similar windows, spare power per MWh and minimum power
+        (:func:`~aggregator.devices.pools.pool_batches`)."""
+        from aggregator.devices.pools import pool_batches
+
+        return pool_batches(self, T, dt_h, resolution or DEFAULT_RESOLUTION)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -246,32 +222,11 @@ class EVFleetModel(Fleet):
                     left -= take * dt_h
         return p
 
-    def virtualise(self, profiles: Profiles, resolution: Resolution | None = None) -> Virtual:
-        """Fleets of one plug-in pattern and node, in the same bin of charging power per MWh, without
-        vehicle-to-grid; split by energy share (a member's limit caps the virtual one at energy x its ratio)."""
-        resolution = resolution or DEFAULT_RESOLUTION
-        energy = self.energy_per_day_mwh
-        ratio = self.charge_mw / energy
-        ratio_bin = bins(ratio, resolution.ratio_bins)
-        keys = [
-            (
-                self.nodes[i],
-                self.arrival_hour[i],
-                self.departure_hour[i],
-                int(ratio_bin[i]),
-                self.v2g_mw[i] > 0,
-                i if self.v2g_mw[i] > 0 else -1,
-            )
-            for i in range(self.n)
-        ]
-        clusters = group(keys, energy)
-        sums = total(energy, clusters)
-        virtual = EVFleetModel(
-            **identity("vev", self, clusters),
-            charge_mw=sums * [ratio[c.members].min() for c in clusters],
-            v2g_mw=[self.v2g_mw[c.members].sum() for c in clusters],
-            energy_per_day_mwh=sums,
-            arrival_hour=first(self.arrival_hour, clusters),
-            departure_hour=first(self.departure_hour, clusters),
-        )
-        return Virtual(virtual, clusters, dict(profiles))
+    def virtualise(
+        self, profiles: Profiles, T: int, dt_h: float, resolution: Resolution | None = None
+    ) -> Virtual:
+        """Fleets at one node with similar plug-in times and charging power per MWh
+        (:func:`~aggregator.devices.pools.pool_evs`)."""
+        from aggregator.devices.pools import pool_evs
+
+        return pool_evs(self, T, dt_h, resolution or DEFAULT_RESOLUTION)

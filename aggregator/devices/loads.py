@@ -191,7 +191,7 @@ class InterruptibleFleet(Fleet):
     def unmanaged_setpoints(self, profiles: Profiles, T: int, dt_h: float) -> np.ndarray:
         return -self.profile(profiles)
 
-    def virtualise(self, profiles: Profiles, resolution: object = None) -> Virtual:
+    def virtualise(self, profiles: Profiles, T: int, dt_h: float, resolution: object = None) -> Virtual:
         """Same node, cost, duration, energy per MW of depth and baseline shape per MW of depth:
         then a split in proportion to depth is exact, baseline included."""
         depth = self.max_curtail_mw

@@ -13,6 +13,7 @@ energy, the dual of its state-of-charge balance.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cvxpy as cp
@@ -30,7 +31,7 @@ from aggregator.devices.base import (
     param,
     problem,
 )
-from aggregator.devices.cluster import DEFAULT_RESOLUTION, Resolution, Virtual, bins, first, group, identity
+from aggregator.devices.cluster import DEFAULT_RESOLUTION, Resolution, Virtual, bins, group, identity
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -259,38 +260,81 @@ class BatteryFleet(Fleet):
         """Wear on |net| (no simultaneous charge and discharge)."""
         return (np.abs(setpoints) * self.degradation_cny_per_mwh[None, :, None]).sum(axis=(1, 2)) * dt_h
 
-    def virtualise(self, profiles: Profiles, resolution: Resolution | None = None) -> Virtual:
-        """Batteries of one shape (efficiencies, wear, SoC window, power-to-energy ratio) and node
-        in the same bin of initial charge; split in proportion to energy."""
+    def virtualise(
+        self, profiles: Profiles, T: int, dt_h: float, resolution: Resolution | None = None
+    ) -> Virtual:
+        """Batteries at one node in the same bins of shape (power-to-energy ratio, round-trip
+        efficiency, state-of-charge window, wear) and of initial charge; split in proportion to
+        energy.
+
+        Each member's state of charge is its own start plus its share of the virtual energy
+        change. The virtual device is an inner approximation for every member: its power is
+        the tightest member's per MWh, its window the tightest member's margins around the
+        start, its charge counted with the lowest efficiencies against the floor and with the
+        highest against the ceiling (:class:`VirtualBatteryFleet`); wear is share-weighted,
+        which is exact.
+        """
         resolution = resolution or DEFAULT_RESOLUTION
         energy = self.energy_mwh
         frac0 = self.soc_initial_fraction
-        shape = np.column_stack(
-            [
-                self.charge_efficiency,
-                self.discharge_efficiency,
-                self.degradation_cny_per_mwh,
-                self.soc_min_fraction,
-                self.soc_max_fraction,
-                self.power_mw / energy,
-            ]
-        ).round(9)
-        state = bins(frac0, resolution.state_bins)
-        clusters = group([(self.nodes[i], *shape[i], int(state[i])) for i in range(self.n)], energy)
-        f0 = np.array([np.average(frac0[c.members], weights=energy[c.members]) for c in clusters])
-        # Each member's SoC = its own start + its share of the virtual energy change: the change
-        # must respect the tightest member on both sides.
-        virtual = BatteryFleet(
-            **identity("vbat", self, clusters),
-            power_mw=[self.power_mw[c.members].sum() for c in clusters],
-            energy_mwh=[energy[c.members].sum() for c in clusters],
-            charge_efficiency=first(self.charge_efficiency, clusters),
-            discharge_efficiency=first(self.discharge_efficiency, clusters),
-            soc_min_fraction=f0
-            + [np.max(self.soc_min_fraction[c.members] - frac0[c.members]) for c in clusters],
-            soc_max_fraction=f0
-            + [np.min(self.soc_max_fraction[c.members] - frac0[c.members]) for c in clusters],
-            soc_initial_fraction=f0,
-            degradation_cny_per_mwh=first(self.degradation_cny_per_mwh, clusters),
+        shape = [
+            self.power_mw / energy,
+            self.charge_efficiency * self.discharge_efficiency,
+            self.charge_efficiency,
+            self.soc_min_fraction,
+            self.soc_max_fraction,
+            self.degradation_cny_per_mwh,
+        ]
+        keys = zip(
+            self.nodes,
+            *(bins(x, resolution.ratio_bins) for x in shape),
+            bins(frac0, resolution.state_bins),
+            strict=True,
         )
-        return Virtual(virtual, clusters, dict(profiles))
+        clusters = group(list(keys), energy)
+        total = np.array([energy[c.members].sum() for c in clusters])
+        f0 = np.array([c.shares @ frac0[c.members] for c in clusters])
+
+        def tightest(values: np.ndarray, pick: Callable[[np.ndarray], float]) -> np.ndarray:
+            return np.array([pick(values[c.members]) for c in clusters])
+
+        virtual = VirtualBatteryFleet(
+            **identity("vbat", self, clusters),
+            power_mw=total * tightest(self.power_mw / energy, np.min),
+            energy_mwh=total,
+            charge_efficiency=tightest(self.charge_efficiency, np.min),
+            discharge_efficiency=tightest(self.discharge_efficiency, np.min),
+            charge_efficiency_max=tightest(self.charge_efficiency, np.max),
+            discharge_efficiency_max=tightest(self.discharge_efficiency, np.max),
+            soc_min_fraction=f0 + tightest(self.soc_min_fraction - frac0, np.max),
+            soc_max_fraction=f0 + tightest(self.soc_max_fraction - frac0, np.min),
+            soc_initial_fraction=f0,
+            degradation_cny_per_mwh=[c.shares @ self.degradation_cny_per_mwh[c.members] for c in clusters],
+        )
+        return Virtual(virtual, clusters, {})
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class VirtualBatteryFleet(BatteryFleet):
+    """A pool of batteries whose efficiencies differ: the state of charge counted with the
+    lowest efficiencies stays above the floor, counted with the highest below the ceiling,
+    so every member's own state of charge stays inside its window."""
+
+    charge_efficiency_max: np.ndarray = field(metadata=param())
+    discharge_efficiency_max: np.ndarray = field(metadata=param())
+
+    def build(self, b: Build) -> Part:
+        part = super().build(b)
+        spread = (self.charge_efficiency_max > self.charge_efficiency + 1e-12) | (
+            self.discharge_efficiency_max > self.discharge_efficiency + 1e-12
+        )
+        if np.any(spread):
+            c, d = part.outputs["charge"], part.outputs["discharge"]
+            eta_c, eta_d = b.column(self.charge_efficiency_max), b.column(self.discharge_efficiency_max)
+            high = cp.Variable((part.rows, b.T + 1), name="battery_soc_high")
+            part.constraints += [
+                high[:, 0] == part.params["soc0"],
+                high[:, 1:] == high[:, :-1] + (cp.multiply(eta_c, c) - cp.multiply(1 / eta_d, d)) * b.dt_h,
+                high <= b.column(self.soc_max),
+            ]
+        return part
