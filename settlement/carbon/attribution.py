@@ -9,12 +9,14 @@ Park pools follow the national park method (DOMAIN.md §4) with the certificate 
   exports are counted as green first), ``E_fuel = fuel * NCV * EF * oxidation`` for each
   generator's fuel, derived from its metered output and electric efficiency.
 
-Each pool is attributed to the assets (equipment accounts ``<enterprise>/<asset>``) in
-proportion to their net consumption of the day, exactly in micro-units, so enterprise and
-park totals are sums of equipment postings. Entries are per enterprise and kind, with one
+Each pool is attributed per interval: its daily total is split over the intervals by where that
+electricity occurred (direct green where green generation met park load, green-traded and
+certificate-covered where imports were covered, grid where imports were not), then each interval's
+share goes to the assets (equipment accounts ``<enterprise>/<asset>``) consuming in it, pro rata
+to their net consumption in that interval, exactly in micro-units, so enterprise and park totals
+are sums of equipment postings. Entries are per enterprise and kind, with one
 posting per equipment (a 10,000-meter park writes ~100 entries a day, not 30,000). Export
 and its credit belong to the operator.
-Electricity types are pooled over the day; only direct green is matched per interval.
 """
 
 from __future__ import annotations
@@ -187,8 +189,31 @@ def attribute_day(
         "grid": grid,
         "own_fossil": int(to_micro(own_fossil)),
     }
-    electricity = {k: allocate(v, consumption) for k, v in pools.items()}
+    # Per interval: each pool's daily total (whole micro-MWh) is split over the intervals by
+    # where that electricity occurred, then each interval's share goes to the assets consuming
+    # in that interval (pro rata to their net consumption there).
+    exported_other_t = np.maximum(exported_mwh - cert.exported_green, 0.0)
+    covered_t = cert.covered_own + cert.bought
+    weights_t = {
+        "direct_green": cert.direct,
+        "green_traded": cert.traded,
+        "certificate_covered": covered_t,
+        "grid": np.maximum(imported_mwh - cert.traded - covered_t, 0.0),
+        "own_fossil": np.maximum(
+            np.maximum(energy_mwh[fossil_rows], 0.0).sum(axis=0) - exported_other_t, 0.0
+        ),
+    }
+    consumers = np.maximum(-energy_mwh, 0.0)
+    by_interval = {
+        k: allocate(allocate(v, np.maximum(weights_t[k], 0.0)), consumers)
+        if v
+        else np.zeros(energy_mwh.shape, dtype=np.int64)
+        for k, v in pools.items()
+    }
+    electricity = {k: m.sum(axis=1) for k, m in by_interval.items()}
     grid_emissions = allocate(int(to_micro(grid / MICRO * ef)), electricity["grid"])
+    grid_t = by_interval["grid"].sum(axis=0)
+    emissions_t = allocate(int(grid_emissions.sum()), grid_t) if grid_t.any() else np.zeros_like(grid_t)
 
     drafts = _enterprise_entries(assets, holders, electricity, grid_emissions, consumption, version, ef)
     fuel_emissions = np.zeros(len(assets), dtype=np.int64)
@@ -353,6 +378,10 @@ def attribute_day(
         },
         "grid_ef_tco2_per_mwh": ef,
         "fuel_tco2": int(fuel_emissions.sum()) / MICRO,
+        "by_interval": {
+            "electricity_mwh": {k: (m.sum(axis=0) / MICRO).round(6).tolist() for k, m in by_interval.items()},
+            "grid_emissions_tco2": (emissions_t / MICRO).round(6).tolist(),
+        },
         "factor_version": version,
     }
     return CarbonDay(

@@ -147,7 +147,7 @@ def test_malformed_files_get_a_clear_error(tmp_path: Path, text: str, message: s
 
 def test_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["carbon", "account", "--activity", str(tmp_path / "nope.yaml")])
-    assert result.exit_code == 2 and "file not found" in result.output
+    assert result.exit_code == 2 and "no such file" in result.output  # infra.validation wording
 
 
 def test_readme_example_runs() -> None:

@@ -172,9 +172,18 @@ def test_carbon_attribution_and_adjusted_revenue(result) -> None:
     park, fab, kiln, op = (statement(result, a) for a in ("park", "fab", "kiln", "op"))
     # grid (non-green) imports 166 - 24 - 126.6 = 15.4 MWh x 0.8325 = 12.8205 t; gas 6 MWh / 0.4 = 54 GJ x 56.1 t/TJ = 3.0294 t.
     assert park.emissions_tco2 == pytest.approx(15.8499, abs=1e-6)
-    # grid emissions split by net consumption: fab 140, kiln 78 MWh (the battery net-discharged: none).
-    assert fab.emissions_tco2 == pytest.approx(12.8205 * 140 / 218, abs=1e-6)
-    assert kiln.emissions_tco2 == pytest.approx(12.8205 * 78 / 218, abs=1e-6)
+    # Per interval: grid electricity is 15.4/142 of the uncovered imports 38, 18, 20, 66 MWh,
+    # shared by who consumed in that interval: fab 34 of 50 (battery charging 4 + load 30),
+    # 40 of 60, 20 of 32, 50 of 80 (the battery discharges); kiln the rest.
+    grid_t = [u * 15.4 / 142 for u in (38, 18, 20, 66)]
+    fab_share, kiln_share = (34 / 50, 40 / 60, 20 / 32, 50 / 80), (16 / 50, 20 / 60, 12 / 32, 30 / 80)
+    fab_grid = sum(g * f for g, f in zip(grid_t, fab_share, strict=True))
+    kiln_grid = sum(g * f for g, f in zip(grid_t, kiln_share, strict=True))
+    assert fab.emissions_tco2 == pytest.approx(0.8325 * fab_grid, abs=2e-6)
+    assert kiln.emissions_tco2 == pytest.approx(0.8325 * kiln_grid, abs=2e-6)
+    by_t = result.record["carbon"]["by_interval"]
+    assert by_t["electricity_mwh"]["grid"] == pytest.approx(grid_t, abs=1e-6)
+    assert sum(by_t["grid_emissions_tco2"]) == pytest.approx(12.8205, abs=1e-6)
     assert op.emissions_tco2 == pytest.approx(3.0294, abs=1e-6)
     assert fab.emissions_tco2 + kiln.emissions_tco2 + op.emissions_tco2 == pytest.approx(
         park.emissions_tco2, abs=1e-9
