@@ -163,8 +163,15 @@ def make_bid(offer: Offer, offer_message_id: str, rules: MarketRules) -> Bid:
         [demand_response_for_rules(o, rules, labels[i], adjustments) for o in offers]
         for i, offers in enumerate(offer.demand_response)
     ]
+    market_id = (
+        offer.market_id
+        or rules.market_for("day_ahead_energy" if offer.market == "day_ahead" else "real_time_energy")[0]
+    )
+    if market_id not in rules.registry():
+        raise BidRejected(f"market_id: {market_id!r} is not one of {', '.join(rules.registry())}")
     return Bid(
-        **offer.model_dump(exclude={"energy", "regulation", "demand_response"}),
+        **offer.model_dump(exclude={"energy", "regulation", "demand_response", "market_id"}),
+        market_id=market_id,
         energy=energy,
         regulation=regulation,
         demand_response=demand_response,

@@ -172,6 +172,17 @@ class ForecastSet(Intervals):
 
 MarketName = Literal["day_ahead", "real_time"]
 
+ExchangeStatus = Literal["open", "withdrawn", "closed", "cleared", "rejected"]
+"""A bid's state as the exchange sees it (the bidding service keeps the fuller lifecycle)."""
+
+
+class ExchangeRefusal(ValueError):
+    """An exchange refused a request; ``code`` says why (gate_closed, unknown_bid, not_open, invalid)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class Segment(BaseModel):
     """One price-quantity step: ``quantity_mw`` more net injection at or above ``price``."""
@@ -217,6 +228,10 @@ class Offer(Intervals):
     SCHEMA: ClassVar[str] = "offer"
     TOPIC: ClassVar[Topic] = Topic.OFFERS
     market: MarketName
+    market_id: str | None = Field(
+        None,
+        description="market id <province>.<market> from the market file's registry (None: stored before ids existed)",
+    )
     scenario_version: str
     forecast_message_id: str
     energy: list[EnergyCurve]
@@ -257,6 +272,12 @@ class Award(Intervals):
     TOPIC: ClassVar[Topic] = Topic.AWARDS
     market: MarketName
     bid_message_id: str
+    market_id: str | None = Field(
+        None,
+        description="energy market id <province>.<market> from the market file's registry (None: stored before ids existed)",
+    )
+    regulation_market_id: str | None = None
+    demand_response_market_id: str | None = None
     exchange: str
     cleared_mw: list[float]
     clearing_price_cny_per_mwh: list[float]
@@ -371,6 +392,10 @@ class Settlement(Intervals):
     TOPIC: ClassVar[Topic] = Topic.SETTLEMENTS
     account_id: str
     rules_version: str
+    market_id: str | None = Field(
+        None,
+        description="market id <province>.<market> settled (e.g. the real-time energy market), from the market file's registry (None: stored before ids existed)",
+    )
     source_message_ids: list[str]
     lines: list[StatementLine]
     interval_total_cny: list[float]

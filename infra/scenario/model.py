@@ -8,7 +8,8 @@ The checks here reject a scenario that is internally inconsistent, naming asset 
 
 from __future__ import annotations
 
-from datetime import time
+import itertools
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -45,6 +46,21 @@ class DeviationRule(Sourced):
     free_band_fraction: Fraction = Field(description="energy deviation within this band of the award is free")
 
 
+class RegulationBlock(BaseModel):
+    """One time block of the regulation market: demand cleared at one uniform mileage price."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    start_hour: Hour
+    end_hour: Hour
+    demand_mw: NonNegative
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RegulationBlock:
+        if self.end_hour <= self.start_hour:
+            raise ValueError(f"block {self.start_hour}-{self.end_hour} h: end_hour must be after start_hour")
+        return self
+
+
 class RegulationRule(Sourced):
     mileage_price_min_cny_per_mw: NonNegative
     mileage_price_max_cny_per_mw: Positive
@@ -64,6 +80,35 @@ class RegulationRule(Sourced):
     expected_k_factor: NonNegative = Field(
         1.0, description="performance factor K a storage resource typically earns (same formula as k_weights)"
     )
+    k_formula: Literal["additive", "multiplicative"] = Field(
+        "additive",
+        description="additive: K = w0*(a*k1 + w1*k2 + w2*k3) (Shaanxi); multiplicative: K = k1*k2*k3 (Shanxi)",
+    )
+    k_formula_source: str = Field("[rule] DOMAIN.md §3 (Shaanxi) additive K", min_length=3)
+    blocks: list[RegulationBlock] = Field(
+        default_factory=list, description="time blocks of regulation demand (3-5 a day); empty = not cleared"
+    )
+    performance_weight: Fraction = Field(
+        1.0, description="ranking price = offer price / performance**weight (0 = rank on price alone)"
+    )
+
+    def k_factor(self, k1: float, k2: float, k3: float) -> float:
+        """Performance factor K from the ramp (k1), delay (k2) and accuracy (k3) indices, in [0, k_cap]."""
+        if self.k_formula == "multiplicative":
+            raw = k1 * k2 * k3
+        else:
+            w0, w1, w2 = self.k_weights
+            raw = w0 * (self.k1_multiplier * k1 + w1 * k2 + w2 * k3)
+        return min(max(raw, 0.0), self.k_cap)
+
+    @model_validator(mode="after")
+    def _blocks_cover_day(self) -> RegulationRule:
+        if not self.blocks:
+            return self
+        edges = [(b.start_hour, b.end_hour) for b in self.blocks]
+        if edges[0][0] != 0 or edges[-1][1] != 24 or any(a[1] != b[0] for a, b in itertools.pairwise(edges)):
+            raise ValueError("blocks: must tile the day from 0 to 24 h in order")
+        return self
 
 
 class DemandResponseRule(Sourced):
@@ -97,6 +142,88 @@ class ExchangeSimulatorSettings(Sourced):
     regulation_evening_premium_cny_per_mw: NonNegative
     dr_peak_cut_price_percentile: Annotated[float, Field(gt=0, lt=100)]
     dr_valley_fill_price_percentile: Annotated[float, Field(gt=0, lt=100)]
+    pricing: Literal["price_forming", "price_taker"] = Field(
+        "price_taker", description="price_forming: clear a supply stack with the park's curve added"
+    )
+    supply_stack: list[tuple[float, float]] = Field(
+        default_factory=list,
+        description="(price CNY/MWh, cumulative MW offered by other sellers) knots, strictly increasing",
+    )
+    tie_line_mw: NonNegative = Field(0.0, description="mean import over the tie-lines into the bidding space")
+    regulation_competitors: list[tuple[float, float, float]] = Field(
+        default_factory=list,
+        description="(capacity MW, mileage price CNY/MW, performance 0..1) of other resources",
+    )
+    agc_allowed_delay_s: Positive = 60.0
+    agc_allowed_error_fraction: Positive = 0.05
+    agc_required_ramp_fraction_per_min: Positive = Field(
+        0.015, description="ramp the AGC asks for, as a fraction of capacity per minute"
+    )
+
+    @model_validator(mode="after")
+    def _stack_increasing(self) -> ExchangeSimulatorSettings:
+        knots = self.supply_stack
+        if any(b[0] <= a[0] or b[1] <= a[1] for a, b in itertools.pairwise(knots)):
+            raise ValueError("supply_stack: prices and cumulative MW must both strictly increase")
+        if knots and len(knots) < 2:
+            raise ValueError("supply_stack: needs at least two knots")
+        return self
+
+
+MarketKind = Literal["day_ahead_energy", "real_time_energy", "regulation", "demand_response"]
+MissingBidRule = Literal["price_cap", "price_taker", "no_participation"]
+
+
+class MarketConfig(Sourced):
+    """One market of a province: what it trades, on which grid, when it closes, how it clears.
+
+    ``id`` is local to the province file; the market id carried by bids, awards and settlements
+    is ``<province>.<id>`` (:meth:`MarketRules.market_id`).
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: MarketKind
+    interval_minutes: int = Field(gt=0)
+    clearing: str = Field(
+        min_length=1, description="name of the clearing function in the exchange's registry"
+    )
+    gate_closure_days_before: int = Field(1, ge=0, description="bids close this many days before delivery")
+    gate_closure_local_time: time | None = Field(
+        None, description="... at this local time (day-ahead markets)"
+    )
+    gate_closure_minutes_before_delivery: int | None = Field(
+        None, ge=0, description="rolling gate: bids for an interval close this long before it starts"
+    )
+    price_floor: float
+    price_cap: float
+    missing_bid: MissingBidRule = Field(
+        description="what the exchange does when no bid stands at gate closure"
+    )
+    results_local_time: time | None = Field(
+        None, description="results published at this time on the gate day"
+    )
+
+    @model_validator(mode="after")
+    def _one_gate(self) -> MarketConfig:
+        if (self.gate_closure_local_time is None) == (self.gate_closure_minutes_before_delivery is None):
+            raise ValueError(
+                f"market {self.id}: give exactly one of gate_closure_local_time, gate_closure_minutes_before_delivery"
+            )
+        if self.price_floor >= self.price_cap:
+            raise ValueError(f"market {self.id}: price_floor must be below price_cap")
+        if 1440 % self.interval_minutes:
+            raise ValueError(f"market {self.id}: interval_minutes must divide a day (1440 minutes) evenly")
+        return self
+
+    def gate_closure(self, delivery_day: date, first_interval: datetime | None = None) -> datetime:
+        """When bids for ``delivery_day`` (or, for a rolling gate, for ``first_interval``) close."""
+        from infra.timeutil import MARKET_TZ
+
+        if self.gate_closure_local_time is not None:
+            day = delivery_day - timedelta(days=self.gate_closure_days_before)
+            return datetime.combine(day, self.gate_closure_local_time, tzinfo=MARKET_TZ)
+        start = first_interval or datetime.combine(delivery_day, time(0), tzinfo=MARKET_TZ)
+        return start - timedelta(minutes=self.gate_closure_minutes_before_delivery or 0)
 
 
 class MarketRules(Sourced):
@@ -123,9 +250,55 @@ class MarketRules(Sourced):
     demand_response: DemandResponseRule
     price_shape: PriceShape
     exchange_simulator: ExchangeSimulatorSettings
+    markets: list[MarketConfig] = Field(
+        default_factory=list,
+        description="the province's markets; empty = day-ahead and real-time energy derived from the fields above",
+    )
+
+    def market_id(self, local_id: str) -> str:
+        return f"{self.id}.{local_id}"
+
+    def registry(self) -> dict[str, MarketConfig]:
+        """Every market of the province keyed by its market id (``<province>.<id>``)."""
+        markets = self.markets or [
+            MarketConfig(
+                source="derived from the province's day-ahead fields",
+                id="day_ahead",
+                kind="day_ahead_energy",
+                interval_minutes=self.day_ahead_interval_minutes,
+                clearing="uniform_price_stack",
+                gate_closure_local_time=self.gate_closure_local_time,
+                price_floor=self.offer_price_floor_cny_per_mwh,
+                price_cap=self.offer_price_cap_cny_per_mwh,
+                missing_bid="price_cap",
+            ),
+            MarketConfig(
+                source="derived from the province's real-time fields",
+                id="real_time",
+                kind="real_time_energy",
+                interval_minutes=self.real_time_interval_minutes,
+                clearing="uniform_price_stack",
+                gate_closure_minutes_before_delivery=60,
+                gate_closure_days_before=0,
+                price_floor=self.offer_price_floor_cny_per_mwh,
+                price_cap=self.offer_price_cap_cny_per_mwh,
+                missing_bid="price_taker",
+            ),
+        ]
+        return {self.market_id(m.id): m for m in markets}
+
+    def market_for(self, kind: MarketKind) -> tuple[str, MarketConfig]:
+        """The (first) market of a kind, with its market id."""
+        for market_id, m in self.registry().items():
+            if m.kind == kind:
+                return market_id, m
+        raise KeyError(f"market file {self.id}: no market of kind {kind!r}")
 
     @model_validator(mode="after")
     def _consistent(self) -> MarketRules:
+        ids = [m.id for m in self.markets]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"markets: ids must be unique ({', '.join(ids)})")
         if self.offer_price_floor_cny_per_mwh >= self.offer_price_cap_cny_per_mwh:
             raise ValueError("offer_price_floor_cny_per_mwh must be below offer_price_cap_cny_per_mwh")
         if self.clearing_price_floor_cny_per_mwh >= self.clearing_price_cap_cny_per_mwh:

@@ -16,7 +16,7 @@ from sim.history import load_history
 DAY = date(2026, 7, 15)
 
 
-def test_cleared_position_is_the_curve_at_the_day_ahead_price() -> None:
+def test_cleared_position_is_the_curve_at_the_day_ahead_price_in_price_taker_mode() -> None:
     s = load_scenario("datong")
     curve = EnergyCurve(
         base_mw=-250, segments=[Segment(price_cny_per_mwh=p, quantity_mw=40) for p in (150, 300, 450)]
@@ -35,7 +35,7 @@ def test_cleared_position_is_the_curve_at_the_day_ahead_price() -> None:
         * 96,
     )
     bid = make_bid(offer, "offer", s.market)
-    award = clear_day_ahead(bid, "bid", s, DAY)
+    award = clear_day_ahead(bid, "bid", s, DAY, pricing="price_taker")
     truth = load_history(s, DAY, DAY + timedelta(days=1), view="truth")
     prices = truth["market.price_da_cny_per_mwh"].to_numpy()
     expected = -250 + 40 * ((prices >= 150).astype(int) + (prices >= 300) + (prices >= 450))
