@@ -371,6 +371,7 @@ def settle_day(
     tariff: Tariff | None = None,
     green: GreenRecords | None = None,
     plan_top_up: bool = False,
+    metered: Any = None,
 ) -> DayResult:
     """Statements for the park and every enterprise, ledger entries and the day's record.
 
@@ -400,7 +401,9 @@ def settle_day(
     )
     park_fen["storage_degradation"] = amounts.degradation_fen.sum(axis=0)
     energy_mwh["storage_degradation"] = float(np.maximum(energy[book.degradation_cny_per_mwh > 0], 0).sum())
-    carbon: CarbonDay = attribute_day(scenario, book.operator_id, energy, park.imported, park.exported, cert)
+    carbon: CarbonDay = attribute_day(
+        scenario, book.operator_id, energy, park.imported, park.exported, cert, metered
+    )
 
     park_lines = [(item, park_fen[item], energy_mwh[item]) for item in PARK_ITEMS]
     statements = [
@@ -429,6 +432,8 @@ def settle_day(
 
     notes, measured_share = _quality_notes(scenario, facts, energy, estimated)
     notes += baseline.notes
+    if metered is not None:
+        notes += list(metered.notes)
     if facts.regulation_mw.any() and facts.mileage_mw is None:
         notes.append(
             "regulation was awarded but the metering carries no regulation performance: mileage paid as zero"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,9 @@ def settle_facts(
 ) -> DayResult:
     """Settle a complete park-day; with ``provenance`` the recorded baseline days are reused, and
     with ``tariff_version`` that tariff (a replay or correction uses what the day was settled with)."""
+    from infra.timeutil import now
     from settlement.green import day_records
+    from settlement.metered import read_metered
     from settlement.tariffs import tariff_for
 
     day_facts = assemble(scenario, facts)
@@ -81,7 +83,13 @@ def settle_facts(
     else:
         tariff = tariff_for(conn, scenario.id, day, tariff_version)
     green = day_records(conn, scenario.id, day, day_facts.interval_starts, day_facts.interval_minutes)
-    return settle_day(scenario, day_facts, baseline, tariff=tariff, green=green)
+    recorded = (provenance or {}).get("metered_as_of")
+    as_of = datetime.fromisoformat(recorded) if recorded else now()
+    metered = read_metered(conn, scenario, day, day_facts.interval_minutes, day_facts.n, as_of)
+    result = settle_day(scenario, day_facts, baseline, tariff=tariff, green=green, metered=metered)
+    # The store is versioned: record when it was read, so a replay reads the same meter versions.
+    result.record["baseline"] = {**result.record["baseline"], "metered_as_of": as_of.isoformat()}
+    return result
 
 
 @dataclass

@@ -56,6 +56,7 @@ class CarbonDay:
     exported_green_mu: int
     exported_other_mu: int
     drafts: list[EntryDraft] = field(default_factory=list)
+    metered_emissions_mu: dict[str, int] = field(default_factory=dict)  # heat/fuel meters, per enterprise
     summary: dict[str, Any] = field(default_factory=dict)
 
     def _by_enterprise(self, values: np.ndarray) -> dict[str, int]:
@@ -68,6 +69,8 @@ class CarbonDay:
         """Emissions attributed to each enterprise (the operator carries the export credit)."""
         out = self._by_enterprise(self.emissions_mu)
         out[self.operator] = out.get(self.operator, 0) + self.operator_emissions_mu
+        for ent, mu in self.metered_emissions_mu.items():
+            out[ent] = out.get(ent, 0) + mu
         return {k: v / MICRO for k, v in out.items()}
 
     def account_green_mwh(self) -> dict[str, float]:
@@ -75,7 +78,11 @@ class CarbonDay:
 
     @property
     def park_emissions_tco2(self) -> float:
-        return (int(self.emissions_mu.sum()) + self.operator_emissions_mu) / MICRO
+        return (
+            int(self.emissions_mu.sum())
+            + self.operator_emissions_mu
+            + sum(self.metered_emissions_mu.values())
+        ) / MICRO
 
     @property
     def park_green_mwh(self) -> float:
@@ -154,6 +161,7 @@ def attribute_day(
     imported_mwh: np.ndarray,
     exported_mwh: np.ndarray,
     cert: Certificates,
+    metered: Any = None,
 ) -> CarbonDay:
     carbon = scenario.park.carbon
     version = carbon.version
@@ -363,6 +371,7 @@ def attribute_day(
             {"price_cny": carbon.green_certificate_price_cny},
         )
 
+    metered_mu, metered_t = _metered_entries(carbon, metered, drafts, energy_mwh.shape[1])
     green = sum(electricity[k] for k in GREEN_TYPES)
     summary = {
         "electricity_mwh": {k: v / MICRO for k, v in pools.items()},
@@ -381,7 +390,9 @@ def attribute_day(
         "by_interval": {
             "electricity_mwh": {k: (m.sum(axis=0) / MICRO).round(6).tolist() for k, m in by_interval.items()},
             "grid_emissions_tco2": (emissions_t / MICRO).round(6).tolist(),
+            "heat_fuel_emissions_tco2": (metered_t / MICRO).round(6).tolist(),
         },
+        "metered_heat_fuel_tco2": sum(metered_mu.values()) / MICRO,
         "factor_version": version,
     }
     return CarbonDay(
@@ -396,4 +407,77 @@ def attribute_day(
         exported_other_mu=xo,
         drafts=drafts,
         summary=summary,
+        metered_emissions_mu=metered_mu,
     )
+
+
+RULE_HEAT = "park method E_heat = fossil heat x EF (metered); non-fossil heat 0"
+RULE_METERED_FUEL = "park method E_fuel = metered consumption x NCV x EF x oxidation"
+
+
+def _metered_entries(
+    carbon: Any, metered: Any, drafts: list[EntryDraft], n: int
+) -> tuple[dict[str, int], np.ndarray]:
+    """Ledger entries of the day's heat and fuel meters; emissions per enterprise and per interval."""
+    per_ent: dict[str, int] = {}
+    per_t = np.zeros(n, dtype=np.int64)
+    if metered is None:
+        return per_ent, per_t
+    from settlement.metered import FUEL_QUANTITIES, HEAT_QUANTITIES
+
+    for m in metered.meters:
+        total = float(m.values.sum())
+        if m.quantity in HEAT_QUANTITIES:
+            kind = HEAT_QUANTITIES[m.quantity]
+            mwh = int(to_micro(total / 3.6))
+            ef = carbon.fossil_heat_ef_tco2_per_gj if kind == "fossil" else 0.0
+            co2 = int(to_micro(total * ef))
+            postings = [
+                Posting(m.holder, f"heat.{kind}", "MWh", mwh),
+                Posting("supply:heat", "heat", "MWh", -mwh),
+            ]
+            if co2:
+                postings += [
+                    Posting(m.holder, "emissions.scope2.heat", "tCO2", co2),
+                    Posting("external:atmosphere", "co2", "tCO2", -co2),
+                ]
+            factors = {"fossil_heat_ef_tco2_per_gj": ef, "heat_kgce_per_mj": carbon.heat_kgce_per_mj}
+            activity = {f"{kind}_gj": round(total, 6), "meter": m.series}
+            rule, entry_kind = RULE_HEAT, "heat_use"
+        else:
+            fuel_id, unit = FUEL_QUANTITIES[m.quantity]
+            fuel = carbon.fuels[fuel_id]
+            co2 = int(
+                to_micro(total * fuel.ncv_mj_per_unit * 1e-6 * fuel.ef_tco2_per_tj * fuel.oxidation_fraction)
+            )
+            postings = [
+                Posting(m.holder, f"emissions.scope1.fuel.{fuel_id}", "tCO2", co2),
+                Posting("external:atmosphere", "co2", "tCO2", -co2),
+            ]
+            factors = {
+                "ncv_mj_per_unit": fuel.ncv_mj_per_unit,
+                "ef_tco2_per_tj": fuel.ef_tco2_per_tj,
+                "oxidation_fraction": fuel.oxidation_fraction,
+                "kgce_per_unit": fuel.kgce_per_unit,
+            }
+            activity = {"fuel": fuel_id, "quantity": round(total, 6), "unit": unit, "meter": m.series}
+            rule, entry_kind = RULE_METERED_FUEL, "fuel_use"
+        postings = [p for p in postings if p.micro]
+        if not postings:
+            continue
+        per_ent[m.enterprise] = per_ent.get(m.enterprise, 0) + co2
+        if co2:  # the day's exact total, split over the intervals by the readings
+            per_t += allocate(co2, np.maximum(m.values, 0.0))
+        drafts.append(
+            EntryDraft(
+                kind=entry_kind,
+                account_id=m.holder,
+                key=f"metered:{m.quantity}",
+                rule=rule,
+                factor_version=carbon.version,
+                factors=factors,
+                activity=activity,
+                postings=tuple(postings),
+            )
+        )
+    return per_ent, per_t
