@@ -292,3 +292,18 @@ def demand_response_orders(offers: list[list[DemandResponseOffer]], bidder: str)
         for k, o in enumerate(per)
         if o.capacity_mw > EPS
     ]
+
+
+def missing_bid_curve(rule: str, expected_net_mw: float, cap: float) -> EnergyCurve:
+    """What stands for a park with no bid at gate closure, by the market file's ``missing_bid``:
+    ``price_cap``: what it would inject is offered at the cap (purchases stay price-taking);
+    ``price_taker``: its expected position at any price; ``no_participation``: nothing."""
+    from infra.contracts import Segment
+
+    if rule == "price_taker":
+        return EnergyCurve(base_mw=expected_net_mw, segments=[])
+    if rule == "price_cap":
+        sell = max(expected_net_mw, 0.0)
+        segs = [Segment(price_cny_per_mwh=cap, quantity_mw=sell)] if sell > 0 else []
+        return EnergyCurve(base_mw=min(expected_net_mw, 0.0), segments=segs)
+    return EnergyCurve(base_mw=0.0, segments=[])

@@ -63,7 +63,7 @@ def test_adding_a_market_is_an_entry_in_the_file_plus_one_clearing_function() ->
     market = rules.registry()["shanxi.capacity"]
 
     @clearing_rule("pay_as_bid_test")
-    def pay_as_bid(book: OrderBook, market, state) -> object:  # noqa: ANN001
+    def pay_as_bid(book: OrderBook, market, state) -> object:
         from sim.clearing import ClearingResult
 
         return ClearingResult([0.0] * book.n_intervals, {o.order_id: o.volume_mw for o in book.orders})
