@@ -77,10 +77,8 @@ def pool_batches(f: BatchFleet, T: int, dt_h: float, r: Resolution) -> Virtual:
     flex = np.maximum(energy - pmin * masks.sum(axis=1) * dt_h, 0.0)
     spare = (pmax - pmin) / np.maximum(flex, 1e-9)
     keys = _window_keys(f, f.window_start_hour, f.window_end_hour, r)
-    keys = [
-        (*k, int(b), bool(m > 0))
-        for k, b, m in zip(keys, bins(np.minimum(spare, 1e3), r.ratio_bins), pmin, strict=True)
-    ]
+    ratio = bins(pmax / energy, r.ratio_bins)  # power per MWh of the day's energy
+    keys = [(*k, int(b), bool(m > 0)) for k, b, m in zip(keys, ratio, pmin, strict=True)]
     clusters: list[Cluster] = []
     lo: list[np.ndarray] = []
     hi: list[np.ndarray] = []
