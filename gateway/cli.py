@@ -25,6 +25,7 @@ SERVICE_CLIS = (
     "gateway.commands",
     "gateway.dataplane",
     "gateway.usercli",
+    "gateway.evaluate",
     "gateway.drillcli",
 )
 
