@@ -352,6 +352,10 @@ def _identity(kind: str, account: str, key: str) -> tuple[str, str, str]:
 
 
 def _net(postings: list[Posting]) -> dict[tuple[str, str, str], int]:
+    """Net quantity per (account, book, unit), zeros dropped."""
+    fast = {(p[0], p[1], p[2]): p[3] for p in postings}
+    if len(fast) == len(postings):  # the usual case: each account and book posted once
+        return {k: v for k, v in fast.items() if v}
     out: dict[tuple[str, str, str], int] = defaultdict(int)
     for p in postings:
         out[(p.account, p.book, p.unit)] += p.micro

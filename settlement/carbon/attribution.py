@@ -212,15 +212,20 @@ def attribute_day(
         ),
     }
     consumers = np.maximum(-energy_mwh, 0.0)
-    by_interval = {
-        k: allocate(allocate(v, np.maximum(weights_t[k], 0.0)), consumers)
-        if v
-        else np.zeros(energy_mwh.shape, dtype=np.int64)
+    consumed_t = consumers.sum(axis=0)
+    share_t = np.divide(consumers, consumed_t, out=np.zeros_like(consumers), where=consumed_t > 0)
+    pool_t = {
+        k: allocate(v, np.maximum(weights_t[k], 0.0)) if v else np.zeros(len(consumed_t), np.int64)
         for k, v in pools.items()
     }
-    electricity = {k: m.sum(axis=1) for k, m in by_interval.items()}
+    # An asset's share of a pool is the sum over intervals of (the interval's part of the pool x
+    # the asset's share of that interval's consumption); whole micro-units by largest remainder.
+    electricity = {
+        k: allocate(v, share_t @ pool_t[k].astype(float)) if v else np.zeros(len(assets), np.int64)
+        for k, v in pools.items()
+    }
     grid_emissions = allocate(int(to_micro(grid / MICRO * ef)), electricity["grid"])
-    grid_t = by_interval["grid"].sum(axis=0)
+    grid_t = pool_t["grid"]
     emissions_t = allocate(int(grid_emissions.sum()), grid_t) if grid_t.any() else np.zeros_like(grid_t)
 
     drafts = _enterprise_entries(assets, holders, electricity, grid_emissions, consumption, version, ef)
@@ -388,7 +393,7 @@ def attribute_day(
         "grid_ef_tco2_per_mwh": ef,
         "fuel_tco2": int(fuel_emissions.sum()) / MICRO,
         "by_interval": {
-            "electricity_mwh": {k: (m.sum(axis=0) / MICRO).round(6).tolist() for k, m in by_interval.items()},
+            "electricity_mwh": {k: (m / MICRO).round(6).tolist() for k, m in pool_t.items()},
             "grid_emissions_tco2": (emissions_t / MICRO).round(6).tolist(),
             "heat_fuel_emissions_tco2": (metered_t / MICRO).round(6).tolist(),
         },
