@@ -269,6 +269,10 @@ def _run_stages(
     watch: Watch,
 ) -> None:
     park_id = scenario.id
+    from bidding.clock import trading_timeline
+
+    timeline = trading_timeline(scenario.market, day)
+    progress("clock     market time: " + ", ".join(f"{k} {v:%m-%d %H:%M}" for k, v in timeline.items()))
     _prepare_history(engine, scenario, day, progress)
     replayed = _replay_day(engine, park_id, day)
     if replayed:
@@ -290,4 +294,7 @@ def _run_stages(
             except PipelineError as exc:
                 raise RunDayError(f"{stage.label}: {exc}") from exc
             outcome.stage_seconds[stage.label] = time.monotonic() - t0
-            progress(f"{stage.label:<9} done ({outcome.stage_seconds[stage.label]:.1f} s)")
+            progress(
+                f"{stage.label:<9} done ({outcome.stage_seconds[stage.label]:.1f} s)"
+                f"  [market clock {timeline[stage.label]:%Y-%m-%d %H:%M}]"
+            )

@@ -257,6 +257,10 @@ class Bid(Offer):
     offer_message_id: str
     rules_version: str
     adjustments: list[str] = Field(default_factory=list, description="what the rules changed, for the trader")
+    submitted_at: datetime | None = Field(
+        None,
+        description="market-clock time the bid goes to the exchange (simulated time in run-day); None: before the clock",
+    )
 
 
 class Award(Intervals):

@@ -394,8 +394,16 @@ class ExchangeSimulatorWorker(Worker):
         if bid.market != "day_ahead":
             raise ValueError(f"market={bid.market!r}: the exchange simulator clears day-ahead bids only")
         scenario = portfolio(self.engine, env.park_id, env.market_day)
-        day_ahead = clear_day_ahead(bid, env.message_id, scenario, env.market_day)
-        real_time = real_time_results(day_ahead, scenario, env.market_day)
+        # through the adapter on the market clock: a bid stamped after gate closure is refused
+        # (dead letter naming both times); results come at the market's publication time
+        exchange = ExchangeSimulator(scenario)
+        _, market = market_of(bid, scenario)
+        gate = market.gate_closure(env.market_day)
+        exchange.submit(bid, env.message_id, bid.submitted_at or gate - timedelta(minutes=1))
+        results_at = datetime.combine(
+            gate.date(), market.results_local_time or gate.time(), tzinfo=gate.tzinfo
+        )
+        day_ahead, real_time = exchange.results(env.message_id, max(results_at, gate))
         with ctx.transaction() as conn:
             enqueue(conn, Topic.AWARDS, day_ahead.envelope(env.park_id, env.market_day, "day_ahead"))
             enqueue(conn, Topic.AWARDS, real_time.envelope(env.park_id, env.market_day, "real_time"))

@@ -141,3 +141,25 @@ def test_missing_bid_curves() -> None:
     cap = missing_bid_curve("price_cap", 50, 1500)
     assert cap.quantity_at(1499) == 0 and cap.quantity_at(1500) == 50
     assert missing_bid_curve("no_participation", 50, 1500).quantity_at(1500) == 0
+
+
+def test_run_day_timeline_is_the_order_a_trader_lives() -> None:
+    from bidding.clock import trading_timeline
+
+    s = load_scenario("datong")
+    t = trading_timeline(s.market, DAY)
+    order = ["forecast", "offer", "bids", "awards", "dispatch", "delivery", "settlement"]
+    assert [t[k] for k in order] == sorted(t.values())
+    assert t["bids"] < GATE < t["awards"]
+    assert t["delivery"].date() == DAY and t["settlement"].date() == DAY + timedelta(days=1)
+
+
+def test_bid_stamped_after_the_gate_is_refused_by_the_exchange() -> None:
+    from bidding.rules import make_bid
+    from infra.contracts import ExchangeRefusal
+
+    s = load_scenario("datong")
+    bid = make_bid(_offer(), "o", s.market)
+    bid.submitted_at = GATE + timedelta(minutes=5)
+    with pytest.raises(ExchangeRefusal, match="gate closed at 2026-07-14T09:30:00\\+08:00"):
+        ExchangeSimulator(s).submit(bid, "late", bid.submitted_at)
