@@ -69,8 +69,15 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
     ]
 
 
-def read_fact(envelope: Envelope) -> Fact:
-    """Parse an award or metering envelope; anything else is refused with the reason."""
+def _park_problems(envelope: Envelope, scenario: Scenario | None) -> list[str]:
+    if scenario is not None and envelope.park_id != scenario.id:
+        return [f"park_id: {envelope.park_id!r} is not the scenario's park {scenario.id!r}"]
+    return []
+
+
+def read_fact(envelope: Envelope, scenario: Scenario | None = None) -> Fact:
+    """Parse an award or metering envelope; anything else is refused with the reason (with
+    ``scenario``, a payload that does not parse is reported together with a wrong park)."""
     schema = envelope.schema_.name
     what = f"{schema} message {envelope.message_id} ({envelope.park_id} {envelope.market_day})"
     model = {"award": Award, "metering": Metering}.get(schema)
@@ -79,7 +86,7 @@ def read_fact(envelope: Envelope) -> Fact:
     try:
         payload = model.from_envelope(envelope)
     except ValidationError as exc:
-        raise FactError(what, _pydantic_problems(exc)) from exc
+        raise FactError(what, _park_problems(envelope, scenario) + _pydantic_problems(exc)) from exc
     except ValueError as exc:
         raise FactError(what, [str(exc)]) from exc
     kind = f"award_{payload.market}" if isinstance(payload, Award) else "metering"
@@ -128,9 +135,7 @@ def check_fact(fact: Fact, scenario: Scenario) -> None:
     """Refuse a fact that does not fit the park and market day, listing every problem."""
     env, p = fact.envelope, fact.payload
     what = f"{env.schema_.name} message {env.message_id} ({env.park_id} {env.market_day})"
-    problems = []
-    if env.park_id != scenario.id:
-        problems.append(f"park_id: {env.park_id!r} is not the scenario's park {scenario.id!r}")
+    problems = _park_problems(env, scenario)
     problems += _interval_problems(p.interval_starts, p.interval_minutes, env.market_day)
     if isinstance(p, Award):
         for name in AWARD_ARRAYS:

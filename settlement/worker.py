@@ -44,9 +44,9 @@ class SettlementWorker(Worker):
         self.scenarios = scenarios or (lambda park_id, day: portfolio(engine, park_id, day))
 
     def handle(self, ctx: MessageContext) -> None:
-        fact = read_fact(ctx.envelope)
         park_id, day = ctx.envelope.park_id, ctx.envelope.market_day
         scenario = self.scenarios(park_id, day)
+        fact = read_fact(ctx.envelope, scenario)
         check_fact(fact, scenario)
         result, failure = None, None
         with self.engine.connect() as conn:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infra.calendar import china_holidays
+from infra.calendar import is_off_day
 from infra.scenario.model import Scenario, Wind
 from infra.settings import get_settings
 from infra.timeutil import MARKET_TZ, day_start
@@ -33,7 +33,7 @@ from sim.noise import ar1_across_years, rng
 
 log = logging.getLogger(__name__)
 
-SIMULATOR_VERSION = "2"
+SIMULATOR_VERSION = "3"
 INTERVAL_MINUTES = 15
 PER_DAY = 1440 // INTERVAL_MINUTES
 DT_H = INTERVAL_MINUTES / 60.0
@@ -54,9 +54,10 @@ def year_index(year: int) -> pd.DatetimeIndex:
 
 
 def _off_days(index: pd.DatetimeIndex) -> np.ndarray:
-    hol = china_holidays(range(index[0].year, index[-1].year + 1))
-    days = index.date
-    return np.array([d.weekday() >= 5 or d in hol for d in days], dtype=float)
+    """1 on rest days (weekends other than make-up working days, and public holidays)."""
+    days = pd.Series(index.date)
+    rest = {d: is_off_day(d) for d in days.unique()}
+    return days.map(rest).to_numpy(dtype=float)
 
 
 def _apply_outages(values: np.ndarray, scenario: Scenario, asset_id: str, year: int) -> np.ndarray:

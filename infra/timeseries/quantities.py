@@ -20,6 +20,7 @@ class Quantity:
     max: float
     rated: bool = False  # bounded by the owning asset's rating too
     floor_at_night: bool = False
+    extensive: bool = False  # an amount per interval (MWh, GJ, m3, kg): splits or sums across intervals
 
 
 @lru_cache(maxsize=1)

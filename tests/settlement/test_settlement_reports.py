@@ -38,7 +38,8 @@ def test_day_summary_has_every_account_and_indicator(settled: Engine, datong) ->
     assert set(park) == {"account_id", "lines", "total_cny", "emissions_tco2", "carbon_adjusted_revenue_cny"}
     assert round(sum(park["lines"].values()) * 100) == round(park["total_cny"] * 100)
     ind = s["indicators"]
-    assert ind["electricity_tce_basis"] == "calorific" and ind["verdict"] in ("pass", "fail")
+    # Datong's plan states its energy on the equal-value basis (等价值), so that is its default
+    assert ind["electricity_tce_basis"] == "equal_value" and ind["verdict"] in ("pass", "fail")
     assert ind["emissions_tco2"] == pytest.approx(park["emissions_tco2"], abs=1e-5)
     assert s["carbon_price_cny_per_tco2"] == 70 and "[plan]" in s["carbon_price_source"]
     with pytest.raises(LookupError, match="2026-07-16 is not settled"):
