@@ -141,3 +141,32 @@ def test_price_taker_mode_kept() -> None:
 def test_market_id_defaults_keep_stored_facts_valid() -> None:
     for cls in (Bid, Award, Settlement):
         assert cls.model_fields["market_id"].default is None
+
+
+def test_real_time_bid_clears_on_the_five_minute_grid() -> None:
+    from infra.contracts import Bid as BidModel
+    from infra.timeutil import day_intervals
+    from sim.exchange import clear_real_time, real_time_reference
+
+    s = load_scenario("datong")
+    curve = EnergyCurve(base_mw=-100, segments=[Segment(price_cny_per_mwh=400, quantity_mw=50)])
+    bid = BidModel(
+        interval_minutes=5,
+        interval_starts=list(day_intervals(DAY, 5)),
+        market="real_time",
+        market_id="shanxi.real_time",
+        scenario_version="t",
+        forecast_message_id="f",
+        energy=[curve] * 288,
+        expected_revenue_cny=0,
+        expected_emissions_tco2=0,
+        offer_message_id="o",
+        rules_version="t",
+    )
+    award = clear_real_time(bid, "rt", s, DAY)
+    assert award.market_id == "shanxi.real_time" and len(award.cleared_mw) == 288
+    reference = real_time_reference(s, DAY, 5)
+    assert len(reference) == 288
+    price = np.asarray(award.clearing_price_cny_per_mwh)
+    cleared = np.asarray(award.cleared_mw)
+    assert np.all(cleared[price > 400 + 1e-6] == -50) and np.all(cleared[price < 400 - 1e-6] == -100)
