@@ -212,6 +212,8 @@ def select(
     point = np.concatenate([preds[best][i] for i in mine])
     calibration = cal_mod.fit_calibration(spec, levels, index, point, actual, len(mine))
     selected = _cross_validated_metrics(spec, levels, index, point, actual, ctx, len(mine))
+    if horizon.days > 1 and spec.capacity:
+        selected.update(accuracy_by_day(point, actual, len(mine), horizon.days, spec.capacity))
     intraday: dict[str, float] = {}
     if horizon.name == "day_ahead" and intraday_steps > 0 and best not in UNIVARIATE:
         resid = pd.Series(actual - point, index=index)
@@ -234,6 +236,19 @@ def select(
         report.as_dict(),
         len(mine),
     )
+
+
+def accuracy_by_day(
+    point: np.ndarray, actual: np.ndarray, n_origins: int, days: int, capacity: float
+) -> dict[str, float]:
+    """Grid-code accuracy ``1 - RMSE / capacity`` of each lead day (day 1, 2, 3 of a 72 h issue)."""
+    err = (point - actual).reshape(n_origins, days, -1)
+    out = {}
+    for d in range(days):
+        block = err[:, d][np.isfinite(err[:, d])]
+        if len(block):
+            out[f"accuracy_day{d + 1}"] = float(1.0 - np.sqrt(np.mean(block**2)) / capacity)
+    return out
 
 
 def _cross_validated_metrics(

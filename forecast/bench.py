@@ -13,6 +13,7 @@ one-off per process); both paths run single-threaded BLAS/OpenMP per series.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import replace
@@ -171,6 +172,46 @@ def available_parallelism(cpus: int, loops: int = 3_000_000) -> float:
     return round(cpus * one / many, 2)
 
 
+def _real_backtest(name: str) -> dict[str, Any]:
+    from forecast.realdata import backtest_real
+
+    return backtest_real(name).as_dict()
+
+
+def _real_series(say: Any) -> tuple[dict[str, Any], float, float]:
+    """The day-ahead backtests of the real measured series, sequential and as Ray tasks."""
+    from forecast.raycluster import ensure_ray
+    from forecast.realdata import LONG_SERIES, SERIES, RealDataError
+
+    names, missing = [], []
+    for name in LONG_SERIES:
+        try:
+            SERIES[name].loader()
+            names.append(name)
+        except RealDataError as exc:
+            missing.append(f"{name}: {exc}")
+    if not names:
+        return {"series": [], "identical": True, "missing": missing}, 0.0, 0.0
+    say(f"real measured series: {', '.join(names)} (day-ahead backtests, sequential then Ray)")
+    t0 = time.perf_counter()
+    seq = [_real_backtest(n) for n in names]
+    seq_s = time.perf_counter() - t0
+    ray = ensure_ray()
+    remote = ray.remote(num_cpus=1)(_real_backtest)
+    t0 = time.perf_counter()
+    par = ray.get([remote.remote(n) for n in names])
+    ray_s = time.perf_counter() - t0
+    return (
+        {
+            "series": par,
+            "identical": json.dumps(seq, default=str) == json.dumps(par, default=str),
+            "missing": missing,
+        },
+        seq_s,
+        ray_s,
+    )
+
+
 def run_bench(n_series: int = 200, progress: bool = True) -> dict[str, Any]:
     from forecast.raycluster import cluster_cpus, ensure_ray
 
@@ -214,6 +255,7 @@ def run_bench(n_series: int = 200, progress: bool = True) -> dict[str, Any]:
         t0 = time.perf_counter()
         par += run_on_ray(round_jobs, shared, progress=ray_tick)
         ray_s += time.perf_counter() - t0
+    real, real_seq_s, real_ray_s = _real_series(say)
     skills = np.array(
         [o.selection.skill_vs_naive for o in par if o.selection and o.selection.skill_vs_naive is not None]
     )
@@ -230,7 +272,12 @@ def run_bench(n_series: int = 200, progress: bool = True) -> dict[str, Any]:
         "ray_s": round(ray_s, 2),
         "sequential_series_per_s": round(n_series / seq_s, 3),
         "ray_series_per_s": round(n_series / ray_s, 3),
-        "ray_speedup": round(seq_s / ray_s, 2),
+        "ray_speedup": round((seq_s + real_seq_s) / (ray_s + real_ray_s), 2),
+        "synthetic_ray_speedup": round(seq_s / ray_s, 2),
+        "real_ray_speedup": round(real_seq_s / real_ray_s, 2) if real_ray_s else None,
+        "real_series": real["series"],
+        "real_identical": real["identical"],
+        "real_missing": real["missing"],
         "identical_forecasts": _same(seq, par),
         "failed_series": sum(o.error is not None for o in par),
         "median_skill_vs_seasonal_naive": round(float(np.median(skills)), 3) if len(skills) else None,
@@ -247,6 +294,14 @@ def run_bench(n_series: int = 200, progress: bool = True) -> dict[str, Any]:
         f"{result['share_beating_seasonal_naive']:.0%} of series beat it; median 10-90 % coverage "
         f"{result['median_coverage_10_90']:.0%}",
     ]
+    for r in real["series"]:
+        result["lines"].append(
+            f"real {r['name']}: {r['origins']} day-ahead origins, P50 MAE / persistence {r['ratio']['persistence']:.3f}, "
+            f"/ 7-day profile {r['ratio']['profile7']:.3f}, / CLIPER {r['ratio']['cliper']:.3f}; "
+            f"P10-P90 coverage {r['coverage_10_90']:.1%}; models {r['models']}"
+        )
+    if real["missing"]:
+        result["lines"].append("real series not run: " + "; ".join(real["missing"]))
     if result["failed_series"]:
         failures = [f"{o.series_id}: {o.error}" for o in par if o.error]
         result["lines"].append("failed: " + "; ".join(failures[:5]))

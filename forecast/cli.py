@@ -186,6 +186,10 @@ def backtest_cmd(
             f"{r['series_id']:38} {r['model']:12} {_pct(r['nmae'])} {_pct(r['naive_nmae'])} {_pct(r['skill'], 6)} "
             f"{_num(r['mae'])} {_num(r['rmse'])} {_pct(r.get('mape'), 6)} {_num(r['pinball'])} {_pct(r['coverage_10_90'], 6)} {_pct(r.get('accuracy'), 6)}"
         )
+    for r in rows:
+        if r.get("accuracy_by_day"):
+            days = ", ".join(f"day {i + 1} {a:.1%}" for i, a in enumerate(r["accuracy_by_day"]))
+            typer.echo(f"{r['series_id']:38} accuracy 1 - RMSE/capacity by lead day: {days}")
     for check in checks:
         mark = "ok  " if check["ok"] else "MISS"
         typer.echo(f"[{mark}] {check['what']}")

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.backtest import Selection, select
+from forecast.backtest import Selection, min_history_days, select
 from forecast.calibration import Calibration
 from forecast.config import HorizonSpec
+from forecast.hygiene import clean_values
+from forecast.meter import forecast_meter
 from forecast.models import CANDIDATES, FittedModel, single_threaded
 from forecast.predict import forecast_series
 from forecast.series import SeriesSpec
@@ -86,6 +88,8 @@ def run_job(job: SeriesJob, shared: SharedData) -> JobOutcome:
             outcome.quantiles = {q: zero for q in job.levels}
         outcome.model = "zero_capacity"
         return outcome
+    if job.model is None and _too_short(raw, job):
+        return _short_history(job, raw, outcome, started)
     with single_threaded():
         model = job.model
         if job.select_as_of is not None:
@@ -122,6 +126,47 @@ def run_job(job: SeriesJob, shared: SharedData) -> JobOutcome:
                 job.intraday,
             )
         outcome.model = model.name if model else None
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _too_short(raw: pd.Series, job: SeriesJob) -> bool:
+    """Too little history for the park models' backtest (a new asset or meter)."""
+    known = raw[raw.index < (job.select_as_of if job.select_as_of is not None else job.cutoff)]
+    finite = np.flatnonzero(np.isfinite(known.to_numpy()))
+    if not len(finite):
+        return True
+    per_day = pd.Timedelta(days=1) / (raw.index[1] - raw.index[0])
+    return (len(known) - finite[0]) / per_day < min_history_days(job.backtest_days)
+
+
+def _short_history(job: SeriesJob, raw: pd.Series, outcome: JobOutcome, started: float) -> JobOutcome:
+    """Forecast a short series with the meter pool (from 2 days of history); nothing is cached,
+    so the park models take over once the history is long enough."""
+    spec = job.spec
+    if job.cutoff is None or job.rows is None:
+        outcome.model = "short_history"
+        return outcome
+    known = raw[raw.index < job.cutoff]
+    first = (
+        int(np.flatnonzero(np.isfinite(known.to_numpy()))[0]) if np.isfinite(known.to_numpy()).any() else 0
+    )
+    known = known.iloc[first:]
+    minutes = int((raw.index[1] - raw.index[0]) / pd.Timedelta(minutes=1))
+    y, report = clean_values(known, spec.series_id, minutes, spec.lower, spec.upper)
+    interval = raw.index[1] - raw.index[0]
+    steps = int((job.rows[-1] - job.cutoff) / interval) + 1
+    kind = "pv" if spec.kind == "pv" else "load" if spec.kind in ("load", "heat", "it_load") else "generic"
+    result = forecast_meter(y, steps, job.levels, kind, capacity=spec.upper, name=spec.series_id)  # type: ignore[arg-type]
+    values = result.quantiles[-len(job.rows) :]
+    if spec.lower is not None:
+        values = np.maximum(values, spec.lower)
+    if spec.upper is not None:
+        values = np.minimum(values, spec.upper)
+    values = np.sort(values, axis=1)
+    outcome.quantiles = {q: values[:, i] for i, q in enumerate(job.levels)}
+    outcome.model = f"short_history_{result.choice.model}"
+    outcome.hygiene = report.as_dict()
     outcome.seconds = time.perf_counter() - started
     return outcome
 

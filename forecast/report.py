@@ -56,6 +56,7 @@ def backtest_rows(records: list[dict[str, Any]], horizon: str = "day_ahead") -> 
                 "pinball": sel.get("pinball"),
                 "coverage_10_90": sel.get("coverage_10_90"),
                 "accuracy": sel.get("accuracy"),
+                "accuracy_by_day": [sel[k] for k in sorted(sel) if k.startswith("accuracy_day")],
                 "candidates": {k: v.get("nmae") for k, v in bt.get("candidates", {}).items()},
                 "hygiene": bt.get("hygiene", {}),
             }

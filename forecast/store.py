@@ -18,10 +18,17 @@ from infra.db import insert_ignore
 from infra.timeutil import now
 
 
-def model_version(name: str, as_of: datetime, fitted_bytes: bytes | None, calibration: dict[str, Any]) -> str:
-    """Code version, model, selection time and a digest of the fitted state: unique per fitted model."""
+def model_version(
+    name: str, as_of: datetime, fingerprint: dict[str, Any], calibration: dict[str, Any]
+) -> str:
+    """Code version, model, selection time and a digest of what the fitted model is.
+
+    The digest covers the training window and features, the backtest metrics of every candidate
+    and the calibration: the same data and code give the same string (a pickle would not: it
+    carries fit-time bookkeeping), and any change in what was learnt changes it.
+    """
     digest = hashlib.sha256(
-        (fitted_bytes or b"") + json.dumps(calibration, sort_keys=True).encode()
+        json.dumps({"fitted": fingerprint, "calibration": calibration}, sort_keys=True, default=str).encode()
     ).hexdigest()
     return f"{MODEL_CODE_VERSION}:{name}:{as_of.strftime('%Y%m%dT%H%M')}:{digest[:12]}"
 
@@ -38,7 +45,7 @@ def selection_row(
         "selected_as_of": as_of,
         "series_id": sel.series_id,
         "model": sel.model,
-        "model_version": model_version(sel.model, as_of, fitted, calibration),
+        "model_version": model_version(sel.model, as_of, _fingerprint(sel), calibration),
         "fitted": fitted,
         "calibration": calibration,
         "backtest": {
@@ -51,6 +58,16 @@ def selection_row(
             "origins": sel.origins,
         },
         "created_at": now(),
+    }
+
+
+def _fingerprint(sel: Selection) -> dict[str, Any]:
+    fitted = sel.fitted
+    return {
+        "trained_until": None if fitted is None else fitted.trained_until.isoformat(),
+        "features": [] if fitted is None else list(fitted.feature_names),
+        "metrics": {k: {m: round(v, 9) for m, v in d.items()} for k, d in sel.metrics.items()},
+        "selected": {k: round(v, 9) for k, v in sel.selected.items()},
     }
 
 

@@ -155,6 +155,7 @@ def test_bench_refuses_an_empty_store_naming_the_fix(sqlite_url: str, monkeypatc
         bench_data(4)
 
 
+@pytest.mark.slow
 def test_bench_json_compares_sequential_and_ray(sqlite_url: str, monkeypatch) -> None:
     from forecast.bench import BENCH_BACKTEST_DAYS, BENCH_DAY, BENCH_TRAIN_DAYS
 
@@ -167,6 +168,21 @@ def test_bench_json_compares_sequential_and_ray(sqlite_url: str, monkeypatch) ->
     assert figures["series"] == 4 and figures["failed_series"] == 0
     assert figures["identical_forecasts"] is True
     assert figures["sequential_series_per_s"] > 0 and figures["ray_series_per_s"] > 0
-    assert figures["ray_speedup"] == pytest.approx(figures["sequential_s"] / figures["ray_s"], rel=0.05)
+    assert figures["synthetic_ray_speedup"] == pytest.approx(
+        figures["sequential_s"] / figures["ray_s"], rel=0.05
+    )
+    assert figures["ray_speedup"] > 0 and figures["real_identical"] is True
+    real = {r["name"]: r for r in figures["real_series"]}
+    assert set(real) | {m.split(":")[0] for m in figures["real_missing"]} == {
+        "serf_east_pv",
+        "pvdaq50_pv",
+        "taylor_load",
+    }
+    for r in real.values():
+        assert (
+            r["origins"] >= 20
+            and r["outside_bounds"] == 0
+            and {"persistence", "profile7", "cliper"} <= set(r["ratio"])
+        )
     assert figures["median_skill_vs_seasonal_naive"] > 0
     assert 0 < figures["available_parallelism"] <= figures["ray_cpus"] + 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -72,3 +73,18 @@ def test_failing_series_is_retried_and_reported_while_the_rest_is_forecast(
     pv = by_id["pv_roof_cell.pv_mw"].quantiles
     assert pv[0.95].max() <= 10.0 and pv[0.05].min() >= 0.0
     assert pv[0.5][:16].max() == 0.0  # midnight to 04:00: no sun
+
+
+def test_a_new_meter_with_three_days_of_history_is_forecast_not_failed(mini_scenario: Scenario) -> None:
+    jobs, shared = _batch(mini_scenario)
+    cutoff = jobs[0].cutoff
+    frame = shared.frame.copy()
+    young = frame["cell_plant_load.load_mw"].copy()
+    young[young.index < cutoff - pd.Timedelta(days=3)] = np.nan  # enrolled three days ago
+    frame["new_meter.load_mw"] = young
+    spec = SeriesSpec("new_meter.load_mw", "new_meter", "load_mw", "load")
+    job = replace(jobs[0], spec=spec)
+    [outcome] = run_batch([job], SharedData(shared.scenario, frame, shared.ctx), use_ray=False)
+    assert outcome.error is None and outcome.model.startswith("short_history_")
+    q = np.column_stack([outcome.quantiles[level] for level in DEFAULT_QUANTILES])
+    assert q.shape == (96, len(DEFAULT_QUANTILES)) and (np.diff(q, axis=1) >= 0).all() and q.min() >= 0

@@ -183,3 +183,47 @@ def test_72h_issue_on_postgres(mini_scenario: Scenario, postgres_url: str, fast_
         horizons = set(conn.execute(select(forecast_models.c.horizon)).scalars())
     assert horizons == {"72h"}
     assert issue_forecast(engine, mini_scenario, DAY, "72h").payload == envelope.payload
+
+
+@pytest.mark.slow
+def test_a_series_stored_every_30_minutes_is_forecast_on_the_market_grid(
+    mini_scenario: Scenario, tmp_path: Path, fast_settings: None
+) -> None:
+    """A meter that reports half-hourly: the store converts it to 15 minutes for the forecast."""
+    from infra.db import make_engine, migrate
+    from infra.timeseries import write, write_frame
+    from sim.history import load_history
+
+    url = f"sqlite:///{tmp_path / 'half_hourly.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    history = load_history(mini_scenario, date(2026, 5, 1), date(2026, 7, 19))
+    slow = "cell_plant_load.load_mw"
+    measured = history.loc[history.index < pd.Timestamp("2026-07-16", tz=MARKET_TZ)]
+    with engine.begin() as conn:
+        write_frame(
+            conn, mini_scenario.id, measured.drop(columns=[slow]).filter(regex=r"^(?!weather_fc)"), "test"
+        )
+        write_frame(conn, mini_scenario.id, history.filter(like="weather_fc"), "test")
+        write(conn, mini_scenario.id, {slow: measured[slow].resample("30min").mean()}, "test", 30)
+    fs = ForecastSet.from_envelope(issue_forecast(engine, mini_scenario, DAY))
+    series = next(s for s in fs.series if s.series_id == slow)
+    assert len(series.quantiles["0.5"]) == 96 and fs.interval_minutes == 15
+    truth = history[slow].loc["2026-07-15"].to_numpy()
+    assert np.mean(np.abs(np.asarray(series.quantiles["0.5"]) - truth)) / truth.mean() < 0.1
+
+
+@pytest.mark.slow
+def test_identical_runs_store_identical_model_versions(
+    issued, mini_scenario: Scenario, tmp_path: Path
+) -> None:
+    """A second, independent store with the same data selects and versions every model identically."""
+    _engine, first = issued
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in FAST.items():
+            mp.setenv(key, value)
+        mp.setenv("PARKVPP_FORECAST_RAY", "0")  # the other path: versions must not depend on it
+        engine = filled_store(f"sqlite:///{tmp_path / 'again.sqlite'}", mini_scenario)
+        again = issue_forecast(engine, mini_scenario, DAY)
+    versions = lambda env: {s.series_id: s.model_version for s in ForecastSet.from_envelope(env).series}  # noqa: E731
+    assert versions(again) == versions(first) and again.message_id == first.message_id
