@@ -296,5 +296,5 @@ def _run_stages(
             outcome.stage_seconds[stage.label] = time.monotonic() - t0
             progress(
                 f"{stage.label:<9} done ({outcome.stage_seconds[stage.label]:.1f} s)"
-                f"  [market clock {timeline[stage.label]:%Y-%m-%d %H:%M}]"
+                f"  market clock {timeline[stage.label]:%Y-%m-%d %H:%M}"
             )
