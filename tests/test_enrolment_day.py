@@ -27,7 +27,7 @@ from settlement.store import asset_amounts
 
 pytestmark = pytest.mark.slow
 
-PARK, DAY = "datong", date(2026, 7, 15)
+PARK, DAY = "datong", date(2026, 8, 11)  # a day no other test runs on the shared broker
 BATTERY = {
     "id": "cell_bess_2",
     "name": "Cell plant battery 2 (enrolled)",
