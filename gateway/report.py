@@ -188,6 +188,7 @@ def write_run_folder(outcome: Any, scenario: Scenario, engine: Any) -> Path:
         None,
     )
     accounts = account_rows(facts)
+    figures = _headline_figures(engine, scenario, outcome.day)
     summary = {
         "park_id": outcome.park_id,
         "market_day": outcome.day.isoformat(),
@@ -197,6 +198,7 @@ def write_run_folder(outcome: Any, scenario: Scenario, engine: Any) -> Path:
         "accounts": accounts,
         "day_ahead_energy_mwh": float(table["cleared_da_mw"].sum() * offer.interval_minutes / 60),
         "metered_energy_mwh": float(table["metered_mw"].sum() * offer.interval_minutes / 60),
+        "headline": {row["key"]: row["value"] for row in figures},
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     html = TEMPLATES.get_template("run_report.html.j2").render(
@@ -206,6 +208,7 @@ def write_run_folder(outcome: Any, scenario: Scenario, engine: Any) -> Path:
         scenario_version=scenario.version,
         run_id=outcome.run_id,
         accounts=accounts,
+        headline=figures,
         park_lines=park_statement.lines if park_statement else [],
         stage_seconds=outcome.stage_seconds,
         offer=offer,
@@ -216,6 +219,49 @@ def write_run_folder(outcome: Any, scenario: Scenario, engine: Any) -> Path:
     )
     (folder / "report.html").write_text(html, encoding="utf-8")
     return folder
+
+
+# The report's headline figures: key, English and Chinese label, unit, format (gateway/headline.py says how).
+HEADLINE = (
+    (
+        "margin_vs_not_bidding_cny",
+        "VPP margin against not bidding",
+        "虚拟电厂收益（相对不报价）",
+        "CNY",
+        "{:,.0f}",
+    ),
+    ("captured_spread_cny_per_mwh", "Captured day-ahead spread", "捕获日前价差", "CNY/MWh", "{:,.1f}"),
+    ("available_spread_cny_per_mwh", "Available day-ahead spread", "日前最大价差", "CNY/MWh", "{:,.1f}"),
+    ("deviation_share", "Deviation share of awarded energy", "偏差考核电量占比", "%", "{:.1%}"),
+    ("regulation_revenue_cny", "Regulation revenue", "调频里程收入", "CNY", "{:,.0f}"),
+    ("carbon_adjusted_cny", "Carbon-adjusted result", "碳调整后收益", "CNY", "{:,.0f}"),
+)
+
+
+def _headline_figures(engine: Any, scenario: Scenario, day: Any) -> list[dict[str, Any]]:
+    """The day's headline figures with human labels, from settlement's day summary."""
+    from gateway.headline import headline
+    from settlement.report import day_summary
+
+    try:
+        values = headline(day_summary(engine, scenario.id, day, scenario))
+    except LookupError:  # the day is not settled (a run that stopped early)
+        return []
+    rows = []
+    for key, label_en, label_zh, unit, fmt in HEADLINE:
+        value = values.get(key)
+        shown = "n/a" if value is None else fmt.format(value)
+        rows.append(
+            {
+                "key": key,
+                "label": label_en,
+                "label_zh": label_zh,
+                "unit": unit,
+                "value": value,
+                "shown": shown,
+            }
+        )
+    return rows
 
 
 def _service_section(service: str, engine: Any, scenario: Scenario, day: Any, folder: Path) -> str:
