@@ -12,6 +12,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from gateway.i18n import t
 from infra.contracts import Award, Bid, Dispatch, ForecastSet, Metering, Offer, Settlement
 from infra.scenario import Scenario
 from infra.timeseries import read
@@ -210,6 +211,7 @@ def write_run_folder(outcome: Any, scenario: Scenario, engine: Any) -> Path:
         accounts=accounts,
         headline=figures,
         park_lines=park_statement.lines if park_statement else [],
+        label=lambda key: f"{t(key, 'en')} · {t(key, 'zh')}",
         stage_seconds=outcome.stage_seconds,
         offer=offer,
         bid=bid,
