@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.pipeline import Pipeline, PipelineError
 from infra.contracts import Envelope
@@ -148,10 +149,19 @@ def _wait_for(
     stage: Stage, engine: Engine, pipeline: Pipeline, park_id: str, day: date, watch: Watch
 ) -> None:
     deadline = time.monotonic() + stage.timeout_s
-    while _count(engine, park_id, day, stage.schema) < stage.min_count:
+    while True:
+        try:
+            if _count(engine, park_id, day, stage.schema) >= stage.min_count:
+                return
+            problems = _dead_letters_for(engine, park_id, day)
+        except SQLAlchemyError as exc:
+            watch.tick(force=True)  # names the database if it stays away for the outage budget
+            if time.monotonic() > deadline:
+                raise RunDayError(f"{stage.label}: the database answers but cannot be read: {exc}") from exc
+            time.sleep(0.5)
+            continue
         watch.tick()  # a component that went away is the true cause: report it before a worker's failure
         pipeline.check_alive()
-        problems = _dead_letters_for(engine, park_id, day)
         if problems:
             raise RunDayError(f"{stage.label} failed in {stage.service}: " + "; ".join(problems))
         if time.monotonic() > deadline:
