@@ -20,9 +20,10 @@ from aggregator.devices import fleets_for
 from aggregator.errors import InfeasibleError, InputError, Violation
 from aggregator.inputs import DayInputs, contract_positions, inputs_from_forecast
 from aggregator.model import ParkModel
-from aggregator.offer import forecast_day, reserve_needs
+from aggregator.offer import forecast_day
 from aggregator.portfolio import ModelStore, Portfolio, fingerprint
 from aggregator.solution import DayData, Intraday, Solution, SolveInfo
+from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_needs, reserve_needs
 from infra.contracts import AssetSetpoints, Award, Dispatch, ForecastSet
 from infra.scenario import Scenario
 from infra.timeutil import ensure_aware
@@ -89,6 +90,7 @@ def _day(
 ) -> DayData:
     contracts = contract_positions(scenario, inputs.starts, inputs.dt_h)
     need_up, need_down = reserve_needs(scenario, inputs)
+    energy_up, energy_down = energy_needs(scenario, inputs)
     dr = award["demand_response_mw"]
     return DayData(
         profiles=inputs.medians(),
@@ -96,6 +98,8 @@ def _day(
         need_up=need_up + np.maximum(dr, 0),
         need_down=need_down + np.maximum(-dr, 0),
         carbon_price=carbon_price,
+        energy_need_up=energy_up,
+        energy_need_down=energy_down,
         award_mw=award["cleared_mw"],
         regulation_award_mw=award["regulation_mw"],
         intraday=intraday,
@@ -287,6 +291,14 @@ def _reserve_notes(solution: Solution, inputs: DayInputs, award: dict[str, np.nd
             notes.append(
                 f"{_span(inputs, t0, t1)}: {direction}ward headroom for the {what} is short by up to {short[t0:t1].max():.3f} MW"
             )
+    for direction, energy in (("up", solution.energy_short_up), ("down", solution.energy_short_down)):
+        for w, hours in enumerate(ENERGY_WINDOWS_H if energy is not None else ()):
+            short = energy[w, 0]
+            for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW * hours, inputs):
+                notes.append(
+                    f"{_span(inputs, t0, t1)}: energy for a {hours:g} h forecast error {direction}ward (windows ending "
+                    f"then) is short by up to {short[t0:t1].max():.3f} MWh"
+                )
     return notes
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from typing import Literal
 
 import cvxpy as cp
@@ -32,8 +31,9 @@ import scipy.sparse as sp
 
 from aggregator.devices import Build, Part
 from aggregator.errors import InputError, SolverFailed
-from aggregator.portfolio import Portfolio
+from aggregator.portfolio import Portfolio, per_node, per_scenario
 from aggregator.solution import DayData, Regulation, Solution, SolveInfo, frozen
+from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_cover
 from aggregator.violations import check_bounds, slack_left
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,9 @@ class ParkModel:
         regulating = [p for p in self._parts if p.fleet.regulates] if reserves else []
         self._reg = cp.Variable(T, nonneg=True, name="regulation_mw") if regulating else None
         cons += self._headroom_constraints(regulating, reserves)
+        self._energy = energy_cover(self._parts, b, self._per_scenario) if reserves else None
+        if self._energy is not None:
+            cons += self._energy.constraints
         self._grid_slacks: list[tuple[str, str, cp.Variable, int]] = []
         cons += self._grid_constraints()
         objective = self._value() - self._penalties()
@@ -139,8 +142,12 @@ class ParkModel:
 
     def _penalties(self) -> cp.Expression:
         short = cp.multiply(self._weights[:, None], self._short_up + self._short_down)
+        energy_short = 0.0
+        if self._energy is not None:  # MWh short of a window's energy, each window counted
+            w = np.tile(self._weights, len(ENERGY_WINDOWS_H))[:, None]
+            energy_short = cp.sum(cp.multiply(w, self._energy.short_up + self._energy.short_down))
         return (
-            RESERVE_PENALTY_CNY_PER_MWH * self.b.dt_h * cp.sum(short)
+            RESERVE_PENALTY_CNY_PER_MWH * (self.b.dt_h * cp.sum(short) + energy_short)
             + RELAXATION_PENALTY * self._soft_total(target=False)
             + TARGET_PENALTY_CNY_PER_UNIT * self._soft_total(target=True)
         )
@@ -182,28 +189,14 @@ class ParkModel:
 
     def _per_scenario(self, p: Part) -> sp.csr_matrix:
         """(K, K*n) matrix summing a fleet's rows per scenario."""
-        K, n = self.b.K, p.fleet.n
-        rows = np.repeat(np.arange(K), n)
-        return sp.csr_matrix((np.ones(K * n), (rows, np.arange(K * n))), shape=(K, K * n))
-
-    def _per_node(self, p: Part, nodes: Sequence[str]) -> sp.csr_matrix:
-        """(K*N, K*n) matrix summing a fleet's rows per scenario and grid node."""
-        K, n, N = self.b.K, p.fleet.n, len(nodes)
-        index = {node: j for j, node in enumerate(nodes)}
-        rows, cols = [], []
-        for s in range(K):
-            for i, node in enumerate(p.fleet.nodes):
-                if node in index:
-                    rows.append(s * N + index[node])
-                    cols.append(s * n + i)
-        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(K * N, K * n))
+        return per_scenario(self.b.K, p.fleet.n)
 
     def _grid_constraints(self) -> list[cp.Constraint]:
         grid, b = self.portfolio.grid, self.b
         cons = []
         if grid.nodes:
             N = len(grid.nodes)
-            node_power = sum(self._per_node(p, grid.nodes) @ p.power for p in self._parts)
+            node_power = sum(per_node(self.b.K, p.fleet, grid.nodes) @ p.power for p in self._parts)
             imp = cp.Variable((b.K * N, b.T), nonneg=True, name="node_import_slack")
             exp = cp.Variable((b.K * N, b.T), nonneg=True, name="node_export_slack")
             cons += [
@@ -280,6 +273,15 @@ class ParkModel:
                 p.fleet.freeze_notice(p, previous, intraday.now_index)
         self._need_up.value = need_up
         self._need_down.value = need_down
+        if self._energy is not None:
+            for param, need in (
+                (self._energy.need_up, day.energy_need_up),
+                (self._energy.need_down, day.energy_need_down),
+            ):
+                rows = np.zeros(param.shape) if need is None else np.repeat(np.maximum(need, 0.0), K, axis=0)
+                if intraday is not None:
+                    rows[:, intraday.frozen] = 0.0  # windows ending in the past need nothing
+                param.value = rows
 
     # --- solving ------------------------------------------------------------------------------
 
@@ -335,6 +337,13 @@ class ParkModel:
         if self._problem.status == cp.OPTIMAL_INACCURATE:
             log.warning("%s: %s model solved inaccurately", solver, self.mode)
 
+    def _energy_short(self, name: str) -> np.ndarray | None:
+        """Window energy short (W, K, T) MWh, or None without energy cover."""
+        if self._energy is None:
+            return None
+        value = np.maximum(np.asarray(getattr(self._energy, name).value, dtype=float), 0.0)
+        return frozen(value.reshape(len(ENERGY_WINDOWS_H), self.b.K, self.b.T))
+
     def _read(self, info: SolveInfo, day: DayData, starts_h: np.ndarray) -> Solution:
         fleets = tuple(p.solution() for p in self._parts)
         G = np.asarray(self._G.value, dtype=float)
@@ -374,6 +383,8 @@ class ParkModel:
             emissions_tco2=frozen(emissions),
             short_up=frozen(np.maximum(np.asarray(self._short_up.value, dtype=float), 0.0)),
             short_down=frozen(np.maximum(np.asarray(self._short_down.value, dtype=float), 0.0)),
+            energy_short_up=self._energy_short("short_up"),
+            energy_short_down=self._energy_short("short_down"),
             regulation=regulation,
             violations=tuple(info.violations),
             targets_missed=tuple(

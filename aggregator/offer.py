@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
+import pandas as pd
 
 from aggregator.ancillary import demand_response_offers, regulation_offers, regulation_value_per_mw_interval
 from aggregator.curves import energy_curve
-from aggregator.devices import fleets_for
 from aggregator.errors import InfeasibleError, Violation
 from aggregator.inputs import (
     DayInputs,
@@ -29,12 +29,12 @@ from aggregator.inputs import (
 from aggregator.model import ParkModel
 from aggregator.portfolio import ModelStore, Portfolio, fingerprint
 from aggregator.solution import DayData, Solution, SolveInfo
+from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_needs, reserve_needs
 from infra.contracts import ForecastSet, Offer
 from infra.scenario import Scenario
 
 # Tuning knobs of the offer model (not domain numbers).
 PRICE_SCENARIOS = 5  # K: points per offer curve; solve time grows about linearly with K
-RISK_LOW, RISK_HIGH = 0.1, 0.9  # the forecast range the offer must stay deliverable for
 RISK_TOLERANCE_MW = 0.01
 BAND_MIN_MW = 0.01  # smaller bands are solver noise
 
@@ -48,6 +48,16 @@ class AtRisk:
     shortfall_mw: float
 
 
+@dataclass(frozen=True)
+class EnergyAtRisk:
+    """A window whose forecast error energy the schedule cannot cover (storage and headroom)."""
+
+    window_end: str  # start of the window's last interval
+    window_h: float
+    direction: str  # "up": more energy needed than the median; "down": less
+    shortfall_mwh: float
+
+
 @dataclass
 class OfferResult:
     offer: Offer
@@ -57,7 +67,10 @@ class OfferResult:
     at_risk: list[AtRisk] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    solution: Solution | None = None  # the solve the offer was read from (schedules, duals, bands)
+    solution: Solution | None = None
+    energy_at_risk: list[EnergyAtRisk] = field(
+        default_factory=list
+    )  # the solve the offer was read from (schedules, duals, bands)
 
     @property
     def expected_profit_cny(self) -> float:
@@ -76,6 +89,7 @@ class OfferResult:
             "solver": self.info.solver,
             "solve_seconds": round(self.info.seconds, 3),
             "at_risk": [vars(r) for r in self.at_risk],
+            "energy_at_risk": [vars(r) for r in self.energy_at_risk],
             "violations": [v.describe() for v in self.violations],
             "notes": self.notes,
         }
@@ -85,26 +99,6 @@ def forecast_day(forecast: ForecastSet) -> date:
     from infra.timeutil import ensure_aware
 
     return ensure_aware(forecast.interval_starts[0], "interval_starts").date()
-
-
-def reserve_needs(scenario: Scenario, inputs: DayInputs) -> tuple[np.ndarray, np.ndarray]:
-    """Headroom (MW) the schedule must keep up and down for the P10-P90 range of the forecasts.
-
-    Consumption above its median or generation below it needs upward headroom, and the
-    opposite downward. Ranges are added (as if errors moved together), which is the cautious
-    choice when only marginal quantiles are known. Heat and compute demand are buffered by
-    their own tank and deferral, so their fleets declare no uncertainty.
-    """
-    up = np.zeros(inputs.T)
-    down = np.zeros(inputs.T)
-    for fleet in fleets_for(scenario):
-        for sid in fleet.forecast_series() if fleet.uncertainty else ():
-            med = inputs.median(sid)
-            above = inputs.quantile(sid, RISK_HIGH) - med
-            below = med - inputs.quantile(sid, RISK_LOW)
-            up += above if fleet.uncertainty > 0 else below
-            down += below if fleet.uncertainty > 0 else above
-    return up, down
 
 
 def offer_model(scenario: Scenario, T: int, dt_h: float, models: ModelStore | None = None) -> ParkModel:
@@ -147,6 +141,7 @@ def build_offer(
     prices = price_scenarios(inputs, PRICE_SCENARIOS)
     contracts = contract_positions(scenario, inputs.starts, inputs.dt_h)
     need_up, need_down = reserve_needs(scenario, inputs)
+    energy_up, energy_down = energy_needs(scenario, inputs)
     regulation_value = regulation_value_per_mw_interval(scenario.market, inputs.dt_h)
     offered = model.portfolio.regulation_capacity_mw() if regulation_value > 0 else 0.0
     solution = model.solve(
@@ -156,6 +151,8 @@ def build_offer(
             need_up=need_up,
             need_down=need_down,
             carbon_price=carbon_price,
+            energy_need_up=energy_up,
+            energy_need_down=energy_down,
             prices=prices.prices,
             regulation_value=regulation_value,
             regulation_cap_mw=np.full(inputs.T, offered),
@@ -205,6 +202,7 @@ def build_offer(
         violations=info.violations,
         notes=list(inputs.notes),
         solution=solution,
+        energy_at_risk=energy_at_risk(solution, inputs.starts),
     )
 
 
@@ -228,3 +226,18 @@ def _at_risk(solution: Solution, inputs: DayInputs) -> list[AtRisk]:
         for t in np.flatnonzero(worst > RISK_TOLERANCE_MW):
             out.append(AtRisk(inputs.starts[t].isoformat(), direction, round(float(worst[t]), 3)))
     return sorted(out, key=lambda r: r.interval_start)
+
+
+def energy_at_risk(solution: Solution, starts: pd.DatetimeIndex) -> list[EnergyAtRisk]:
+    """Windows whose error energy is not covered in some scenario, worst scenario per window."""
+    out = []
+    for direction, short in (("up", solution.energy_short_up), ("down", solution.energy_short_down)):
+        if short is None:
+            continue
+        worst = short.max(axis=1)  # (W, T)
+        for w, hours in enumerate(ENERGY_WINDOWS_H):
+            for t in np.flatnonzero(worst[w] > RISK_TOLERANCE_MW * hours):
+                out.append(
+                    EnergyAtRisk(starts[t].isoformat(), hours, direction, round(float(worst[w, t]), 3))
+                )
+    return sorted(out, key=lambda r: (r.window_end, r.window_h))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from aggregator.devices import Fleet, fleets_for
 from infra.scenario import Scenario
@@ -101,3 +102,22 @@ class ModelStore:
                     self._models.pop(next(iter(self._models)))
                 model = self._models[key] = make()
             return model
+
+
+def per_scenario(K: int, n: int) -> sp.csr_matrix:
+    """(K, K*n) matrix summing a fleet's rows (scenario * n + asset) per scenario."""
+    rows = np.repeat(np.arange(K), n)
+    return sp.csr_matrix((np.ones(K * n), (rows, np.arange(K * n))), shape=(K, K * n))
+
+
+def per_node(K: int, fleet: Fleet, nodes: Sequence[str]) -> sp.csr_matrix:
+    """(K*N, K*n) matrix summing a fleet's rows per scenario and grid node."""
+    n, N = fleet.n, len(nodes)
+    index = {node: j for j, node in enumerate(nodes)}
+    rows, cols = [], []
+    for s in range(K):
+        for i, node in enumerate(fleet.nodes):
+            if node in index:
+                rows.append(s * N + index[node])
+                cols.append(s * n + i)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(K * N, K * n))

@@ -39,6 +39,8 @@ class DayData:
     need_up: np.ndarray  # (T,) headroom for the forecast range
     need_down: np.ndarray
     carbon_price: float  # CNY/tCO2
+    energy_need_up: np.ndarray | None = None  # (W, T) MWh per energy window ending at each interval
+    energy_need_down: np.ndarray | None = None
     prices: np.ndarray | None = None  # (K, T) price scenarios, dearer with k
     regulation_value: float = 0.0  # CNY per MW and interval of regulation capacity held
     regulation_cap_mw: np.ndarray | None = None  # (T,)
@@ -82,6 +84,8 @@ class Solution:
     emissions_tco2: np.ndarray  # (K,) non-green imports and fuel
     short_up: np.ndarray  # (K, T) headroom missing for the forecast range (and awarded reserve)
     short_down: np.ndarray
+    energy_short_up: np.ndarray | None  # (W, K, T) MWh missing over each energy window (None: no cover)
+    energy_short_down: np.ndarray | None
     regulation: Regulation | None  # None: no fleet holds regulation in this model
     violations: tuple[Violation, ...]  # hard constraints broken (relaxed answer)
     targets_missed: tuple[Violation, ...]  # planning targets missed (notes)

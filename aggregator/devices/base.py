@@ -91,6 +91,9 @@ class Part:
         self.up: cp.Expression | None = None  # (K*n, T) MW more injection possible for one interval
         self.down: cp.Expression | None = None  # (K*n, T) MW less injection possible
         self.band_value: cp.Expression | None = None  # MWh of flexibility bands (valued at a token price)
+        # Storage: energy (MWh) it could still deliver (take) by the end of each interval, (K*n, T).
+        self.energy_up: cp.Expression | None = None
+        self.energy_down: cp.Expression | None = None
         self.constraints: list[cp.Constraint] = []
         self.softs: list[Soft] = []
         self.bounds: list[tuple[str, cp.Parameter, cp.Parameter]] = []

@@ -92,6 +92,8 @@ class BatteryFleet(Fleet):
         part.duals["balance"] = balance
         part.power = net
         part.cost = cp.multiply(b.column(self.degradation_cny_per_mwh) * dt, c + d)
+        part.energy_up = cp.multiply(eta_d, soc[:, 1:] - smin)
+        part.energy_down = cp.multiply(1 / eta_c, smax - soc[:, 1:])
         part.up = cp.minimum(p_max - net, cp.multiply(eta_d / dt, soc[:, 1:] - smin))
         part.down = cp.minimum(p_max + net, cp.multiply(1 / (eta_c * dt), smax - soc[:, 1:]))
         if b.band_scenario is not None:
@@ -130,10 +132,17 @@ class BatteryFleet(Fleet):
             p_max + net[rows] - down_band,
             cp.multiply(1 / (eta_c * dt), smax - soc[:, 1:] - added[:, 1:]),
         )
-        blocks_up = [band_up if k == s else part.up[k * n : (k + 1) * n] for k in range(b.K)]
-        blocks_down = [band_down if k == s else part.down[k * n : (k + 1) * n] for k in range(b.K)]
-        part.up = cp.vstack(blocks_up) if b.K > 1 else blocks_up[0]
-        part.down = cp.vstack(blocks_down) if b.K > 1 else blocks_down[0]
+        energy_up = cp.multiply(eta_d, soc[:, 1:] - drawn[:, 1:] - smin)
+        energy_down = cp.multiply(1 / eta_c, smax - soc[:, 1:] - added[:, 1:])
+
+        def on_band_rows(band: cp.Expression, other: cp.Expression) -> cp.Expression:
+            blocks = [band if k == s else other[k * n : (k + 1) * n] for k in range(b.K)]
+            return cp.vstack(blocks) if b.K > 1 else blocks[0]
+
+        part.up = on_band_rows(band_up, part.up)
+        part.down = on_band_rows(band_down, part.down)
+        part.energy_up = on_band_rows(energy_up, part.energy_up)
+        part.energy_down = on_band_rows(energy_down, part.energy_down)
         part.band_value = cp.sum(up_band + down_band) * dt
         part.outputs["up_band"] = up_band
         part.outputs["down_band"] = down_band
