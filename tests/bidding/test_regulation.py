@@ -25,11 +25,21 @@ def test_awards_never_exceed_demand_or_offers_on_random_books() -> None:
     rnd = random.Random(5)
     for _ in range(300):
         orders = tuple(
-            Order(f"o{k}", f"r{k}", rnd.randrange(len(rules.regulation.blocks)), round(rnd.uniform(0, 15), 1),
-                  rnd.uniform(0, 400), rnd.uniform(0.1, 1.0))
+            Order(
+                f"o{k}",
+                f"r{k}",
+                rnd.randrange(len(rules.regulation.blocks)),
+                round(rnd.uniform(0, 15), 1),
+                rnd.uniform(0, 400),
+                rnd.uniform(0.1, 1.0),
+            )
             for k in range(rnd.randint(0, 12))
         )
-        result = clear(OrderBook(len(rules.regulation.blocks), orders), market, MarketState(np.zeros(1), regulation=rules.regulation))
+        result = clear(
+            OrderBook(len(rules.regulation.blocks), orders),
+            market,
+            MarketState(np.zeros(1), regulation=rules.regulation),
+        )
         for b, block in enumerate(rules.regulation.blocks):
             in_block = [o for o in orders if o.interval == b]
             total = sum(result.accepted[o.order_id] for o in in_block)
@@ -106,6 +116,8 @@ def test_exchange_awards_regulation_per_block_within_demand() -> None:
         regulation=[RegulationOffer(capacity_mw=2000, mileage_price_cny_per_mw=4.0)] * 96,
     )
     mw, price = clear_regulation(make_bid(offer, "o", s.market), s, DAY)
-    demand = [b.demand_mw for b in s.market.regulation.blocks for _ in range(int((b.end_hour - b.start_hour) * 4))]
+    demand = [
+        b.demand_mw for b in s.market.regulation.blocks for _ in range(int((b.end_hour - b.start_hour) * 4))
+    ]
     assert all(m <= d + 1e-9 for m, d in zip(mw, demand, strict=True))
     assert len(set(price[:24])) == 1, "one uniform price per block"
