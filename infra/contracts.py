@@ -222,6 +222,23 @@ class DemandResponseOffer(BaseModel):
     price_cny_per_mwh: float = Field(ge=0)
 
 
+class DemandResponseEvent(BaseModel):
+    """One invited demand-response event: what the flexible loads that offered it must do.
+
+    Delivery is the metered change against the baseline (``DemandResponseRule.baseline_days``
+    similar days) in ``direction`` over intervals ``first_interval..last_interval`` (inclusive,
+    on the award's grid), settled with the market file's deviation rule."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    direction: Literal["peak_cut", "valley_fill"]
+    first_interval: int = Field(ge=0)
+    last_interval: int = Field(ge=0)
+    notified_at: datetime
+    target_mw: float = Field(ge=0, description="change against the baseline the event asks for")
+    price_cny_per_mwh: float = Field(ge=0)
+    baseline_days: int = Field(gt=0)
+
+
 class Offer(Intervals):
     """The aggregator's pooled VPP offer for one market and day."""
 
@@ -289,6 +306,10 @@ class Award(Intervals):
     regulation_mileage_price_cny_per_mw: list[float] = Field(default_factory=list)
     demand_response_mw: list[float] = Field(default_factory=list, description="+ peak cut, - valley fill")
     demand_response_price_cny_per_mwh: list[float] = Field(default_factory=list)
+    demand_response_events: list[DemandResponseEvent] = Field(
+        default_factory=list,
+        description="the invitations behind demand_response_mw, with notice time and target",
+    )
 
     def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
         arrays = [

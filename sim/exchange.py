@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from infra.contracts import Award, Bid, ExchangeRefusal, ExchangeStatus, Topic
+from infra.contracts import Award, Bid, DemandResponseEvent, ExchangeRefusal, ExchangeStatus, Topic
 from infra.db.outbox import enqueue
 from infra.db.tables import outbox
 from infra.registry import portfolio
@@ -167,6 +167,35 @@ def clear_demand_response(
     return mw, price
 
 
+def demand_response_events(
+    award: Award, scenario: Scenario, notified_at: datetime
+) -> list[DemandResponseEvent]:
+    """Contiguous invited intervals of one direction and price become one event."""
+    events: list[DemandResponseEvent] = []
+    mw, price = award.demand_response_mw, award.demand_response_price_cny_per_mwh
+    i = 0
+    while i < len(mw):
+        if abs(mw[i]) < 1e-9:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(mw) and np.sign(mw[j + 1]) == np.sign(mw[i]) and price[j + 1] == price[i]:
+            j += 1
+        events.append(
+            DemandResponseEvent(
+                direction="peak_cut" if mw[i] > 0 else "valley_fill",
+                first_interval=i,
+                last_interval=j,
+                notified_at=notified_at,
+                target_mw=float(min(abs(m) for m in mw[i : j + 1])),
+                price_cny_per_mwh=price[i],
+                baseline_days=scenario.market.demand_response.baseline_days,
+            )
+        )
+        i = j + 1
+    return events
+
+
 def clear_day_ahead(
     bid: Bid, bid_message_id: str, scenario: Scenario, day: date, pricing: str | None = None
 ) -> Award:
@@ -198,7 +227,13 @@ def clear_day_ahead(
         award.demand_response_mw, award.demand_response_price_cny_per_mwh = clear_demand_response(
             bid, scenario, np.asarray(prices)
         )
-        award.demand_response_market_id = rules.market_for("demand_response")[0]
+        dr_id, dr_market = rules.market_for("demand_response")
+        award.demand_response_market_id = dr_id
+        gate = dr_market.gate_closure(day)
+        notified = datetime.combine(
+            gate.date(), da_market.results_local_time or gate.time(), tzinfo=gate.tzinfo
+        )
+        award.demand_response_events = demand_response_events(award, scenario, notified)
     return award
 
 

@@ -53,3 +53,29 @@ def test_cleared_position_is_the_curve_at_the_day_ahead_price_in_price_taker_mod
     rt = real_time_results(award, s, DAY)
     assert rt.market == "real_time" and rt.cleared_mw == award.cleared_mw
     assert np.allclose(rt.clearing_price_cny_per_mwh, truth["market.price_rt_cny_per_mwh"])
+
+
+def test_demand_response_events_carry_notice_target_and_baseline() -> None:
+    s = load_scenario("datong")
+    curve = EnergyCurve(base_mw=-250, segments=[Segment(price_cny_per_mwh=300, quantity_mw=40)])
+    offer = Offer(
+        interval_minutes=15,
+        interval_starts=list(day_intervals(DAY, 15)),
+        market="day_ahead",
+        scenario_version="t",
+        forecast_message_id="f",
+        energy=[curve] * 96,
+        expected_revenue_cny=0,
+        expected_emissions_tco2=0,
+        demand_response=[[DemandResponseOffer(direction="peak_cut", capacity_mw=15, price_cny_per_mwh=800)]] * 96,
+    )
+    award = clear_day_ahead(make_bid(offer, "offer", s.market), "bid", s, DAY)
+    assert award.demand_response_market_id == "shanxi.demand_response"
+    invited = [i for i, m in enumerate(award.demand_response_mw) if m > 0]
+    assert invited and award.demand_response_events
+    covered = [i for e in award.demand_response_events for i in range(e.first_interval, e.last_interval + 1)]
+    assert covered == invited
+    for e in award.demand_response_events:
+        assert e.direction == "peak_cut" and e.target_mw == 15 and e.price_cny_per_mwh == 800
+        assert e.notified_at.isoformat() == "2026-07-14T17:30:00+08:00"
+        assert e.baseline_days == s.market.demand_response.baseline_days
