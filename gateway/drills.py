@@ -17,7 +17,8 @@ The reference run is the winner of the concurrent-runs drill (two runs of a fres
 started at once); online SQLite backups taken while it runs (after the history, after the
 forecast) let later drills start mid-day without forecasting again. Only a representative
 subset of stages is disturbed (``KILL_RUN_STAGES``, ``KILL_BROKER_STAGES``) so that
-``parkvpp drill all`` stays near 15 minutes on two cores.
+``parkvpp drill all`` stays within about 20 minutes on a quiet two-core machine (33 min measured
+with the machine shared with other test runs, load average 10-13).
 """
 
 from __future__ import annotations

@@ -82,12 +82,6 @@ def test_run_day_killed_during_the_forecast_leaves_no_process_folder_or_running_
     _held([case])
 
 
-def test_run_day_killed_after_the_awards_resumes_with_identical_facts(drill_lab: Lab) -> None:
-    case = drills.kill_run(drill_lab, "awards")
-    _held([case])
-    assert case.facts_lost == 0 and case.facts_duplicated == 0 and case.facts_changed == 0
-
-
 def test_settlement_worker_killed_mid_message_settles_once(drill_lab: Lab) -> None:
     case = drills.kill_worker(drill_lab)
     _held([case])
