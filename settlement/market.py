@@ -92,9 +92,15 @@ def deviation_charge(
 
 
 def k_factor(rules: MarketRules, k1: np.ndarray, k2: np.ndarray, k3: np.ndarray) -> np.ndarray:
+    """K per interval by the market file's formula (multiplicative in Shanxi, additive in Mengxi),
+    the same as ``RegulationRule.k_factor`` applied to arrays."""
     r = rules.regulation
-    w0, w1, w2 = r.k_weights
-    return np.clip(w0 * (r.k1_multiplier * k1 + w1 * k2 + w2 * k3), 0.0, r.k_cap)
+    if r.k_formula == "multiplicative":
+        raw = k1 * k2 * k3
+    else:
+        w0, w1, w2 = r.k_weights
+        raw = w0 * (r.k1_multiplier * k1 + w1 * k2 + w2 * k3)
+    return np.clip(raw, 0.0, r.k_cap)
 
 
 def regulation_amounts(

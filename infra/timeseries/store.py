@@ -321,7 +321,9 @@ def read(
             col, sinfo = by_id[series_id]
             days = np.array([(d - start).days for d, _ in rows])
             block = np.stack([v for _, v in rows])
-            block = _resample(block, sinfo.interval_minutes, interval_minutes, quantity_of(sinfo.name).extensive)
+            block = _resample(
+                block, sinfo.interval_minutes, interval_minutes, quantity_of(sinfo.name).extensive
+            )
             view = out[:, col].reshape(n_days, target)
             view[days] = block
     finally:

@@ -67,7 +67,8 @@ def test_demand_response_events_carry_notice_target_and_baseline() -> None:
         energy=[curve] * 96,
         expected_revenue_cny=0,
         expected_emissions_tco2=0,
-        demand_response=[[DemandResponseOffer(direction="peak_cut", capacity_mw=15, price_cny_per_mwh=800)]] * 96,
+        demand_response=[[DemandResponseOffer(direction="peak_cut", capacity_mw=15, price_cny_per_mwh=800)]]
+        * 96,
     )
     award = clear_day_ahead(make_bid(offer, "offer", s.market), "bid", s, DAY)
     assert award.demand_response_market_id == "shanxi.demand_response"

@@ -34,7 +34,10 @@ def tiny_market(**changes: Any) -> Any:
         grid_import_tariff_cny_per_mwh=80,
         field_sources={},
     )
-    base["regulation"].update(k_cap=0.9, capacity_price_cny_per_mw_h=10, field_sources={})
+    # the additive (Shaanxi) K formula, computed by hand in the tests
+    base["regulation"].update(
+        k_cap=0.9, capacity_price_cny_per_mw_h=10, k_formula="additive", field_sources={}
+    )
     base["demand_response"].update(baseline_days=3, field_sources={})
     base["deviation"]["field_sources"] = {}
     base.update(changes)
