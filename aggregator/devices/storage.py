@@ -272,9 +272,8 @@ class BatteryFleet(Fleet):
     def virtualise(
         self, profiles: Profiles, T: int, dt_h: float, resolution: Resolution | None = None
     ) -> Virtual:
-        """Batteries at one node in the same bins of shape (power-to-energy ratio, round-trip
-        efficiency, state-of-charge window, wear) and of initial charge; split in proportion to
-        energy.
+        """Batteries at one node in the same bins of power-to-energy ratio, round-trip efficiency
+        and initial charge; split in proportion to energy.
 
         Each member's state of charge is its own start plus its share of the virtual energy
         change. The virtual device is an inner approximation for every member: its power is
@@ -286,14 +285,9 @@ class BatteryFleet(Fleet):
         resolution = resolution or DEFAULT_RESOLUTION
         energy = self.energy_mwh
         frac0 = self.soc_initial_fraction
-        shape = [
-            self.power_mw / energy,
-            self.charge_efficiency * self.discharge_efficiency,
-            self.charge_efficiency,
-            self.soc_min_fraction,
-            self.soc_max_fraction,
-            self.degradation_cny_per_mwh,
-        ]
+        # Bins of what the inner approximation loses most on; the state-of-charge window, the
+        # split between the two efficiencies and wear are absorbed exactly or by the envelope.
+        shape = [self.power_mw / energy, self.charge_efficiency * self.discharge_efficiency]
         keys = zip(
             self.nodes,
             *(bins(x, resolution.ratio_bins) for x in shape),
