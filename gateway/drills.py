@@ -263,17 +263,22 @@ def owned_work_dirs(pid: int) -> list[Path]:
     return out
 
 
-def sigkill_and_check(command: Command, case: Case, grace_s: float = 5.0) -> float:
-    """SIGKILL the command alone; fail the case for every child process that outlives it."""
+def sigkill_and_check(command: Command, case: Case, grace_s: float = 20.0) -> float:
+    """SIGKILL the command alone; fail the case for every child process still alive ``grace_s``
+    after it (children that linger but exit within the grace are noted)."""
     children = descendants(command.pid)
     killed_at = time.monotonic()
     os.kill(command.pid, signal.SIGKILL)
     command.wait(10)
     deadline = time.monotonic() + grace_s
     left = dict(children)
+    lingered = 0.0
     while left and time.monotonic() < deadline:
         left = {p: c for p, c in left.items() if _alive(p)}
+        lingered = time.monotonic() - killed_at
         time.sleep(0.2)
+    if not left and lingered > 2:
+        case.notes.append(f"children of the killed run exited {lingered:.0f} s after it")
     if left:
         names = sorted({c.split(" ")[0].rsplit("/", 1)[-1] or "?" for c in left.values()})
         case.fail(f"{len(left)} child process(es) outlived the killed run: {', '.join(names)}")
