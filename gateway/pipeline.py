@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -28,9 +29,10 @@ class Pipeline:
         self.engine = engine
         self.threads = [WorkerThread(make_worker(n, engine, kafka_bootstrap)) for n in names]
         self._relay_stop = threading.Event()
+        self._relay_abandon = threading.Event()
         self._relay = threading.Thread(
             target=run_relay,
-            args=(engine, kafka_bootstrap, self._relay_stop),
+            args=(engine, kafka_bootstrap, self._relay_stop, 0.2, self._relay_abandon),
             name="outbox-relay",
             daemon=True,
         )
@@ -41,11 +43,14 @@ class Pipeline:
         self._relay.start()
         return self
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Block until every worker has its partitions (consumer group joined)."""
+    def wait_ready(self, timeout_s: float = 60.0, watch: Callable[[], None] | None = None) -> None:
+        """Block until every worker has its partitions (consumer group joined); ``watch`` is called
+        while waiting, so a component that went away is reported before the worker it stalls."""
         deadline = time.monotonic() + timeout_s
         for thread in self.threads:
             while not thread.ready_event.wait(0.2):
+                if watch is not None:
+                    watch()
                 self.check_alive()
                 if time.monotonic() > deadline:
                     raise PipelineError(
@@ -60,7 +65,10 @@ class Pipeline:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        failed = exc is not None
+        if failed:  # don't wait on a broker that may be gone: the stored facts are published on the next run
+            self._relay_abandon.set()
         self._relay_stop.set()
-        self._relay.join(30)
+        self._relay.join(2 if failed else 30)
         for thread in self.threads:
-            thread.stop()
+            thread.stop(1 if failed else 10)

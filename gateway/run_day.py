@@ -13,6 +13,7 @@ stored facts, which the idempotent consumers skip where already applied.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -182,10 +183,25 @@ def _prepare_history(engine: Engine, scenario: Scenario, day: date, progress: Pr
     )
 
 
-def _issue_forecast(engine: Engine, scenario: Scenario, day: date) -> None:
+def _issue_forecast(engine: Engine, scenario: Scenario, day: date, watch: Watch) -> None:
+    """The day-ahead forecast (minutes of Ray work), with the health watch running meanwhile."""
     from forecast.service import issue_forecast
 
-    issue_forecast(engine, scenario, day, horizon="day_ahead")
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            issue_forecast(engine, scenario, day, horizon="day_ahead")
+        except BaseException as exc:  # noqa: BLE001 - handed to the orchestrator below
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name="forecast", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+        watch.tick()  # a broker, Redis or database that went away stops the run now, not after the forecast
+    if failure:
+        raise failure[0]
 
 
 def run_day(park_id: str, day: date, settings: Settings, progress: Progress = log.info) -> RunOutcome:
@@ -289,7 +305,11 @@ def _run_stages(
         progress(f"resume    replaying {replayed} stored facts of the interrupted day")
     with Pipeline(engine, bootstrap) as pipeline:
         t0 = time.monotonic()
-        pipeline.wait_ready()
+        try:
+            pipeline.wait_ready(watch=watch.tick)
+        except PipelineError as exc:
+            watch.tick(force=True)  # a component that went away is the true cause, not the worker
+            raise RunDayError(f"workers: {exc}") from exc
         progress(
             f"workers   {len(pipeline.threads)} service workers joined their consumer groups "
             f"({time.monotonic() - t0:.1f} s)"
@@ -298,7 +318,7 @@ def _run_stages(
             t0 = time.monotonic()
             if stage.schema == "forecast_set" and _count(engine, park_id, day, stage.schema) == 0:
                 progress("forecast  running sktime models on Ray ...")
-                _issue_forecast(engine, scenario, day)
+                _issue_forecast(engine, scenario, day, watch)
             try:
                 _wait_for(stage, engine, pipeline, park_id, day, watch)
             except PipelineError as exc:

@@ -57,6 +57,7 @@ class Worker(ABC):
 
     group: str
     topics: tuple[str, ...]
+    last_rejection: str | None = None  # why the last message applied was refused, if it was
 
     def __init__(self, engine: Engine, kafka_bootstrap: str) -> None:
         self.engine = engine
@@ -77,13 +78,14 @@ class Worker(ABC):
             log.debug("%s: %s already applied, skipped", self.group, envelope.message_id)
         except Exception as exc:  # noqa: BLE001 - any failure of one message is that message's, not the loop's
             log.error("%s: rejected %s %s: %s", self.group, envelope.schema_.name, envelope.message_id, exc)
+            self.last_rejection = f"{type(exc).__name__}: {exc}"
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(dead_letters).values(
                         consumer=self.group,
                         message_id=envelope.message_id,
                         topic=topic,
-                        reason=f"{type(exc).__name__}: {exc}",
+                        reason=self.last_rejection,
                         rejected_at=now(),
                     )
                 )
@@ -111,7 +113,18 @@ def run_worker(worker: Worker, stop: threading.Event, ready: threading.Event | N
                         where = f"{tp.topic}/{tp.partition}/{record.offset}"
                         reject(worker, dead_letter_producer, tp.topic, where, envelope, problem, record.value)
                         continue
-                    worker.apply(tp.topic, envelope)
+                    worker.last_rejection = None
+                    if not worker.apply(tp.topic, envelope) and worker.last_rejection is not None:
+                        dead_letter_producer = dead_letter_producer or make_producer(worker.kafka_bootstrap)
+                        where = f"{tp.topic}/{tp.partition}/{record.offset}"
+                        publish_letter(
+                            worker,
+                            dead_letter_producer,
+                            where,
+                            envelope.message_id,
+                            worker.last_rejection,
+                            record.value,
+                        )
             if batch:
                 consumer.commit()
     finally:
@@ -160,6 +173,13 @@ def reject(
                 rejected_at=now(),
             )
         )
+    publish_letter(worker, producer, where, message_id, reason, raw)
+
+
+def publish_letter(
+    worker: Worker, producer: KafkaProducer, where: str, message_id: str, reason: str, raw: bytes | None
+) -> None:
+    """The refusal on the dead-letter topic, for operators and tools watching it."""
     letter = {
         "consumer": worker.group,
         "source": where,
@@ -176,9 +196,17 @@ def reject(
         log.warning("%s: could not publish the dead letter of %s: %s", worker.group, message_id, exc)
 
 
-def run_relay(engine: Engine, kafka_bootstrap: str, stop: threading.Event, interval_s: float = 0.2) -> None:
-    """Publish outbox rows until ``stop`` is set (one relay per database)."""
+def run_relay(
+    engine: Engine,
+    kafka_bootstrap: str,
+    stop: threading.Event,
+    interval_s: float = 0.2,
+    abandon: threading.Event | None = None,
+) -> None:
+    """Publish outbox rows until ``stop`` is set (one relay per database), then a last time unless
+    ``abandon`` is set too (the run failed: unpublished facts wait in the outbox for the next run)."""
     producer = make_producer(kafka_bootstrap)
+    abandoned = False
     try:
         while not stop.is_set():
             try:
@@ -186,9 +214,11 @@ def run_relay(engine: Engine, kafka_bootstrap: str, stop: threading.Event, inter
             except Exception as exc:  # noqa: BLE001 - broker or database hiccup: retry on the next tick
                 log.warning("outbox relay: %s; retrying", exc)
             stop.wait(interval_s)
-        relay(engine, producer)
+        abandoned = abandon is not None and abandon.is_set()
+        if not abandoned:
+            relay(engine, producer)
     finally:
-        producer.close()
+        producer.close(timeout=0 if abandoned else None)
 
 
 class WorkerThread(threading.Thread):
