@@ -23,7 +23,7 @@ from kafka.errors import KafkaError
 from sqlalchemy import Connection, Engine, insert
 
 from infra.contracts import Envelope, Topic
-from infra.db.outbox import first_delivery, relay, stored_conflict
+from infra.db.outbox import first_delivery, reference_problem, relay, stored_conflict
 from infra.db.tables import dead_letters
 from infra.kafka import MAX_MESSAGE_BYTES, make_consumer, make_producer
 from infra.signing import producing_as, verification_problem
@@ -95,9 +95,10 @@ class Worker(ABC):
 def run_worker(worker: Worker, stop: threading.Event, ready: threading.Event | None = None) -> None:
     """Consume until ``stop`` is set; commit after each poll's messages are applied.
 
-    Before a message reaches the service it must be admitted (:func:`admission_problem`):
-    anything unreadable, oversized, unsigned, signed by the wrong service or conflicting with
-    a stored fact goes to the dead-letter table and topic with the reason, and is skipped."""
+    Before a message reaches the service it must be admitted (:func:`admit`):
+    anything unreadable, oversized, unsigned, signed by the wrong service, conflicting with
+    a stored fact or naming a fact we never stored (a bid's offer, an award's bid, a
+    dispatch's award) goes to the dead-letter table and topic with the reason, and is skipped."""
     consumer = make_consumer(worker.kafka_bootstrap, worker.group, worker.topics)
     dead_letter_producer = None
     try:
@@ -147,7 +148,7 @@ def admit(engine: Engine, raw: bytes | None) -> tuple[Envelope | None, str | Non
     problem = verification_problem(envelope)
     if problem is None:
         with engine.connect() as conn:
-            problem = stored_conflict(conn, envelope)
+            problem = stored_conflict(conn, envelope) or reference_problem(conn, envelope)
     return envelope, problem
 
 

@@ -23,11 +23,9 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
 from infra.contracts import Award, Bid, DemandResponseEvent, ExchangeRefusal, ExchangeStatus, Topic
 from infra.db.outbox import enqueue
-from infra.db.tables import outbox
 from infra.registry import portfolio
 from infra.scenario.model import MarketConfig, Scenario
 from infra.worker import MessageContext, Worker
@@ -416,16 +414,7 @@ class ExchangeSimulatorWorker(Worker):
     def handle(self, ctx: MessageContext) -> None:
         env = ctx.envelope
         bid = Bid.from_envelope(env)
-        with self.engine.connect() as conn:
-            offer_stored = conn.execute(
-                select(outbox.c.message_id).where(
-                    outbox.c.message_id == bid.offer_message_id, outbox.c.schema_name == "offer"
-                )
-            ).first()
-        if offer_stored is None:
-            raise ValueError(
-                f"bid {env.message_id}: offer_message_id {bid.offer_message_id} names no stored offer"
-            )
+        # admission (infra.worker.admit) has refused bids naming no stored offer of this park-day
         if bid.market != "day_ahead":
             raise ValueError(f"market={bid.market!r}: the exchange simulator clears day-ahead bids only")
         scenario = portfolio(self.engine, env.park_id, env.market_day)

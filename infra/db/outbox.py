@@ -76,6 +76,44 @@ def stored_conflict(conn: Connection, envelope: Envelope) -> str | None:
     return None
 
 
+# What each kind of fact must name: (payload field, schema of the stored fact it names).
+REFERENCES: dict[str, tuple[str, str]] = {
+    "bid": ("offer_message_id", "offer"),
+    "award": ("bid_message_id", "bid"),
+    "dispatch": ("award_message_id", "award"),
+}
+
+
+def _is_stored(conn: Connection, message_id: str) -> bool:
+    return (
+        conn.execute(select(outbox.c.message_id).where(outbox.c.message_id == message_id)).first() is not None
+    )
+
+
+def reference_problem(conn: Connection, envelope: Envelope) -> str | None:
+    """A bid must name a stored offer, an award a stored bid, a dispatch a stored award, all of
+    the same park and day: a validly signed message about facts we never produced is refused."""
+    reference = REFERENCES.get(envelope.schema_.name)
+    if reference is None or _is_stored(conn, envelope.message_id):  # a replay of our own fact
+        return None
+    field, schema = reference
+    named = envelope.payload.get(field)
+    found = conn.execute(
+        select(outbox.c.message_id).where(
+            outbox.c.message_id == str(named),
+            outbox.c.schema_name == schema,
+            outbox.c.park_id == envelope.park_id,
+            outbox.c.market_day == envelope.market_day,
+        )
+    ).first()
+    if found is None:
+        return (
+            f"{envelope.schema_.name} {envelope.message_id}: {field} {named!r} names no stored {schema} "
+            f"of {envelope.park_id} {envelope.market_day}"
+        )
+    return None
+
+
 def stored_json(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[str]:
     """Facts of one kind for a park and day as their stored envelope JSON, in store order."""
     rows = conn.execute(

@@ -75,14 +75,15 @@ def hours() -> np.ndarray:
     return np.arange(T) * 0.25
 
 
-def award_at_median(offer: Offer, fc: ForecastSet, **extra: Any) -> Award:
-    """What a market clearing at the median forecast price would award the offer."""
+def award_at_median(offer: Offer, fc: ForecastSet, bid_message_id: str = "bid-1", **extra: Any) -> Award:
+    """What a market clearing at the median forecast price would award the offer (its bid's id:
+    over Kafka it must name a stored bid)."""
     price = next(s for s in fc.series if s.series_id == "market.price_da_cny_per_mwh").quantiles["0.5"]
     return Award(
         interval_minutes=offer.interval_minutes,
         interval_starts=offer.interval_starts,
         market="day_ahead",
-        bid_message_id="bid-1",
+        bid_message_id=bid_message_id,
         exchange="test",
         cleared_mw=[c.quantity_at(p) for c, p in zip(offer.energy, price, strict=True)],
         clearing_price_cny_per_mwh=price,

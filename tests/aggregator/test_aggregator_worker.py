@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from aggregator.tables import aggregator_dispatches, aggregator_offers
 from aggregator.worker import AggregatorWorker
-from infra.contracts import Dispatch, Envelope, Offer, Topic, message_id
+from infra.contracts import Bid, Dispatch, Envelope, Offer, Topic, message_id
 from infra.db import make_engine, migrate
-from infra.db.outbox import stored_envelopes
+from infra.db.outbox import enqueue, stored_envelopes
 from infra.db.tables import dead_letters, outbox
 from infra.kafka import ensure_topics, make_producer, publish, read_topic
 from infra.signing import sign
@@ -68,7 +68,11 @@ def test_forecast_to_offer_and_award_to_dispatch_over_kafka(services, sqlite_url
         offer = Offer.from_envelope(_wait_for(services.kafka_bootstrap, Topic.OFFERS, offer_id))
         assert offer.forecast_message_id == forecast_env.message_id and offer.market == "day_ahead"
 
-        award_env = award_at_median(offer, forecast_from_history(datong, day)).envelope(
+        bid = Bid(**offer.model_dump(), offer_message_id=offer_id, rules_version="test")
+        bid_env = bid.envelope("datong", day, "day_ahead")
+        with engine.begin() as conn:  # stored as bidding stores it: awards over Kafka must name it
+            enqueue(conn, Topic.BIDS, bid_env)
+        award_env = award_at_median(offer, forecast_from_history(datong, day), bid_env.message_id).envelope(
             "datong", day, "day_ahead", "e2e"
         )
         mine.add(award_env.message_id)
@@ -82,7 +86,9 @@ def test_forecast_to_offer_and_award_to_dispatch_over_kafka(services, sqlite_url
         assert worker.worker.apply(Topic.FORECASTS, forecast_env) is False
         assert worker.worker.apply(Topic.AWARDS, award_env) is False
         with engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(outbox)).scalar() == 2
+            assert (
+                conn.execute(select(func.count()).select_from(outbox)).scalar() == 3
+            )  # offer, bid, dispatch
     finally:
         producer.close()
         worker.stop()

@@ -10,7 +10,7 @@ import pytest
 from kafka.errors import KafkaError
 from sqlalchemy import func, select
 
-from infra.contracts import Award, Topic
+from infra.contracts import Award, Bid, EnergyCurve, Topic
 from infra.db import make_engine, migrate
 from infra.db.outbox import FactConflict, enqueue, relay
 from infra.db.tables import consumed_messages, dead_letters, outbox
@@ -22,13 +22,28 @@ from infra.worker import MessageContext, Worker, WorkerThread
 DAY = date(2026, 7, 15)
 
 
-def _award(price: float) -> Award:
+def _bid() -> Bid:
+    return Bid(
+        interval_minutes=15,
+        interval_starts=list(day_intervals(DAY, 15)),
+        market="day_ahead",
+        scenario_version="test",
+        forecast_message_id="test",
+        energy=[EnergyCurve(base_mw=-100.0, segments=[])] * 96,
+        expected_revenue_cny=0.0,
+        expected_emissions_tco2=0.0,
+        offer_message_id="test",
+        rules_version="test",
+    )
+
+
+def _award(price: float, bid_message_id: str = "bid-1") -> Award:
     starts = list(day_intervals(DAY, 15))
     return Award(
         interval_minutes=15,
         interval_starts=starts,
         market="day_ahead",
-        bid_message_id="bid-1",
+        bid_message_id=bid_message_id,
         exchange="test",
         cleared_mw=[-100.0] * 96,
         clearing_price_cny_per_mwh=[price] * 96,
@@ -76,13 +91,15 @@ def test_relay_publishes_once_and_worker_applies_once(db_url: str, services: End
     engine = make_engine(db_url)
     topic = f"{Topic.AWARDS}"
     ensure_topics(services.kafka_bootstrap)
-    good = _award(250.0).envelope("outbox-test", DAY, db_url[:8])
-    bad = _award(-5.0).envelope("outbox-test", DAY, db_url[:8], "bad")
+    bid = _bid().envelope("outbox-test", DAY, db_url[:8])  # consumers admit awards of stored bids only
+    good = _award(250.0, bid.message_id).envelope("outbox-test", DAY, db_url[:8])
+    bad = _award(-5.0, bid.message_id).envelope("outbox-test", DAY, db_url[:8], "bad")
     with engine.begin() as conn:
+        enqueue(conn, Topic.BIDS, bid)
         enqueue(conn, Topic.AWARDS, good)
         enqueue(conn, Topic.AWARDS, bad)
     producer = make_producer(services.kafka_bootstrap)
-    assert relay(engine, producer) == 2
+    assert relay(engine, producer) == 3
     assert relay(engine, producer) == 0  # nothing left unpublished
     producer.close()
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from infra.contracts import Award, Envelope
+from infra.contracts import Award, Bid, EnergyCurve, Envelope
 from infra.db import make_engine, migrate
 from infra.db.outbox import enqueue, stored_envelopes
 from infra.kafka import MAX_MESSAGE_BYTES
@@ -18,12 +18,12 @@ from infra.worker import admit
 DAY = date(2026, 7, 15)
 
 
-def award(cleared_mw: float = 5.0) -> Envelope:
+def award(cleared_mw: float = 5.0, bid_message_id: str = "bid-1") -> Envelope:
     return Award(
         interval_minutes=15,
         interval_starts=list(day_intervals(DAY, 15)),
         market="day_ahead",
-        bid_message_id="bid-1",
+        bid_message_id=bid_message_id,
         exchange="test",
         cleared_mw=[cleared_mw] * 96,
         clearing_price_cny_per_mwh=[300.0] * 96,
@@ -80,3 +80,38 @@ def test_the_same_id_with_other_content_is_a_conflict_not_a_replay(sqlite_url: s
     envelope, problem = admit(engine, other.to_json().encode())
     assert envelope is not None and problem is not None and problem.startswith("conflict")
     assert json.loads(other.to_json())["message_id"] == json.loads(replay.to_json())["message_id"]
+
+
+def bid(park_id: str = "datong") -> Envelope:
+    return Bid(
+        interval_minutes=15,
+        interval_starts=list(day_intervals(DAY, 15)),
+        market="day_ahead",
+        scenario_version="test",
+        forecast_message_id="test",
+        energy=[EnergyCurve(base_mw=5.0, segments=[])] * 96,
+        expected_revenue_cny=0.0,
+        expected_emissions_tco2=0.0,
+        offer_message_id="test",
+        rules_version="test",
+    ).envelope(park_id, DAY, "day_ahead")
+
+
+def test_an_award_must_name_a_stored_bid_of_its_park_and_day(sqlite_url: str) -> None:
+    """A validly signed award about a bid we never made (the forged 12,000 MWh award) is refused."""
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    ours, elsewhere = bid(), bid("yulin")
+    with engine.begin() as conn:
+        enqueue(conn, "vpp.bids", ours)
+        enqueue(conn, "vpp.bids", elsewhere)
+    forged = sign(award(12000.0, "no-such-bid"))
+    _, problem = admit(engine, forged.to_json().encode())
+    assert (
+        problem is not None
+        and "bid_message_id 'no-such-bid' names no stored bid of datong 2026-07-15" in problem
+    )
+    other_park = sign(award(5.0, elsewhere.message_id))
+    assert "names no stored bid" in (admit(engine, other_park.to_json().encode())[1] or "")
+    genuine = sign(award(5.0, ours.message_id))
+    assert admit(engine, genuine.to_json().encode()) == (genuine, None)

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 from sqlalchemy import Engine
 
-from infra.contracts import AssetMetering, Award, Envelope, Metering, RegulationPerformance
+from infra.contracts import AssetMetering, Award, Bid, EnergyCurve, Envelope, Metering, RegulationPerformance
 from infra.scenario.model import Scenario
 from infra.timeutil import day_intervals
 from settlement.baseline import _business_as_usual_mw, _recorded_mw
@@ -31,6 +31,7 @@ class DayMessages:
     day_ahead: Envelope
     real_time: Envelope
     metering: Envelope
+    bid: Envelope  # the bid both awards name; consumers over Kafka admit awards of stored bids only
 
     def all(self) -> list[Envelope]:
         return [self.day_ahead, self.real_time, self.metering]
@@ -81,11 +82,24 @@ def make_day(
     p_da = frame["market.price_da_cny_per_mwh"].to_numpy()
     p_rt = frame["market.price_rt_cny_per_mwh"].to_numpy()
     reg = np.full(len(grid), regulation_mw)
+    bid = Bid(
+        interval_minutes=15,
+        interval_starts=starts,
+        market="day_ahead",
+        scenario_version=scenario.version,
+        forecast_message_id="factory",
+        energy=[EnergyCurve(base_mw=float(q), segments=[]) for q in q_da],
+        expected_revenue_cny=0.0,
+        expected_emissions_tco2=0.0,
+        offer_message_id="factory",
+        rules_version="factory",
+    )
+    bid_env = bid.envelope(scenario.id, day, "day_ahead")
     da = Award(
         interval_minutes=15,
         interval_starts=starts,
         market="day_ahead",
-        bid_message_id="bid-da",
+        bid_message_id=bid_env.message_id,
         exchange="sim",
         cleared_mw=q_da.tolist(),
         clearing_price_cny_per_mwh=p_da.tolist(),
@@ -100,7 +114,7 @@ def make_day(
         interval_minutes=rt_min,
         interval_starts=list(day_intervals(day, rt_min).to_pydatetime()),
         market="real_time",
-        bid_message_id="bid-rt",
+        bid_message_id=bid_env.message_id,
         exchange="sim",
         cleared_mw=np.repeat(q_da, k).tolist(),
         clearing_price_cny_per_mwh=(np.repeat(p_rt, k) + gen.normal(0, 5, len(p_rt) * k)).tolist(),
@@ -131,7 +145,10 @@ def make_day(
     )
     park = scenario.id
     return DayMessages(
-        da.envelope(park, day, "day_ahead"), rt.envelope(park, day, "real_time"), m.envelope(park, day)
+        da.envelope(park, day, "day_ahead"),
+        rt.envelope(park, day, "real_time"),
+        m.envelope(park, day),
+        bid_env,
     )
 
 

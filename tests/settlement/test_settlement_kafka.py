@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from infra.contracts import Settlement, Topic
 from infra.db import make_engine, migrate
-from infra.db.outbox import relay
+from infra.db.outbox import enqueue, relay
 from infra.db.tables import outbox
 from infra.kafka import ensure_topics, make_producer, publish, read_topic
 from infra.signing import sign
@@ -64,7 +64,11 @@ def test_kafka_consume_settle_relay_and_redelivery(services, sqlite_url: str, da
     migrate(sqlite_url)
     engine = make_engine(sqlite_url)
     store_history(engine, datong, DAYS)
-    envelopes = [env for d in DAYS for env in make_day(datong, d, regulation_mw=10).all()]
+    days = [make_day(datong, d, regulation_mw=10) for d in DAYS]
+    with engine.begin() as conn:  # the bids the awards name, as bidding stores them
+        for m in days:
+            enqueue(conn, Topic.BIDS, m.bid)
+    envelopes = [env for m in days for env in m.all()]
     producer = make_producer(bootstrap)
     worker = WorkerThread(SettlementWorker(engine, bootstrap))
     worker.start()
@@ -86,7 +90,7 @@ def test_kafka_consume_settle_relay_and_redelivery(services, sqlite_url: str, da
             )
             stored = conn.execute(select(func.count()).select_from(settlement_statements)).scalar_one()
         assert len(pending) == stored == 16
-        assert relay(engine, producer) == 16
+        assert relay(engine, producer) == 16 + len(DAYS)  # and the two bids
         published = ours(bootstrap, set(pending))
         assert len(published) == 16
         for d in DAYS:
