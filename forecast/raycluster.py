@@ -1,7 +1,8 @@
 """Ray, started once per process: local Ray by default, a cluster when ``RAY_ADDRESS`` is set.
 
-Local Ray uses ``PARKVPP_RAY_NUM_CPUS`` cores (default: all) and is shut down at exit, so no
-Ray process outlives the command that started it.
+Local Ray uses ``PARKVPP_RAY_NUM_CPUS`` cores (default: all) and is shut down at exit; a
+reaper (:mod:`infra.reaper`) ends the Ray processes a killed command leaves behind, so none
+outlives the command that started it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import threading
 from typing import Any
 
+from infra.reaper import start_reaper
 from infra.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ def ensure_ray() -> Any:
         else:
             cpus = get_settings().ray_num_cpus or os.cpu_count() or 1
             log.info("starting local Ray with %d CPUs", cpus)
+            start_reaper()
             ray.init(num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES, **common)
         _started_here = True
         atexit.register(shutdown_ray)
