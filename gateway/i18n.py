@@ -7,27 +7,12 @@ Chinese market terms follow the Shanxi rules' usage: 中长期 (medium/long-term
 
 from __future__ import annotations
 
+from infra.labels import LINE_ITEMS
+
 LANGS = ("zh", "en")
 
 TEXT: dict[str, dict[str, str]] = {
-    # line items of statements (settlement's item ids)
-    "mlt_energy": {"en": "Medium/long-term contracts (CNY)", "zh": "中长期合约电费（元）"},
-    "day_ahead_energy": {"en": "Day-ahead energy (CNY)", "zh": "日前电能量（元）"},
-    "real_time_energy": {"en": "Real-time energy (CNY)", "zh": "实时电能量（元）"},
-    "deviation_charge": {"en": "Deviation charge (CNY)", "zh": "偏差考核费用（元）"},
-    "regulation_mileage": {"en": "Regulation mileage (CNY)", "zh": "调频里程补偿（元）"},
-    "regulation_capacity": {"en": "Regulation capacity (CNY)", "zh": "调频容量补偿（元）"},
-    "demand_response": {"en": "Demand response (CNY)", "zh": "需求响应补偿（元）"},
-    "demand_response_penalty": {"en": "Demand response penalty (CNY)", "zh": "需求响应考核（元）"},
-    "grid_import_tariff": {"en": "Grid import tariff (CNY)", "zh": "电网购电输配费（元）"},
-    "storage_degradation": {"en": "Storage degradation (CNY)", "zh": "储能损耗成本（元）"},
-    "green_certificate_sales": {"en": "Green certificate sales (CNY)", "zh": "绿证出售（元）"},
-    "green_certificate_purchases": {"en": "Green certificate purchases (CNY)", "zh": "绿证购买（元）"},
-    "energy_supply": {"en": "Energy supply (CNY)", "zh": "供电电费（元）"},
-    "flexibility_payment": {"en": "Flexibility payment (CNY)", "zh": "灵活性收益分成（元）"},
-    "total": {"en": "Total (CNY)", "zh": "合计（元）"},
-    "emissions_tco2": {"en": "Carbon emissions (tCO2)", "zh": "碳排放（吨二氧化碳）"},
-    "carbon_adjusted_revenue": {"en": "Carbon-adjusted result (CNY)", "zh": "碳调整后收益（元）"},
+    **LINE_ITEMS,
     # series
     "park.load_mw": {"en": "Park load (MW)", "zh": "园区负荷（兆瓦）"},
     "park.pv_mw": {"en": "Park PV (MW)", "zh": "园区光伏（兆瓦）"},
@@ -124,6 +109,11 @@ TEXT: dict[str, dict[str, str]] = {
     "clean_share": {"en": "Clean-energy share", "zh": "清洁能源占比"},
     "tco2_per_tce": {"en": "Carbon per unit energy (tCO2/tce)", "zh": "单位能耗碳排放（吨二氧化碳/吨标煤）"},
     "review_state": {"en": "Review state", "zh": "审核状态"},
+    "statement": {"en": "Settlement statement", "zh": "结算单"},
+    "reviewer": {"en": "reviewer", "zh": "审核人"},
+    "version": {"en": "version", "zh": "版本"},
+    "item": {"en": "Item", "zh": "项目"},
+    "amount": {"en": "Amount", "zh": "金额"},
     "draft": {"en": "draft", "zh": "草稿"},
     "approved": {"en": "approved", "zh": "已批准"},
     "disputed": {"en": "disputed", "zh": "有异议"},

@@ -408,25 +408,38 @@ def write_monthly_csv(summary: dict[str, Any], path: Path) -> Path:
 
 
 def write_pdf(title: str, summary: dict[str, Any], images: list[Path], path: Path) -> Path:
-    """A printable report: review state, statements table, indicators, plots and notes."""
+    """A printable report in English and Chinese: review state, statements table, indicators,
+    plots and notes, in a font with Chinese glyphs (embedded when a TrueType CJK font is installed)."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import cm
     from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    styles = getSampleStyleSheet()
+    from infra.fonts import cjk_font
+    from infra.labels import bilingual
+
+    font = cjk_font()
+    h1 = ParagraphStyle("h1", fontName=font, fontSize=16, leading=22)
+    normal = ParagraphStyle("normal", fontName=font, fontSize=9, leading=13)
     review = summary["review"]
-    story: list[Any] = [Paragraph(title, styles["Title"])]
+    state = summary.get("state", review["state"])
+    story: list[Any] = [Paragraph(f"{title} · 结算报告", h1)]
     text = (
-        f"Version {summary.get('version', 1)} - review state: <b>{summary.get('state', review['state'])}</b>"
+        f"Version 版本 {summary.get('version', 1)} · review state 审核状态: "
+        f"<b>{state} {REVIEW_STATES_ZH.get(state, '')}</b>"
     )
     if review.get("reviewer"):
-        text += f" by {review['reviewer']} at {review['recorded_at']}"
+        text += f" · by 审核人 {review['reviewer']} at {review['recorded_at']}"
     if review.get("comment"):
         text += f": {review['comment']}"
-    story += [Paragraph(text, styles["Normal"]), Spacer(1, 0.3 * cm)]
-    header = ["account", "total CNY", "tCO2", "carbon-adjusted CNY"]
+    story += [Paragraph(text, normal), Spacer(1, 0.3 * cm)]
+    header = [
+        "Account 账户",
+        bilingual("total"),
+        bilingual("emissions_tco2"),
+        bilingual("carbon_adjusted_revenue"),
+    ]
     data = [header] + [
         [
             a["account_id"],
@@ -437,11 +450,14 @@ def write_pdf(title: str, summary: dict[str, Any], images: list[Path], path: Pat
         for a in summary["accounts"]
     ]
     park = next(a for a in summary["accounts"] if a["account_id"] == PARK_ACCOUNT)
-    data += [["park: " + item, f"{amount:,.2f}", "", ""] for item, amount in park["lines"].items()]
-    table = Table(data, hAlign="LEFT")
+    data += [
+        [f"park 园区: {bilingual(item)}", f"{amount:,.2f}", "", ""] for item, amount in park["lines"].items()
+    ]
+    table = Table(data, hAlign="LEFT", repeatRows=1)
     table.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), font),
                 ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                 ("FONTSIZE", (0, 0), (-1, -1), 8),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
@@ -454,30 +470,40 @@ def write_pdf(title: str, summary: dict[str, Any], images: list[Path], path: Pat
     for basis, b in ind.get("by_basis", {}).items():
         story.append(
             Paragraph(
-                f"{basis} basis ({b['kgce_per_kwh']} kgce/kWh): {b['energy_tce']:,.1f} tce, "
+                f"{basis} basis 折标口径 ({b['kgce_per_kwh']} kgce/kWh): {b['energy_tce']:,.1f} tce, "
                 f"{b['tco2_per_tce'] or 0:.4f} tCO2/tce: {b['verdict']}"
-                + (" (the park's basis)" if basis == ind["electricity_tce_basis"] else ""),
-                styles["Normal"],
+                + (" (the park's basis 园区采用)" if basis == ind["electricity_tce_basis"] else ""),
+                normal,
             )
         )
     rec = summary.get("emissions_reconciliation")
     if rec:
-        story.append(Paragraph(f"Emissions: {rec['explanation']}.", styles["Normal"]))
+        story.append(Paragraph(f"Emissions 碳排放: {rec['explanation']}.", normal))
     story.append(
         Paragraph(
-            f"Carbon per unit energy {ind['tco2_per_tce'] or 0:.4f} tCO2/tce ({ind['electricity_tce_basis']} basis): "
-            f"<b>{ind['verdict']}</b>; clean-energy share {100 * (ind['clean_energy_share'] or 0):.1f} %; "
-            f"direct green {100 * (ind['direct_green_share'] or 0):.1f} %; location-based scope 2 "
+            f"Carbon per unit energy 单位能耗碳排放 {ind['tco2_per_tce'] or 0:.4f} tCO2/tce "
+            f"({ind['electricity_tce_basis']} basis): <b>{ind['verdict']}</b>; clean-energy share 清洁能源占比 "
+            f"{100 * (ind['clean_energy_share'] or 0):.1f} %; direct green 绿电直供 "
+            f"{100 * (ind['direct_green_share'] or 0):.1f} %; location-based scope 2 基于位置的范围二排放 "
             f"{ind['location_scope2_tco2']:.1f} tCO2 ({ind['location_factor_year']} factor).",
-            styles["Normal"],
+            normal,
         )
     )
     for img in images:
         story += [Spacer(1, 0.3 * cm), Image(str(img), width=24 * cm, height=11 * cm, kind="proportional")]
     for note in summary.get("notes", []):
-        story.append(Paragraph(f"Note: {note}", styles["Normal"]))
+        story.append(Paragraph(f"Note 说明: {note}", normal))
     SimpleDocTemplate(str(path), pagesize=landscape(A4), title=title).build(story)
     return path
+
+
+REVIEW_STATES_ZH = {
+    "draft": "草稿",
+    "submitted": "已提交",
+    "approved": "已批准",
+    "disputed": "有异议",
+    "reopened": "已重新打开",
+}
 
 
 def write_daily(
