@@ -18,6 +18,7 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import Connection, Engine, Row, insert, select
 
+from aggregator.contributions import with_contributions
 from aggregator.dispatch import disaggregate, reoptimise
 from aggregator.errors import InputError
 from aggregator.offer import build_offer, forecast_day
@@ -87,7 +88,8 @@ class AggregatorWorker(Worker):
         )
         for v in result.violations:
             log.error("aggregator: offer %s %s relaxed: %s", env.park_id, day, v.describe())
-        offer_env = result.offer.envelope(env.park_id, day, "day_ahead")
+        offer = with_contributions(result.offer, scenario, result.solution)
+        offer_env = offer.envelope(env.park_id, day, "day_ahead")
         with ctx.transaction() as conn:
             conn.execute(
                 insert(aggregator_offers).values(

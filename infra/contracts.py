@@ -239,6 +239,24 @@ class DemandResponseEvent(BaseModel):
     baseline_days: int = Field(gt=0)
 
 
+class AssetContribution(BaseModel):
+    """What one asset brings to a pooled offer, from the solve the offer was read from."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    asset_id: str
+    enterprise_id: str
+    expected_mwh: float = Field(
+        description="net injection over the day (+ generation / discharge), expected over the price scenarios"
+    )
+    min_mw: float = Field(description="lowest expected net injection of any interval")
+    max_mw: float = Field(description="highest expected net injection of any interval")
+    flexible_mw: float = Field(
+        ge=0,
+        description="largest price-responsive range of any interval: the spread of its injection across "
+        "the offer's price scenarios plus its flexibility bands",
+    )
+
+
 class Offer(Intervals):
     """The aggregator's pooled VPP offer for one market and day."""
 
@@ -256,6 +274,11 @@ class Offer(Intervals):
     demand_response: list[list[DemandResponseOffer]] = Field(default_factory=list)
     expected_revenue_cny: float
     expected_emissions_tco2: float
+    assets: list[AssetContribution] = Field(
+        default_factory=list,
+        description="the assets pooled in this offer (the portfolio of scenario_version) and what each "
+        "brings; empty in offers made before offers named their assets",
+    )
 
     def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
         arrays: list[tuple[str, list[Any]]] = [("energy", self.energy)]
