@@ -66,6 +66,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "reports:read",
             "health:read",
             "users:admin",
+            "bids:write",
         }
     ),
     "operator": frozenset(
@@ -93,6 +94,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "parks:read",
             "enrolment:read",
             "market:read",
+            "bids:write",
             "dispatch:read",
             "metering:read",
             "statements:read",
@@ -369,32 +371,111 @@ class Access:
             found = stored_json(conn, park_id, day, schema)
         return "[" + ",".join(found) + "]"
 
-    def bids(self, park_id: str, day: date) -> list[dict[str, Any]]:
-        """Bids with their state: submitted, then awarded once the market published an award for it."""
+    def _stored_bids(self, park_id: str, day: date) -> list[Any]:
         self.require("market:read")
         self.park(park_id)
         check_day(day)
         self._not_enterprise("bids")
-        awards = {
-            Award.from_envelope(e).bid_message_id: e.message_id
-            for e in self._envelopes(park_id, day, "award")
-        }
-        out = []
-        for env in self._envelopes(park_id, day, "bid"):
-            p = env.payload
-            out.append(
-                {
-                    "message_id": env.message_id,
-                    "market": p.get("market"),
-                    "produced_at": env.produced_at.isoformat(),
-                    "intervals": len(p.get("interval_starts", [])),
-                    "expected_revenue_cny": p.get("expected_revenue_cny"),
-                    "adjustments": p.get("adjustments", []),
-                    "state": "awarded" if env.message_id in awards else "submitted",
-                    "award_message_id": awards.get(env.message_id),
-                }
+        from gateway.bids import load
+
+        return load(self.engine, self._portfolio(park_id, day), park_id, day)
+
+    def bids(self, park_id: str, day: date) -> list[dict[str, Any]]:
+        """Bids with their lifecycle state (submitted, amended, withdrawn, closed once the gate passed,
+        awarded once the market published an award for it), gate closure and revision."""
+        from infra.timeutil import now
+
+        at = now()
+        return [b.summary(at) for b in self._stored_bids(park_id, day)]
+
+    def _one_bid(self, park_id: str, day: date, bid_id: str) -> Any:
+        check_id(bid_id, "bid")
+        for b in self._stored_bids(park_id, day):
+            if b.bid_id == bid_id:
+                return b
+        raise NotFound(f"bid {bid_id!r}: no such bid of {park_id} on {day}")
+
+    def bid(self, park_id: str, day: date, bid_id: str) -> dict[str, Any]:
+        """One bid with its stored lifecycle history."""
+        from infra.timeutil import now
+
+        b = self._one_bid(park_id, day, bid_id)
+        return {**b.summary(now()), "history": b.history()}
+
+    def change_bid(
+        self,
+        park_id: str,
+        day: date,
+        bid_id: str,
+        action: str,
+        reason: str,
+        energy: list[dict[str, Any]] | None = None,
+        price_shift: float | None = None,
+    ) -> dict[str, Any]:
+        """Amend (new curves) or withdraw a standing bid before its gate; audited. Bidding's
+        lifecycle decides: after the gate or from a final state the answer is 409 naming why."""
+        from gateway import bids as desk
+        from infra.timeutil import now
+
+        self.require("bids:write")
+        stored = self._one_bid(park_id, day, bid_id)
+        before = stored.summary(now())
+        scenario = self._portfolio(park_id, day)
+
+        def audit(conn: Any, env: Any) -> None:
+            audit_log.record(
+                conn,
+                self.who.username,
+                f"bid.{'amended' if action == 'amend' else 'withdrawn'}",
+                park_id,
+                f"bid:{bid_id}",
+                before={k: before[k] for k in ("state", "revision", "current_message_id")},
+                after={
+                    "state": stored.life.state.value,
+                    "revision": env.payload["revision"],
+                    "current_message_id": env.message_id,
+                    "reason": reason,
+                },
             )
-        return out
+
+        try:
+            if action == "amend":
+                from infra.contracts import EnergyCurve
+
+                if energy is None:
+                    shift = float(price_shift or 0.0)
+                    energy = [
+                        {
+                            "base_mw": c.base_mw,
+                            "segments": [
+                                {
+                                    "price_cny_per_mwh": sg.price_cny_per_mwh + shift,
+                                    "quantity_mw": sg.quantity_mw,
+                                }
+                                for sg in c.segments
+                            ],
+                        }
+                        for c in stored.current.energy
+                    ]
+                curves = [EnergyCurve.model_validate(c) for c in energy]
+                desk.amend(self.engine, scenario, stored, curves, reason, audit)
+            else:
+                desk.withdraw(self.engine, scenario, stored, reason, audit)
+        except desk.GateClosed as exc:
+            from gateway.problems import Conflict
+
+            raise Conflict(
+                f"{exc} (the gate is checked against the real clock, Asia/Shanghai)",
+                [{"field": "path.bid_id", "message": f"gate closed at {exc.gate.isoformat()}"}],
+            ) from exc
+        except desk.IllegalTransition as exc:
+            raise _conflict(exc) from exc
+        except (desk.BidRejected, ValueError) as exc:
+            raise Invalid(
+                f"amendment of bid {bid_id} refused by the province rules: {str(exc)[:300]}",
+                [{"field": "body.energy", "message": str(exc)[:300]}],
+            ) from exc
+        return self.bid(park_id, day, bid_id)
 
     def dispatch(self, park_id: str, day: date) -> list[dict[str, Any]]:
         """Dispatch of a day; an enterprise sees its own assets' set-points only (no park totals)."""
@@ -768,7 +849,11 @@ def _day_view(acc: Access, park_id: str, day: date) -> dict[str, Any]:
     if offers:
         o = Offer.from_envelope(offers[-1])
         view["offer"] = {
+            "message_id": offers[-1].message_id,
             "market": o.market,
+            "scenario_version": o.scenario_version,
+            "forecast_message_id": o.forecast_message_id,
+            "assets": [a.model_dump() for a in o.assets],
             "expected_revenue_cny": o.expected_revenue_cny,
             "interval_starts": [t.isoformat() for t in o.interval_starts],
             "curves": [

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Body, File, Form, Path, Query, Request, Security, UploadFile
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import identity
 from gateway.access import ROLE_PERMISSIONS, Access
@@ -413,14 +413,119 @@ class BidOut(BaseModel):
     intervals: int
     expected_revenue_cny: float | None
     adjustments: list[str]
-    state: str = Field(description="submitted, or awarded once the market published its award")
+    state: str = Field(
+        description="the bid lifecycle: submitted, amended, withdrawn, closed (its gate passed), "
+        "awarded (the market published its award)"
+    )
     award_message_id: str | None
+    gate_closure: str | None = Field(None, description="when amending and withdrawing stop (Asia/Shanghai)")
+    revision: int = Field(0, description="0 as submitted, then one more per amendment or withdrawal")
+    current_message_id: str | None = Field(None, description="the bid fact holding the current content")
+
+
+class BidTransition(BaseModel):
+    seq: int
+    from_state: str
+    event: str
+    to_state: str
+    at: str
+    note: str
+
+
+class BidDetail(BidOut):
+    history: list[BidTransition] = Field(description="every lifecycle transition, oldest first")
+
+
+class SegmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    price_cny_per_mwh: float = Field(ge=-100_000, le=100_000)
+    quantity_mw: float = Field(ge=0, le=100_000)
+
+
+class CurveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    base_mw: float = Field(ge=-100_000, le=100_000)
+    segments: list[SegmentIn] = Field(max_length=50)
+
+
+class AmendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    energy: list[CurveIn] | None = Field(
+        None, max_length=300, description="the new offer curve of every interval of the day (replaces all)"
+    )
+    price_shift_cny_per_mwh: float | None = Field(
+        None, ge=-3000, le=3000, description="or: move every segment price of the current curves by this much"
+    )
+    reason: str = Field(min_length=1, max_length=1000, description="why; kept in the audit log")
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000, description="why; kept in the audit log")
+
+
+BidId = Annotated[str, Path(max_length=64, description="the bid's message id")]
 
 
 @router.get("/parks/{park_id}/days/{day}/bids", response_model=list[BidOut], tags=["market"])
 def bids(park_id: ParkId, day: Day, acc: Access = _can("market:read")) -> list[dict[str, Any]]:  # noqa: B008
-    """Bids with their state. Amending or withdrawing a bid before gate closure waits for the market issue."""
+    """Bids of the day with their lifecycle state, gate closure and revision."""
     return acc.bids(park_id, day)
+
+
+@router.get("/parks/{park_id}/days/{day}/bids/{bid_id}", response_model=BidDetail, tags=["market"])
+def bid(park_id: ParkId, day: Day, bid_id: BidId, acc: Access = _can("market:read")) -> dict[str, Any]:  # noqa: B008
+    """One bid with every lifecycle transition."""
+    return acc.bid(park_id, day, bid_id)
+
+
+@router.post(
+    "/parks/{park_id}/days/{day}/bids/{bid_id}/amend",
+    response_model=BidDetail,
+    tags=["market"],
+    responses=WRITE,
+)
+def amend_bid(
+    park_id: ParkId,
+    day: Day,
+    bid_id: BidId,
+    body: AmendIn,
+    acc: Access = _can("bids:write"),  # noqa: B008
+) -> dict[str, Any]:
+    """Amend a standing bid before its gate closes: new curves (`energy`) or every price moved
+    (`price_shift_cny_per_mwh`), checked by the province rules. After the gate: 409 naming the
+    gate time (the server's clock, Asia/Shanghai). Audited."""
+    if (body.energy is None) == (body.price_shift_cny_per_mwh is None):
+        raise Invalid(
+            "give either energy (new curves) or price_shift_cny_per_mwh, not both and not neither",
+            [{"field": "body.energy", "message": "exactly one of energy, price_shift_cny_per_mwh"}],
+        )
+    return acc.change_bid(
+        park_id,
+        day,
+        bid_id,
+        "amend",
+        body.reason,
+        [c.model_dump() for c in body.energy] if body.energy is not None else None,
+        body.price_shift_cny_per_mwh,
+    )
+
+
+@router.post(
+    "/parks/{park_id}/days/{day}/bids/{bid_id}/withdraw",
+    response_model=BidDetail,
+    tags=["market"],
+    responses=WRITE,
+)
+def withdraw_bid(
+    park_id: ParkId,
+    day: Day,
+    bid_id: BidId,
+    body: WithdrawIn,
+    acc: Access = _can("bids:write"),  # noqa: B008
+) -> dict[str, Any]:
+    """Withdraw a standing bid before its gate closes; after it, 409 naming the gate time. Audited."""
+    return acc.change_bid(park_id, day, bid_id, "withdraw", body.reason, None, None)
 
 
 class DayView(BaseModel):
@@ -428,7 +533,10 @@ class DayView(BaseModel):
     day: date
     interval_starts: list[str] = Field(default_factory=list)
     forecast: dict[str, dict[str, list[float] | None]]
-    offer: dict[str, Any] | None
+    offer: dict[str, Any] | None = Field(
+        description="the day's offer: curves, the portfolio version it was built for (scenario_version) "
+        "and the assets it pools with what each brings (assets)"
+    )
     bids: list[BidOut]
     awards: dict[str, dict[str, Any]]
     deviation_mw: list[float]

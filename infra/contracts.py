@@ -301,6 +301,17 @@ class Bid(Offer):
         None,
         description="market-clock time the bid goes to the exchange (simulated time in run-day); None: before the clock",
     )
+    amends: str | None = Field(
+        None,
+        description="a revision: the message id of the bid it amends or withdraws (None: the bid as first submitted)",
+    )
+    revision: int = Field(
+        0, ge=0, description="0: the bid as submitted; 1, 2, ...: each amendment or withdrawal"
+    )
+    withdrawn: bool = Field(
+        False,
+        description="a withdrawal: the bid named by amends is taken back (the curves are those withdrawn)",
+    )
 
 
 class Award(Intervals):

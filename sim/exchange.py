@@ -414,6 +414,19 @@ class ExchangeSimulatorWorker(Worker):
     def handle(self, ctx: MessageContext) -> None:
         env = ctx.envelope
         bid = Bid.from_envelope(env)
+        if bid.amends is not None:
+            # This simulated exchange clears a bid the moment it arrives, so the bid a revision
+            # amends or withdraws was cleared already: its results stand (an exchange that holds
+            # bids until the gate applies revisions through the adapter's amend and withdraw).
+            log.warning(
+                "revision %d of bid %s (%s) arrived after the simulated exchange cleared it; results stand",
+                bid.revision,
+                bid.amends,
+                "withdrawal" if bid.withdrawn else "amendment",
+            )
+            with ctx.transaction():
+                pass  # recorded as applied
+            return
         # admission (infra.worker.admit) has refused bids naming no stored offer of this park-day
         if bid.market != "day_ahead":
             raise ValueError(f"market={bid.market!r}: the exchange simulator clears day-ahead bids only")

@@ -48,6 +48,7 @@ def _values(request_id: str) -> dict[str, str]:
         "period": "day",
         "username": "cell_user",
         "name": "report.html",
+        "bid_id": "any-bid",
     }
 
 
@@ -78,6 +79,8 @@ def test_every_route_refuses_or_filters_another_enterprise(world: World) -> None
                     }
                 elif "/reviews/" in path:
                     kwargs["json"] = {"state": "approved", "comment": ""}
+                elif path.endswith("/amend"):
+                    kwargs["json"] = {"price_shift_cny_per_mwh": 10, "reason": "test"}
                 elif path == "/api/v1/users":
                     kwargs["json"] = {"username": "x_user", "password": "long-enough-pw", "role": "admin"}
                 elif path.startswith("/web/") or path in ("/login", "/logout"):
@@ -112,6 +115,8 @@ def test_every_route_refuses_or_filters_another_enterprise(world: World) -> None
     assert refused[("POST", "/api/v1/parks/datong/enrolments")] == 403
     assert refused[("POST", "/api/v1/parks/datong/metering")] == 403
     assert refused[("GET", "/api/v1/parks/datong/days/2026-07-15/forecasts")] == 403
+    for action in ("amend", "withdraw"):  # bids are park-wide: an enterprise user may not touch them
+        assert refused[("POST", f"/api/v1/parks/datong/days/2026-07-15/bids/any-bid/{action}")] == 403
 
 
 def test_own_data_is_visible(world: World) -> None:
