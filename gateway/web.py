@@ -232,6 +232,50 @@ def trader(request: Request, park: str | None = None, day: str | None = None) ->
             view_json=json.dumps(view),
             portfolio=pf,
             setpoints=[a for d in dispatch for a in d["assets"]],
+            can_bid=allowed(acc.who, "bids:write"),
+        )
+
+    return _page(request, build)
+
+
+@router.post("/web/bids/{bid_id}/{action}")
+def bid_change(
+    request: Request,
+    bid_id: str,
+    action: str,
+    park: Annotated[str, Form()] = "",
+    day: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    price_shift: Annotated[str, Form()] = "0",
+) -> Response:
+    """Amend (every price moved) or withdraw a bid from the trader page; the API's rules hold."""
+
+    def build(acc: Access) -> Response:
+        lang = _lang(request)
+        try:
+            when = date.fromisoformat(day)
+            shift = float(price_shift or 0)
+            if action not in ("amend", "withdraw"):
+                raise ValueError(f"unknown action {action[:20]}")
+            if not reason.strip():
+                raise ValueError(t("reason", lang) + ": " + ("必填" if lang == "zh" else "required"))
+            r = acc.change_bid(park, when, bid_id, action, reason.strip(), None, shift)
+        except ValueError as exc:
+            return _render(request, "fragment_result.html.j2", ok=False, message=str(exc), problems=[])
+        except Problem as exc:
+            return _render(
+                request,
+                "fragment_result.html.j2",
+                ok=False,
+                message=exc.detail,
+                problems=[p["message"] for p in exc.errors],
+            )
+        return _render(
+            request,
+            "fragment_result.html.j2",
+            ok=True,
+            message=f"{bid_id[:8]}: {t(r['state'], lang)} · {t('revision', lang)} {r['revision']}",
+            problems=[],
         )
 
     return _page(request, build)
@@ -379,6 +423,8 @@ def operator(request: Request, park: str | None = None, day: str | None = None) 
             user=acc.who,
             park=park_id,
             day=when,
+            prev_day=when - timedelta(days=1),
+            next_day=when + timedelta(days=1),
             queue=acc.enrolments(park_id, "submitted"),
             recent=[e for e in acc.enrolments(park_id) if e["state"] != "submitted"][-10:],
             month=month,
