@@ -12,10 +12,13 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from sqlalchemy import Engine
 
 from gateway.services import WORKERS, make_worker
-from infra.worker import WorkerThread, run_relay
+from infra.kafka import make_producer
+from infra.worker import WorkerThread, abandon_producer, run_relay
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +33,24 @@ class Pipeline:
         self.threads = [WorkerThread(make_worker(n, engine, kafka_bootstrap)) for n in names]
         self._relay_stop = threading.Event()
         self._relay_abandon = threading.Event()
-        self._relay = threading.Thread(
-            target=run_relay,
-            args=(engine, kafka_bootstrap, self._relay_stop, 0.2, self._relay_abandon),
-            name="outbox-relay",
-            daemon=True,
+        self._kafka_bootstrap = kafka_bootstrap
+        self._relay_producer: KafkaProducer | None = None  # ours, so a failed run can abandon it
+        self._relay_error: KafkaError | None = None
+        self._relay = threading.Thread(target=self._run_relay, name="outbox-relay", daemon=True)
+
+    def _run_relay(self) -> None:
+        try:
+            self._relay_producer = make_producer(self._kafka_bootstrap)
+        except KafkaError as exc:  # reported by check_alive, where run-day asks the health watch why
+            self._relay_error = exc
+            return
+        run_relay(
+            self.engine,
+            self._kafka_bootstrap,
+            self._relay_stop,
+            0.2,
+            self._relay_abandon,
+            self._relay_producer,
         )
 
     def __enter__(self) -> Pipeline:
@@ -58,6 +74,8 @@ class Pipeline:
                     )
 
     def check_alive(self) -> None:
+        if self._relay_error is not None:
+            raise PipelineError(f"outbox relay could not start: {self._relay_error!r}")
         for thread in self.threads:
             if thread.error is not None or (thread.ident is not None and not thread.is_alive()):
                 raise PipelineError(f"worker {thread.worker.group} stopped: {thread.error!r}")
@@ -70,5 +88,7 @@ class Pipeline:
             self._relay_abandon.set()
         self._relay_stop.set()
         self._relay.join(2 if failed else 30)
+        if self._relay.is_alive() and self._relay_producer is not None:  # blocked on a broker that is gone
+            abandon_producer(self._relay_producer)
         for thread in self.threads:
             thread.stop(1 if failed else 10)

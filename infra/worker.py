@@ -203,10 +203,12 @@ def run_relay(
     stop: threading.Event,
     interval_s: float = 0.2,
     abandon: threading.Event | None = None,
+    producer: KafkaProducer | None = None,
 ) -> None:
     """Publish outbox rows until ``stop`` is set (one relay per database), then a last time unless
-    ``abandon`` is set too (the run failed: unpublished facts wait in the outbox for the next run)."""
-    producer = make_producer(kafka_bootstrap)
+    ``abandon`` is set too (the run failed: unpublished facts wait in the outbox for the next run).
+    A caller that passes its ``producer`` can abandon it while a publish waits on a dead broker."""
+    producer = producer or make_producer(kafka_bootstrap)
     abandoned = False
     try:
         while not stop.is_set():
@@ -219,7 +221,21 @@ def run_relay(
         if not abandoned:
             relay(engine, producer)
     finally:
-        producer.close(timeout=0 if abandoned else None)
+        if abandoned:
+            abandon_producer(producer)
+        else:
+            producer.close()
+
+
+def abandon_producer(producer: KafkaProducer) -> None:
+    """Close at once, dropping what the broker never acknowledged (the outbox still holds it).
+
+    ``close`` first unregisters kafka-python's exit hook, which would otherwise flush again at
+    interpreter exit and print a KafkaTimeoutError traceback after the true cause."""
+    try:
+        producer.close(timeout=0)
+    except KafkaError as exc:
+        log.debug("abandoned producer: %s", exc)
 
 
 class WorkerThread(threading.Thread):
@@ -235,6 +251,9 @@ class WorkerThread(threading.Thread):
     def run(self) -> None:
         try:
             run_worker(self.worker, self.stop_event, self.ready_event)
+        except KafkaError as exc:  # the broker went away: the health watch names it, no traceback
+            self.error = exc
+            log.error("worker %s stopped: %s", self.worker.group, exc)
         except BaseException as exc:
             self.error = exc
             log.exception("worker %s crashed", self.worker.group)
