@@ -208,50 +208,52 @@ def run_day(park_id: str, day: date, settings: Settings, progress: Progress = lo
     """Run (or resume) one park's market day and write its run folder."""
     run_id = f"{park_id}-{day.isoformat()}-{uuid.uuid4().hex[:8]}"
     folder = settings.run_dir / park_id / day.isoformat()
-    with local_services(settings) as endpoints:
+    database_url = settings.resolved_database_url
+    migrate(database_url)  # under its own lock: concurrent first runs both get the schema
+    # the lease before anything slow, so a second run of the day is refused within seconds
+    with (
+        lease(f"run-day:{park_id}:{day.isoformat()}", database_url, settings.redis_url) as held,
+        local_services(settings) as endpoints,
+    ):
         progress(
             f"services  kafka {endpoints.kafka_bootstrap}, redis {endpoints.redis_url}, "
             f"database {endpoints.database_url.split('?')[0]}"
         )
-        migrate(endpoints.database_url)
         engine = make_engine(endpoints.database_url)
         scenario = portfolio(engine, park_id, day)
         progress(f"park      {scenario.park.name} ({scenario.version}), delivery day {day}")
         ensure_topics(endpoints.kafka_bootstrap)
-        with lease(
-            f"run-day:{park_id}:{day.isoformat()}", endpoints.database_url, settings.redis_url
-        ) as held:
-            watch = Watch(_components(endpoints, engine), held, settings.outage_budget_s)
-            abandoned = _abandon_stale_runs(engine, park_id, day)
-            if abandoned:
+        watch = Watch(_components(endpoints, engine), held, settings.outage_budget_s)
+        abandoned = _abandon_stale_runs(engine, park_id, day)
+        if abandoned:
+            progress(
+                f"recover   {abandoned} earlier run(s) of this day stopped without finishing: marked abandoned"
+            )
+        outcome = RunOutcome(park_id, day, run_id, folder, already_settled=False, scenario=scenario)
+        with engine.begin() as conn:
+            conn.execute(
+                insert(runs).values(
+                    run_id=run_id, park_id=park_id, market_day=day, status="running", started_at=now()
+                )
+            )
+        try:
+            if _count(engine, park_id, day, "settlement") > 0:
+                outcome.already_settled = True
                 progress(
-                    f"recover   {abandoned} earlier run(s) of this day stopped without finishing: marked abandoned"
+                    f"settled   {park_id} {day} was settled before; its facts are final, nothing is rerun"
                 )
-            outcome = RunOutcome(park_id, day, run_id, folder, already_settled=False, scenario=scenario)
-            with engine.begin() as conn:
-                conn.execute(
-                    insert(runs).values(
-                        run_id=run_id, park_id=park_id, market_day=day, status="running", started_at=now()
-                    )
-                )
+            else:
+                _run_stages(engine, endpoints.kafka_bootstrap, scenario, day, progress, outcome, watch)
+            with engine.connect() as conn:
+                outcome.facts = {s.schema: stored_envelopes(conn, park_id, day, s.schema) for s in STAGES}
+            held.check()
+            _finish(engine, run_id, "done", None)
+        except BaseException as exc:
             try:
-                if _count(engine, park_id, day, "settlement") > 0:
-                    outcome.already_settled = True
-                    progress(
-                        f"settled   {park_id} {day} was settled before; its facts are final, nothing is rerun"
-                    )
-                else:
-                    _run_stages(engine, endpoints.kafka_bootstrap, scenario, day, progress, outcome, watch)
-                with engine.connect() as conn:
-                    outcome.facts = {s.schema: stored_envelopes(conn, park_id, day, s.schema) for s in STAGES}
-                held.check()
-                _finish(engine, run_id, "done", None)
-            except BaseException as exc:
-                try:
-                    _finish(engine, run_id, "failed", f"{type(exc).__name__}: {exc}")
-                except Exception as journal_exc:  # noqa: BLE001 - the database may be the failure: keep the true cause
-                    log.warning("could not record the failed run %s: %s", run_id, journal_exc)
-                raise
+                _finish(engine, run_id, "failed", f"{type(exc).__name__}: {exc}")
+            except Exception as journal_exc:  # noqa: BLE001 - the database may be the failure: keep the true cause
+                log.warning("could not record the failed run %s: %s", run_id, journal_exc)
+            raise
     return outcome
 
 
