@@ -1,9 +1,13 @@
 """The pages as people use them: Playwright driving Debian's chromium, offline, against a served gateway.
 
-Logs in as each role, enrols a battery as an enterprise and approves it as an operator (a
-different user), sees it in the next day's portfolio, submits and approves a settled day with
-four eyes, switches to Chinese, and checks that an enterprise cannot open another enterprise's
-data by URL. Screenshots of each page type go to ``<run dir>/screenshots``.
+Logs in as each role; the trader's forecast chart has its P10/P50/P90 traces. An enterprise
+enrols a battery and an operator (a different user) approves it; the next day's forecast is
+stored and the **real aggregator worker** makes that day's offer from the portfolio that now
+holds the battery, and the trader page of the next day shows the battery among the offer's
+assets. A month whose every day is settled is submitted by one operator and approved by another
+(the same operator's approval is refused; a month with unsettled days cannot be submitted). An
+enterprise cannot open another enterprise's data by URL. Screenshots of every page type go to
+``<run dir>/screenshots``.
 """
 
 from __future__ import annotations
@@ -13,17 +17,26 @@ import os
 import shutil
 import threading
 import time
+from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 import uvicorn
 
+from gateway.seed import seed_day, seed_days
+from infra.contracts import Topic
+from infra.db import make_engine
+from infra.db.outbox import stored_envelopes
 from infra.embedded import free_port
-from tests.gateway.conftest import PASSWORD, World
+from infra.registry import portfolio
+from tests.gateway.conftest import DAY, PARK, PASSWORD, World
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
+NEXT = DAY + timedelta(days=1)
+JUNE = date(2026, 6, 1)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +54,57 @@ def server(world: World):
     thread.join(10)
 
 
-def test_pages_for_every_role(server: str, world: World) -> None:
+@pytest.fixture(scope="module")
+def settled_june(world: World) -> list[date]:
+    """Every day of June 2026 settled (synthetic market facts, real settlement)."""
+    return seed_days(make_engine(world.url), PARK, JUNE, date(2026, 6, 30))
+
+
+@pytest.fixture(scope="module")
+def daily_report(world: World) -> Path:
+    """The run folder of the seeded day with report.html, as run-day writes it."""
+    from gateway.report import write_run_folder
+
+    engine = make_engine(world.url)
+    with engine.connect() as conn:
+        facts = {
+            k: stored_envelopes(conn, PARK, DAY, k)
+            for k in ("forecast_set", "offer", "bid", "award", "dispatch", "metering", "settlement")
+        }
+    outcome = SimpleNamespace(
+        folder=world.run_dir / PARK / DAY.isoformat(),
+        facts=facts,
+        park_id=PARK,
+        day=DAY,
+        run_id="seeded",
+        already_settled=False,
+        stage_seconds={},
+    )
+    return write_run_folder(outcome, portfolio(engine, PARK, DAY), engine)
+
+
+def _next_day_offer(world: World) -> None:
+    """The forecast service's part is seeded; the offer is the aggregator worker's, unchanged."""
+    from aggregator.worker import AggregatorWorker
+
+    engine = make_engine(world.url)
+    seed_day(engine, PARK, NEXT, through="forecast")
+    with engine.connect() as conn:
+        (forecast,) = stored_envelopes(conn, PARK, NEXT, "forecast_set")
+    assert AggregatorWorker(engine, "127.0.0.1:9").apply(Topic.FORECASTS, forecast)
+    with engine.connect() as conn:
+        (offer,) = stored_envelopes(conn, PARK, NEXT, "offer")
+    assert offer.producer == "aggregator" and offer.payload["forecast_message_id"] == forecast.message_id
+
+
+def _plot_traces(page, element_id: str) -> int:
+    page.wait_for_function(f"document.getElementById('{element_id}').data !== undefined", timeout=15000)
+    return page.evaluate(f"document.getElementById('{element_id}').data.length")
+
+
+def test_pages_for_every_role(
+    server: str, world: World, settled_june: list[date], daily_report: Path
+) -> None:
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail("chromium is missing: make test installs it (apt-get install chromium)")
@@ -62,11 +125,14 @@ def test_pages_for_every_role(server: str, world: World) -> None:
             page.wait_for_load_state("networkidle")
             return page
 
+        # the trader's day: the forecast chart has P10-P90 bands and medians of load, PV and wind
         trader = login("trader_li")
         assert trader.url.endswith("/trader")
-        assert trader.locator("#plot-forecast").count() == 1
+        assert _plot_traces(trader, "plot-forecast") == 9
+        assert _plot_traces(trader, "plot-offer") >= 1 and _plot_traces(trader, "plot-awards") >= 2
         trader.screenshot(path=str(shots / "trader.png"), full_page=True)
 
+        # an enterprise enrols a battery
         cell = login("cell_user")
         assert "/enterprise" in cell.url and "cell_plant" in cell.content()
         spec = {
@@ -93,34 +159,96 @@ def test_pages_for_every_role(server: str, world: World) -> None:
         request_id = result.split(":")[0].strip()
         cell.screenshot(path=str(shots / "enterprise.png"), full_page=True)
         # another enterprise's data by URL: refused
-        other = cell.goto(f"{server}/api/v1/parks/datong/days/2026-07-15/statements/cathode_plant")
+        other = cell.goto(f"{server}/api/v1/parks/datong/days/{DAY}/statements/cathode_plant")
         assert other is not None and other.status == 404
         market = cell.goto(f"{server}/trader?park=datong")
         assert market is not None and market.status == 403
-        cell.goto(f"{server}/enterprise?park=datong&day=2026-07-15&lang=zh")
-        assert "结算单" in cell.content() and "cathode_plant" not in cell.content()
+        cell.goto(f"{server}/enterprise?park=datong&day={DAY}&lang=zh")
+        zh = cell.content()
+        assert "结算单" in zh and "碳账户" in zh and "cathode_plant" not in zh
         cell.screenshot(path=str(shots / "enterprise-zh.png"), full_page=True)
 
+        # an operator (not the submitter) approves it: in the portfolio from the next day
         op = login("op_anna")
         assert op.url.endswith("/operator")
         op.click(f"#approve-{request_id}")
         op.wait_for_selector(f"#result-{request_id} .result")
         approved = op.inner_text(f"#result-{request_id}")
-        assert "approved" in approved, approved
-        op.screenshot(path=str(shots / "operator.png"), full_page=True)
+        assert "approved" in approved and str(NEXT) in approved, approved
         tomorrow = httpx.get(
-            f"{server}/api/v1/parks/datong/portfolio?day=2026-07-16", headers=world.login("trader_li")
+            f"{server}/api/v1/parks/datong/portfolio?day={NEXT}", headers=world.login("trader_li")
         ).json()
         assert "cell_bess_web" in {a["id"] for a in tomorrow["assets"]}
 
-        # settlement review: submitted by one operator, approved by another (four eyes)
-        op.goto(f"{server}/operator?park=datong&day=2026-07-15")
+        # the next day's offer, made by the aggregator from that portfolio, pools the battery
+        _next_day_offer(world)
+        trader.goto(f"{server}/trader?park=datong&day={NEXT}")
+        assert trader.inner_text("#offer-portfolio") == tomorrow["version"]
+        row = trader.locator("#offer-asset-cell_bess_web")
+        assert row.count() == 1, trader.inner_text("#offer")
+        assert "cell_plant" in row.inner_text()
+        assert _plot_traces(trader, "plot-forecast") == 9 and _plot_traces(trader, "plot-offer") >= 1
+        trader.locator("#offer").screenshot(path=str(shots / "trader-next-day-offer.png"))
+
+        # a month is submitted only when every day is settled ...
+        op.goto(f"{server}/operator?park=datong&day={DAY}")
+        op.click("#submit-month")
+        op.wait_for_selector("#month-result .result")
+        assert "not settled" in op.inner_text("#month-result"), op.inner_text("#month-result")
+        # ... June is: submitted by one operator, approved by another (four eyes)
+        op.goto(f"{server}/operator?park=datong&day={JUNE}")
+        assert op.inner_text("#month-settled") == "30/30"
+        op.click("#submit-month")
+        op.wait_for_selector("#month-result .result[data-ok=yes]")
+        op.goto(f"{server}/operator?park=datong&day={JUNE}")
+        assert op.get_attribute("#month-state", "data-state") == "submitted"
+        op.click("#approve-month")
+        op.wait_for_selector("#month-result .result")
+        refused = op.inner_text("#month-result")
+        assert "four eyes" in refused and op.get_attribute("#month-result .result", "data-ok") == "no", (
+            refused
+        )
+        bo = login("op_bo")
+        bo.goto(f"{server}/operator?park=datong&day={JUNE}")
+        bo.click("#approve-month")
+        bo.wait_for_selector("#month-result .result[data-ok=yes]")
+        bo.goto(f"{server}/operator?park=datong&day={JUNE}&lang=zh")
+        assert bo.get_attribute("#month-state", "data-state") == "approved"
+        assert "已批准" in bo.inner_text("#month-state")
+        assert "op_anna" in bo.inner_text("#month-history") and "op_bo" in bo.inner_text("#month-history")
+        bo.screenshot(path=str(shots / "operator-month-review.png"), full_page=True)
+        op.goto(f"{server}/operator?park=datong&day={DAY}")
+        op.screenshot(path=str(shots / "operator.png"), full_page=True)
+
         auditor = login("auditor_wu")
-        assert auditor.url.endswith("/auditor") and "enrolment.approved" in auditor.content()
+        assert auditor.url.endswith("/auditor")
+        content = auditor.content()
+        assert "enrolment.approved" in content and "settlement.review" in content
         auditor.screenshot(path=str(shots / "auditor.png"), full_page=True)
+
+        # the daily report with its headline panel and images that load
+        trader.goto(f"{server}/trader?park=datong&day={DAY}")
+        trader.click("#report-link")
+        trader.wait_for_load_state("networkidle")
+        images = trader.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+        assert images and all(w > 0 for w in images), images
+        trader.screenshot(path=str(shots / "report.png"), full_page=True)
+
         admin = login("admin")
         admin.goto(f"{server}/docs")
         admin.wait_for_selector(".swagger-ui", timeout=15000)
+        admin.wait_for_selector(".opblock", timeout=15000)
         admin.screenshot(path=str(shots / "docs.png"))
         browser.close()
-    assert len(list(shots.glob("*.png"))) >= 6
+    names = {p.name for p in shots.glob("*.png")}
+    assert {
+        "trader.png",
+        "trader-next-day-offer.png",
+        "enterprise.png",
+        "enterprise-zh.png",
+        "operator.png",
+        "operator-month-review.png",
+        "auditor.png",
+        "report.png",
+        "docs.png",
+    } <= names
