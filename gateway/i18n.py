@@ -177,8 +177,8 @@ TEXT: dict[str, dict[str, str]] = {
     "expected_mwh": {"en": "Expected net injection (MWh)", "zh": "预计净上网电量（兆瓦时）"},
     "flexible_mw": {"en": "Price-responsive range (MW)", "zh": "价格响应范围（兆瓦）"},
     "offer_no_assets": {
-        "en": "This offer does not name its assets (made before offers named them).",
-        "zh": "该报价未列出所聚合的资源（早于报价列出资源的版本）。",
+        "en": "This offer does not name its assets.",
+        "zh": "该报价未列出所聚合的资源。",
     },
     "kind": {"en": "Kind", "zh": "类型"},
     "postings": {"en": "Postings", "zh": "分录"},
@@ -214,6 +214,7 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "绿证覆盖电量（兆瓦时）",
     },
     "electricity_exported": {"en": "Exported electricity (MWh)", "zh": "上网电量（兆瓦时）"},
+    "with_month": {"en": "approved with the month", "zh": "随月度结算批准"},
     "month_review": {"en": "Month review", "zh": "月度结算审核"},
     "days": {"en": "Days", "zh": "日"},
 }

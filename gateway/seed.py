@@ -28,6 +28,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from infra.contracts import (
+    AssetContribution,
     AssetMetering,
     AssetSetpoints,
     Award,
@@ -178,6 +179,27 @@ def forecast_set(scenario: Scenario, day: date) -> ForecastSet:
     )
 
 
+def _contributions(scenario: Scenario, day: date, n: int, hours: float) -> list[AssetContribution]:
+    """The seeded offer names its assets: each one's seeded schedule; the 30 MW of segments are the
+    batteries', shared by power."""
+    storage = [a for a in scenario.park.assets if a.type == "battery"]
+    power = sum(a.power_mw for a in storage) or 1.0  # type: ignore[attr-defined]
+    out = []
+    for a in scenario.park.assets:
+        mw = asset_mw(a, day, n)
+        out.append(
+            AssetContribution(
+                asset_id=a.id,
+                enterprise_id=a.enterprise,
+                expected_mwh=round(float(mw.sum() * hours), 3) + 0.0,
+                min_mw=round(float(mw.min()), 3) + 0.0,
+                max_mw=round(float(mw.max()), 3) + 0.0,
+                flexible_mw=round(30.0 * a.power_mw / power, 3) if a in storage else 0.0,  # type: ignore[attr-defined]
+            )
+        )
+    return sorted(out, key=lambda c: (c.enterprise_id, c.asset_id))
+
+
 def _stored(engine: Engine, park_id: str, day: date, schema: str) -> list[Envelope]:
     with engine.connect() as conn:
         return stored_envelopes(conn, park_id, day, schema)
@@ -239,6 +261,7 @@ def seed_day(
             ],
             expected_revenue_cny=round(float(np.sum(net * medians["market.price_da_cny_per_mwh"]) / 4), 2),
             expected_emissions_tco2=round(float(np.sum(np.clip(-net, 0, None)) / 4 * 0.8325), 3),
+            assets=_contributions(scenario, day, n, forecast.interval_minutes / 60),
         )
         offer_env = offer.envelope(park_id, day, "day_ahead")
         with engine.begin() as conn:

@@ -30,6 +30,17 @@ TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "web"),
     autoescape=True,
 )
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    """A number with thousands separators and no "-0.0"."""
+    if value is None:
+        return "–"
+    rounded = round(float(value), digits)
+    return f"{(rounded if rounded != 0 else 0.0):,.{digits}f}"
+
+
+TEMPLATES.filters["num"] = _num
 HOME = {
     "trader": "/trader",
     "enterprise": "/enterprise",

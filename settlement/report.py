@@ -31,7 +31,11 @@ ITEMS = (*PARK_ITEMS, *(i for i in ENTERPRISE_ITEMS if i not in PARK_ITEMS))
 def _templates() -> Any:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    return Environment(loader=PackageLoader("settlement", "templates"), autoescape=select_autoescape(["j2"]))
+    from infra.labels import bilingual
+
+    env = Environment(loader=PackageLoader("settlement", "templates"), autoescape=select_autoescape(["j2"]))
+    env.globals["label"] = bilingual
+    return env
 
 
 def _account(st: Settlement) -> dict[str, Any]:
