@@ -36,6 +36,22 @@ def to_tick(price: float, rules: MarketRules) -> float:
     return round(ticked, 6)
 
 
+def band_tick(price: float, rules: MarketRules, *, up: bool) -> float | None:
+    """A band's price on the tick, rounded to the side where the band still pays (up bands sell
+    at or above their price, so up; down bands buy below theirs, so down); None when no clearing
+    price inside the offer limits would make the band pay (an up band dearer than the cap, a
+    down band below the floor)."""
+    tick = rules.price_tick_cny_per_mwh
+    if up and price > rules.offer_price_cap_cny_per_mwh + 1e-9:
+        return None
+    if not up and price <= rules.offer_price_floor_cny_per_mwh + 1e-9:
+        return None
+    steps = price / tick
+    ticked = (math.ceil(steps - 1e-9) if up else math.floor(steps + 1e-9)) * tick
+    ticked = min(max(ticked, rules.offer_price_floor_cny_per_mwh), rules.offer_price_cap_cny_per_mwh)
+    return round(ticked, 6)
+
+
 def _merge(steps: list[list[float]], i: int, j: int, rules: MarketRules) -> None:
     """Merge step j into step i (neighbours) at their quantity-weighted price."""
     (pi, qi), (pj, qj) = steps[i], steps[j]
@@ -120,7 +136,10 @@ def _add_bands(
     candidates: dict[tuple[str, float], float] = {}
     for kind, bands in (("up", up_bands), ("down", down_bands)):
         for price, qty in bands:
-            key = (kind, to_tick(price, rules))
+            ticked = band_tick(price, rules, up=kind == "up")
+            if ticked is None:
+                continue
+            key = (kind, ticked)
             candidates[key] = candidates.get(key, 0.0) + qty
     prices = {p for p, _ in steps}
     for (kind, price), qty in sorted(candidates.items(), key=lambda item: -item[1]):

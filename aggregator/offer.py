@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from aggregator.ancillary import demand_response_offers, regulation_offers, regulation_value_per_mw_interval
+from aggregator.bands import ImportCharge, import_charge, market_bands
 from aggregator.curves import energy_curve
 from aggregator.errors import InfeasibleError, Violation
 from aggregator.inputs import (
@@ -165,7 +166,13 @@ def build_offer(
 
     G = solution.injection
     median_price = inputs.median("market.price_da_cny_per_mwh")
-    bands = _bands(solution, inputs.T)
+    charge = import_charge(
+        solution,
+        model.portfolio.import_tariff_cny_per_mwh,
+        model.portfolio.grid_ef_tco2_per_mwh,
+        contracts.green_mw,
+    )
+    bands = _bands(solution, prices.prices, charge, model.b.band_scenario or 0)
     curves = [
         energy_curve(prices.prices[:, t], G[:, t], scenario.market, float(median_price[t]), *bands[t])
         for t in range(inputs.T)
@@ -206,17 +213,23 @@ def build_offer(
     )
 
 
-def _bands(solution: Solution, T: int) -> list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]:
-    """Per interval, the storage fleets' (price, MW) up and down flexibility bands."""
-    out: list[tuple[list[tuple[float, float]], list[tuple[float, float]]]] = [([], []) for _ in range(T)]
+def _bands(
+    solution: Solution, prices: np.ndarray, charge: ImportCharge, band_scenario: int
+) -> list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]:
+    """Per interval, the storage fleets' (market price, MW) up and down flexibility bands: device
+    prices net of the import charges each band moves, beyond the price scenarios ``prices`` (K, T)
+    (:mod:`aggregator.bands`)."""
+    T = prices.shape[1]
+    device: list[tuple[list[tuple[float, float]], list[tuple[float, float]]]] = [([], []) for _ in range(T)]
     for fleet, bands in solution.bands():
         for t in range(T):
             for i in range(fleet.n):
                 if bands.up_mw[i, t] > BAND_MIN_MW:
-                    out[t][0].append((float(bands.up_price[i, t]), float(bands.up_mw[i, t])))
+                    device[t][0].append((float(bands.up_price[i, t]), float(bands.up_mw[i, t])))
                 if bands.down_mw[i, t] > BAND_MIN_MW:
-                    out[t][1].append((float(bands.down_price[i, t]), float(bands.down_mw[i, t])))
-    return out
+                    device[t][1].append((float(bands.down_price[i, t]), float(bands.down_mw[i, t])))
+    G = solution.injection[band_scenario]
+    return [market_bands(t, float(G[t]), prices[:, t], *device[t], charge) for t in range(T)]
 
 
 def _at_risk(solution: Solution, inputs: DayInputs) -> list[AtRisk]:
