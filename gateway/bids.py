@@ -138,9 +138,21 @@ def _stored_transitions(conn: Connection, bid_id: str) -> list[Transition]:
     ]
 
 
+_TABLE_READY: set[str] = set()
+
+
+def _ensure_table(engine: Engine) -> None:
+    """Bidding's transition table exists (created on first use, as bidding's SqlStore does), checked
+    once per database rather than on every request."""
+    key = engine.url.render_as_string(hide_password=True)
+    if key not in _TABLE_READY:
+        SqlStore(engine)
+        _TABLE_READY.add(key)
+
+
 def load(engine: Engine, scenario: Scenario, park_id: str, day: Any) -> list[StoredBid]:
     """The day's bids (revisions folded into the bid they revise), each with its lifecycle."""
-    SqlStore(engine)  # bidding's table exists from here on
+    _ensure_table(engine)
     with engine.connect() as conn:
         bids = stored_envelopes(conn, park_id, day, "bid")
         awards = {
