@@ -83,6 +83,14 @@ ASSET_DEFAULTS: dict[str, dict[str, Any]] = {
         "weekend_factor": 1,
         "holiday_factor": 1,
     },
+    "interruptible_load": {
+        "baseline_mw": 6,
+        "max_curtail_mw": 5,
+        "max_duration_h": 2,
+        "max_energy_mwh_per_day": 10,
+        "cost_cny_per_mwh": 300,
+        "notice_minutes": 0,
+    },
 }
 
 

@@ -125,7 +125,7 @@ def _exchange(
         h,
     )
     cny["deviation_charge"] = market.deviation_charge(
-        rules, park.actual, facts.q_rt_mw, facts.p_rt_cny_per_mwh, h
+        rules, park.actual, facts.q_rt_mw, facts.p_rt_cny_per_mwh, h, facts.dr_mw
     )
     cny.update(
         market.regulation_amounts(
@@ -168,7 +168,9 @@ def _exchange(
         "mlt_energy": float(contracts.q_mw.sum() * h),
         "day_ahead_energy": float((facts.q_da_mw - contracts.q_mw).sum() * h),
         "real_time_energy": float((park.actual - facts.q_da_mw * h).sum()),
-        "deviation_charge": float(market.deviation_excess_mwh(rules, park.actual, facts.q_rt_mw, h).sum()),
+        "deviation_charge": float(
+            market.deviation_excess_mwh(rules, park.actual, facts.q_rt_mw, h, facts.dr_mw).sum()
+        ),
         "regulation_mileage": None,
         "regulation_capacity": None,
         "demand_response": float(market.dr_paid_mwh(rules, facts.dr_mw, delivered, h).sum()),

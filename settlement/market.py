@@ -6,7 +6,9 @@ function returns per-interval amounts in CNY; :mod:`settlement.day` rounds them 
 * Three-part energy (DOMAIN.md §3): ``Q_MLT*P_MLT + (Q_DA - Q_MLT)*P_DA + (Q_actual - Q_DA)*P_RT``.
 * Energy deviation: metered energy that misses the real-time schedule by more than
   ``deviation.free_band_fraction`` of it pays ``excess * P_RT * penalty_price_factor``
-  (a negative real-time price never turns the charge into a payment).
+  (a negative real-time price never turns the charge into a payment); where the market file
+  says so (``deviation.demand_response_exempt``) the deviation an awarded demand-response event
+  asked for (its direction, up to its MW) is not assessed.
 * Frequency regulation: ``mileage * price * K`` with ``K = w0*(a*k1 + w1*k2 + w2*k3)`` clipped to
   ``[0, k_cap]``, plus ``capacity_mw * hours * capacity_price`` where the province pays one.
 * Demand response: delivery is the metered change against the baseline in the awarded
@@ -75,19 +77,34 @@ def energy_amounts(
 
 
 def deviation_excess_mwh(
-    rules: MarketRules, actual_mwh: np.ndarray, q_rt_mw: np.ndarray, hours: float
+    rules: MarketRules,
+    actual_mwh: np.ndarray,
+    q_rt_mw: np.ndarray,
+    hours: float,
+    dr_mw: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Energy missing or exceeding the real-time schedule beyond the free band."""
+    """Energy missing or exceeding the real-time schedule beyond the free band. With
+    ``deviation.demand_response_exempt``, the part of the deviation in the direction of an awarded
+    demand-response event (``dr_mw``: + peak cut, - valley fill), up to the event's energy, is not
+    assessed: the market asked for that change."""
     schedule = q_rt_mw * hours
-    return np.maximum(
-        np.abs(actual_mwh - schedule) - rules.deviation.free_band_fraction * np.abs(schedule), 0.0
-    )
+    deviation = actual_mwh - schedule
+    if dr_mw is not None and rules.deviation.demand_response_exempt:
+        direction = np.sign(dr_mw)
+        asked = np.minimum(np.maximum(direction * deviation, 0.0), np.abs(dr_mw) * hours)
+        deviation = deviation - direction * asked
+    return np.maximum(np.abs(deviation) - rules.deviation.free_band_fraction * np.abs(schedule), 0.0)
 
 
 def deviation_charge(
-    rules: MarketRules, actual_mwh: np.ndarray, q_rt_mw: np.ndarray, p_rt: np.ndarray, hours: float
+    rules: MarketRules,
+    actual_mwh: np.ndarray,
+    q_rt_mw: np.ndarray,
+    p_rt: np.ndarray,
+    hours: float,
+    dr_mw: np.ndarray | None = None,
 ) -> np.ndarray:
-    excess = deviation_excess_mwh(rules, actual_mwh, q_rt_mw, hours)
+    excess = deviation_excess_mwh(rules, actual_mwh, q_rt_mw, hours, dr_mw)
     return -excess * np.maximum(p_rt, 0.0) * rules.deviation.penalty_price_factor
 
 

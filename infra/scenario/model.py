@@ -44,6 +44,11 @@ class DeviationRule(Sourced):
     threshold_fraction: Fraction = Field(description="delivery below award x this fraction is penalised")
     penalty_price_factor: NonNegative = Field(description="penalty = shortfall x clearing price x factor")
     free_band_fraction: Fraction = Field(description="energy deviation within this band of the award is free")
+    demand_response_exempt: bool = Field(
+        False,
+        description="energy that departs from the real-time schedule in the direction of an awarded "
+        "demand-response event, up to the event's MW, is not assessed as deviation (the market asked for it)",
+    )
 
 
 class RegulationBlock(BaseModel):

@@ -40,7 +40,7 @@ def test_prices_snap_to_tick_and_limits_with_a_note() -> None:
     assert prices == [0.0, 250.0, 1500.0]
     assert any("-30.00 moved to 0.00" in a for a in bid.adjustments)
     assert any("2000.00 moved to 1500.00" in a for a in bid.adjustments)
-    assert bid.rules_version == "shanxi@2026.11.1" and bid.offer_message_id == "offer-1"
+    assert bid.rules_version == "shanxi@2026.11.2" and bid.offer_message_id == "offer-1"
 
 
 def test_segments_are_merged_to_the_rule_count_and_size_and_stay_monotone() -> None:
