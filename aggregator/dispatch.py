@@ -1,7 +1,11 @@
 """Awards back into set-points: every asset gets a feasible schedule that together delivers the award.
 
 ``disaggregate`` solves the dispatch model (one scenario, the award as target, deviation
-priced above any clearing price) and reports any deviation with its reason. ``reoptimise``
+priced above any clearing price) and reports any deviation with its reason. Awarded demand
+response is executed, not merely held: in an event's intervals the target is the energy award
+plus the event's MW (peak cut: more injection, valley fill: less), so the flexible assets that
+offered it (batteries, interruptible loads, gas, shiftable loads) change their set-points;
+settlement measures the delivery against the baseline. ``reoptimise``
 is the intraday step: intervals already dispatched are frozen (and interruptible loads keep
 orders inside their notice time), the rest is re-solved with the latest forecasts, warm
 started on the compiled model. ``check_setpoints`` re-checks every device's limits in plain
@@ -81,6 +85,12 @@ def _award_arrays(award: Award, inputs: DayInputs) -> dict[str, np.ndarray]:
     return arrays
 
 
+def target_mw(award: dict[str, np.ndarray]) -> np.ndarray:
+    """The park injection the set-points must deliver: the energy award plus the awarded demand
+    response executed on top of it (+ peak cut: more injection; - valley fill: less)."""
+    return award["cleared_mw"] + award["demand_response_mw"]
+
+
 def _day(
     scenario: Scenario,
     inputs: DayInputs,
@@ -91,16 +101,15 @@ def _day(
     contracts = contract_positions(scenario, inputs.starts, inputs.dt_h)
     need_up, need_down = reserve_needs(scenario, inputs)
     energy_up, energy_down = energy_needs(scenario, inputs)
-    dr = award["demand_response_mw"]
     return DayData(
         profiles=inputs.medians(),
         green_mw=contracts.green_mw,
-        need_up=need_up + np.maximum(dr, 0),
-        need_down=need_down + np.maximum(-dr, 0),
+        need_up=need_up,
+        need_down=need_down,
         carbon_price=carbon_price,
         energy_need_up=energy_up,
         energy_need_down=energy_down,
-        award_mw=award["cleared_mw"],
+        award_mw=target_mw(award),
         regulation_award_mw=award["regulation_mw"],
         intraday=intraday,
     )
@@ -192,9 +201,10 @@ def _result(
         caps.update(fs.fleet.dispatch_caps(fs.setpoints(0), profiles))
     enterprise = {a.id: a.enterprise for a in scenario.park.assets}
     total = np.sum(list(setpoints.values()), axis=0)
-    deviation = total - award["cleared_mw"]
-    notes = notes + _deviation_notes(solution, inputs, deviation)
-    notes += _reserve_notes(solution, inputs, award)
+    deviation = total - target_mw(award)
+    notes = notes + _demand_response_notes(inputs, award, deviation)
+    notes += _deviation_notes(solution, inputs, deviation)
+    notes += _reserve_notes(solution, inputs)
     notes += [f"relaxed: {v.describe()}" for v in info.violations]
     notes += [f"{v.asset_id}: {v.family} by {v.amount:.3g} {v.unit}" for v in solution.targets_missed]
     problems = check_setpoints(scenario, inputs, setpoints)
@@ -271,7 +281,26 @@ def _deviation_notes(solution: Solution, inputs: DayInputs, deviation: np.ndarra
     return notes
 
 
-def _reserve_notes(solution: Solution, inputs: DayInputs, award: dict[str, np.ndarray]) -> list[str]:
+def _demand_response_notes(
+    inputs: DayInputs, award: dict[str, np.ndarray], deviation: np.ndarray
+) -> list[str]:
+    """One note per demand-response event executed: its span, direction and MW, and how much the
+    set-points deliver of it."""
+    dr = award["demand_response_mw"]
+    notes = []
+    for sign, direction in ((1, "peak cut"), (-1, "valley fill")):
+        for t0, t1 in _ranges(sign * dr > DEVIATION_TOLERANCE_MW, inputs):
+            asked = float(np.max(np.abs(dr[t0:t1])))
+            short = float(np.max(np.maximum(-sign * deviation[t0:t1], 0.0)))
+            delivered = "in full" if short <= DEVIATION_TOLERANCE_MW else f"short by up to {short:.3f} MW"
+            notes.append(
+                f"{_span(inputs, t0, t1)}: demand response {direction} of {asked:.3f} MW executed on top of the "
+                f"energy award ({delivered})"
+            )
+    return notes
+
+
+def _reserve_notes(solution: Solution, inputs: DayInputs) -> list[str]:
     notes = []
     if solution.regulation is not None:
         short = solution.regulation.short_mw
@@ -280,16 +309,11 @@ def _reserve_notes(solution: Solution, inputs: DayInputs, award: dict[str, np.nd
                 f"{_span(inputs, t0, t1)}: batteries hold only part of the awarded regulation (short by up to "
                 f"{short[t0:t1].max():.3f} MW)"
             )
-    dr = award["demand_response_mw"]
     for direction, short in (("up", solution.short_up[0]), ("down", solution.short_down[0])):
         for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW, inputs):
-            what = (
-                "awarded demand response and forecast reserve"
-                if np.any(dr[t0:t1] != 0)
-                else "forecast reserve"
-            )
             notes.append(
-                f"{_span(inputs, t0, t1)}: {direction}ward headroom for the {what} is short by up to {short[t0:t1].max():.3f} MW"
+                f"{_span(inputs, t0, t1)}: {direction}ward headroom for the forecast reserve is short by up to "
+                f"{short[t0:t1].max():.3f} MW"
             )
     for direction, energy in (("up", solution.energy_short_up), ("down", solution.energy_short_down)):
         for w, hours in enumerate(ENERGY_WINDOWS_H if energy is not None else ()):
