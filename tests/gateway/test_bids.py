@@ -119,3 +119,29 @@ def test_only_traders_change_bids_and_enterprises_see_none(world: World, open_da
     assert world.client.get(f"/api/v1/parks/{PARK}/days/{DAY}/bids", headers=enterprise).status_code == 403
     unknown = world.client.get(f"/api/v1/parks/{PARK}/days/{DAY}/bids/nope", headers=world.login("trader_li"))
     assert unknown.status_code == 404
+
+
+def test_trader_page_amends_and_withdraws(world: World) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.gateway.conftest import PASSWORD
+
+    day = now().date() + timedelta(days=4)
+    seed_day(make_engine(world.url), PARK, day, through="bid")
+    page = TestClient(world.client.app)
+    assert page.post("/login", data={"username": "trader_li", "password": PASSWORD}).status_code == 200
+    html = page.get("/trader", params={"park": PARK, "day": str(day), "lang": "zh"}).text
+    (bid,) = _bids(world, day)
+    assert f'hx-post="/web/bids/{bid["message_id"]}/amend"' in html and "申报截止" in html
+    form = {"park": PARK, "day": str(day), "reason": "峰段加价", "price_shift": "15"}
+    amended = page.post(f"/web/bids/{bid['message_id']}/amend", data=form, params={"lang": "zh"})
+    assert 'data-ok="yes"' in amended.text and "已修改" in amended.text, amended.text
+    no_reason = page.post(f"/web/bids/{bid['message_id']}/withdraw", data={**form, "reason": " "})
+    assert 'data-ok="no"' in no_reason.text
+    withdrawn = page.post(f"/web/bids/{bid['message_id']}/withdraw", data={**form, "reason": "检修"})
+    assert 'data-ok="yes"' in withdrawn.text, withdrawn.text
+    assert _bids(world, day)[0]["state"] == "withdrawn"
+    closed = page.post(
+        f"/web/bids/{_bids(world, DAY)[0]['message_id']}/amend", data={**form, "day": str(DAY)}
+    )
+    assert 'data-ok="no"' in closed.text and "2026-07-14T09:30:00+08:00" in closed.text
