@@ -39,6 +39,13 @@ class AgcPerformance:
     delay_s: int
 
 
+def battery_pool(capacity_mw: float) -> Follower:
+    """How the park's battery pool follows AGC [assumption]: power electronics answer within 4 s,
+    ramp the whole capacity in 2 s and track to 1 % of capacity (1 sigma)."""
+    capacity = max(capacity_mw, 1.0)
+    return Follower(delay_s=4, ramp_mw_per_s=capacity / 2, noise_mw=0.01 * capacity)
+
+
 def agc_signal(capacity_mw: float, seconds: int, gen: np.random.Generator) -> np.ndarray:
     """A regulation request that moves in steps every 30-120 s within +-capacity."""
     out = np.zeros(seconds)

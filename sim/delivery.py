@@ -19,6 +19,7 @@ from infra.db.outbox import enqueue
 from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from infra.worker import MessageContext, Worker
+from sim import agc
 from sim.backfill import backfill
 from sim.history import load_history
 from sim.noise import ar1, rng
@@ -44,14 +45,24 @@ def _controlled_mw(setpoint: np.ndarray, deviation: float, gen: np.random.Genera
 def _regulation(
     held_mw: list[float], scenario: Scenario, hours: float, gen: np.random.Generator
 ) -> RegulationPerformance:
+    """Per interval holding regulation: mileage about the market file's expectation, and k1-k3
+    measured from a simulated AGC signal and the battery pool following it (:mod:`sim.agc`), the
+    same simulation the exchange ranks the park's regulation offers with."""
     held = np.asarray(held_mw, dtype=float)
     active = held > 0
     mileage = held * scenario.market.regulation.mileage_per_mw_h * hours * gen.uniform(0.7, 1.3, len(held))
+    k = np.zeros((3, len(held)))
+    seconds = max(round(hours * 3600), 2)
+    for t in np.flatnonzero(active):
+        signal = agc.agc_signal(held[t], seconds, gen)
+        response = agc.follow(signal, agc.battery_pool(held[t]), gen)
+        perf = agc.performance(signal, response, held[t], scenario.market.exchange_simulator)
+        k[:, t] = perf.k1, perf.k2, perf.k3
     return RegulationPerformance(
         mileage_mw=np.round(np.where(active, mileage, 0.0), 3).tolist(),
-        k1_ramp=np.round(np.where(active, gen.uniform(0.8, 1.3, len(held)), 0.0), 3).tolist(),
-        k2_delay=np.round(np.where(active, gen.uniform(0.6, 0.95, len(held)), 0.0), 3).tolist(),
-        k3_error=np.round(np.where(active, gen.uniform(0.7, 0.97, len(held)), 0.0), 3).tolist(),
+        k1_ramp=np.round(k[0], 3).tolist(),
+        k2_delay=np.round(k[1], 3).tolist(),
+        k3_error=np.round(k[2], 3).tolist(),
     )
 
 

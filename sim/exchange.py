@@ -96,11 +96,11 @@ def park_regulation_performance(scenario: Scenario, day: date, capacity_mw: floa
     """The park battery pool's AGC performance over one simulated 15-minute trace."""
     gen = rng(scenario.park.simulation.seed, "agc", day.isoformat())
     signal = agc.agc_signal(max(capacity_mw, 1.0), 900, gen)
-    follower = agc.Follower(
-        delay_s=4, ramp_mw_per_s=max(capacity_mw, 1.0) / 2, noise_mw=0.01 * max(capacity_mw, 1.0)
-    )
     return agc.performance(
-        signal, agc.follow(signal, follower, gen), max(capacity_mw, 1.0), scenario.market.exchange_simulator
+        signal,
+        agc.follow(signal, agc.battery_pool(capacity_mw), gen),
+        max(capacity_mw, 1.0),
+        scenario.market.exchange_simulator,
     )
 
 

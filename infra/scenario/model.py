@@ -82,8 +82,10 @@ class RegulationRule(Sourced):
     expected_mileage_price_cny_per_mw: NonNegative = Field(
         0.0, description="mileage price a VPP expects to clear at, for valuing capacity when offering"
     )
-    expected_k_factor: NonNegative = Field(
-        1.0, description="performance factor K a storage resource typically earns (same formula as k_weights)"
+    expected_k_indices: tuple[NonNegative, NonNegative, NonNegative] = Field(
+        (1.0, 1.0, 1.0),
+        description="ramp (k1), delay (k2) and accuracy (k3) indices a storage resource typically reaches; "
+        "the expected K follows from them by this market's k_formula, as settlement computes it",
     )
     k_formula: Literal["additive", "multiplicative"] = Field(
         "additive",
@@ -96,6 +98,11 @@ class RegulationRule(Sourced):
     performance_weight: Fraction = Field(
         1.0, description="ranking price = offer price / performance**weight (0 = rank on price alone)"
     )
+
+    @property
+    def expected_k_factor(self) -> float:
+        """K the VPP expects to earn: the expected indices through the market's own K formula."""
+        return self.k_factor(*self.expected_k_indices)
 
     def k_factor(self, k1: float, k2: float, k3: float) -> float:
         """Performance factor K from the ramp (k1), delay (k2) and accuracy (k3) indices, in [0, k_cap]."""

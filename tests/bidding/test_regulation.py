@@ -121,3 +121,42 @@ def test_exchange_awards_regulation_per_block_within_demand() -> None:
     ]
     assert all(m <= d + 1e-9 for m, d in zip(mw, demand, strict=True))
     assert len(set(price[:24])) == 1, "one uniform price per block"
+
+
+def test_offer_and_settlement_value_regulation_with_the_market_files_k_formula() -> None:
+    from aggregator.ancillary import regulation_value_per_mw_interval
+    from settlement.market import k_factor
+
+    shanxi = load_scenario("datong").market
+    mengxi = load_scenario("chifeng").market
+    # Same expected indices (k1 = 2, k2 = k3 = 0.9), each file's own formula:
+    # Shanxi multiplicative 2 x 0.9 x 0.9 = 1.62; Mengxi additive 0.2 x (3 x 2 + 0.9 + 0.9) = 1.56.
+    assert shanxi.regulation.expected_k_factor == pytest.approx(1.62)
+    assert mengxi.regulation.expected_k_factor == pytest.approx(1.56)
+    for rules in (shanxi, mengxi):
+        reg = rules.regulation
+        k1, k2, k3 = (np.array([v]) for v in reg.expected_k_indices)
+        # what settlement would pay with the indices is what the offer expects to earn
+        assert k_factor(rules, k1, k2, k3)[0] == pytest.approx(reg.expected_k_factor)
+    # One MW held for one 15-minute interval: 2 MW mileage per MW-h x 0.25 h x 6 CNY/MW x K
+    assert regulation_value_per_mw_interval(shanxi, 0.25) == pytest.approx(2.0 * 0.25 * 6 * 1.62)
+
+
+def test_delivered_regulation_performance_comes_from_the_agc_simulation() -> None:
+    from sim.delivery import _regulation
+    from sim.noise import rng
+
+    rules, _ = _market()
+    s = load_scenario("datong")
+    perf = _regulation([4.0, 0.0, 4.0], s, 0.25, rng(7, "test"))
+    assert perf.mileage_mw[1] == 0 and perf.k1_ramp[1] == perf.k2_delay[1] == perf.k3_error[1] == 0
+    # The battery pool answers in 4 s against 60 s allowed: k2 = 1 - delay/60 with the delay the
+    # AGC trace shows (4 s, give or take the ramp); k1 is the achieved ramp over the required one.
+    for t in (0, 2):
+        assert 1 - 8 / 60 <= perf.k2_delay[t] <= 1 - 3 / 60
+        assert perf.k1_ramp[t] == 5.0  # 2 MW/s against 1.5 %/min of 4 MW: clipped at 5
+        assert 0 < perf.k3_error[t] < 1
+    assert (
+        rules.regulation.k_factor(perf.k1_ramp[0], perf.k2_delay[0], perf.k3_error[0])
+        == rules.regulation.k_cap
+    )
