@@ -29,7 +29,7 @@ from infra.contracts import Envelope
 from infra.db import make_engine, migrate
 from infra.db.outbox import stored_envelopes
 from infra.db.tables import dead_letters, outbox, runs
-from infra.embedded import Endpoints, local_services
+from infra.embedded import Endpoints, exit_if_terminating, local_services
 from infra.health import (
     Component,
     ComponentDown,
@@ -136,6 +136,7 @@ class Watch:
     last: float = 0.0
 
     def tick(self, force: bool = False) -> None:
+        exit_if_terminating()
         if not force and time.monotonic() - self.last < HEALTH_EVERY_S:
             return
         self.last = time.monotonic()

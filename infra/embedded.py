@@ -192,6 +192,17 @@ class Endpoints:
     database_url: str
 
 
+TERMINATING = threading.Event()  # SIGTERM came; see exit_if_terminating
+
+
+def exit_if_terminating() -> None:
+    """Raise SystemExit again if SIGTERM came: the first one is raised wherever the main thread
+    happens to be, and library code that catches BaseException there (Kafka clients) can swallow
+    it. Wait loops call this, so a stopped run always stops."""
+    if TERMINATING.is_set():
+        raise SystemExit(128 + signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def _sigterm_as_exit() -> Iterator[None]:
     """Turn SIGTERM into SystemExit so ``with`` blocks clean up (main thread only)."""
@@ -200,6 +211,7 @@ def _sigterm_as_exit() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        TERMINATING.set()
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
