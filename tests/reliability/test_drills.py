@@ -46,11 +46,6 @@ def test_ledger_verify_detects_every_tampering(drill_lab: Lab) -> None:
     assert len(tampered) == len(drills.TAMPER_CASES) and all(c.tamper_detected for c in tampered)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 12, open): settlement stores a validly signed award that names no stored bid; "
-    "settlement/worker.py must check the bid as sim/exchange.py checks the offer",
-)
 def test_forged_bids_and_awards_are_dead_lettered_and_change_no_fact(drill_lab: Lab) -> None:
     assert drill_lab.reference_dir is not None
     cases = drills.message_drill(
@@ -75,11 +70,6 @@ def test_malformed_messages_are_dead_lettered_with_a_reason(drill_lab: Lab) -> N
     assert all(c.cause for c in cases)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 12, open: the cause was named 44-50 s after the kill (relay waiting on the dead broker); "
-    "fixed in b770077 but not yet re-measured by this drill",
-)
 def test_broker_killed_mid_day_the_run_names_kafka_within_30_s_and_a_rerun_completes(drill_lab: Lab) -> None:
     case = drills.kill_broker(drill_lab, "offer")
     _held([case])
@@ -87,11 +77,6 @@ def test_broker_killed_mid_day_the_run_names_kafka_within_30_s_and_a_rerun_compl
     assert case.facts_lost == 0 and case.facts_duplicated == 0 and case.facts_changed == 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 12, open): Ray's DashboardAgent and RuntimeEnvAgent outlive a SIGKILLed run-day; "
-    "the next start should sweep Ray sessions whose driver is gone",
-)
 def test_run_day_killed_during_the_forecast_leaves_no_process_folder_or_running_row(drill_lab: Lab) -> None:
     case = drills.kill_run(drill_lab, "forecast", resume=False)
     _held([case])
