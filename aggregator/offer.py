@@ -192,6 +192,7 @@ def build_offer(
         interval_minutes=inputs.interval_minutes,
         interval_starts=[ts.to_pydatetime() for ts in inputs.starts],
         market="day_ahead",
+        market_id=scenario.market.market_for("day_ahead_energy")[0],
         scenario_version=scenario.version,
         forecast_message_id=forecast_message_id,
         energy=curves,

@@ -442,6 +442,11 @@ class StatementLine(BaseModel):
     amount_cny: float
     energy_mwh: float | None = None
     interval_amount_cny: list[float] = Field(default_factory=list)
+    market_id: str | None = Field(
+        None,
+        description="market id <province>.<market> the line settles (None: not a market line, e.g. the grid "
+        "tariff or an enterprise's supply, or stored before ids existed)",
+    )
 
 
 class Settlement(Intervals):

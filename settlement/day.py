@@ -183,13 +183,41 @@ def _exchange(
     return cny, energy, cert, series
 
 
-def _line(item: str, fen: np.ndarray, energy_mwh: float | None) -> StatementLine:
+# The market (by kind in the market file) each park line settles; other lines (contracts, the
+# grid tariff, certificates, storage wear, enterprises' supply) are not one market's.
+LINE_MARKETS: dict[str, str] = {
+    "day_ahead_energy": "day_ahead_energy",
+    "real_time_energy": "real_time_energy",
+    "deviation_charge": "real_time_energy",
+    "regulation_mileage": "regulation",
+    "regulation_capacity": "regulation",
+    "demand_response": "demand_response",
+    "demand_response_penalty": "demand_response",
+}
+
+
+def market_ids(scenario: Scenario, facts: DayFacts) -> dict[str, str]:
+    """Market id per kind: the one the day's awards name, else the market file's market of that kind."""
+    out = {}
+    for kind in set(LINE_MARKETS.values()):
+        known = facts.market_ids.get(kind)
+        if known is None:
+            try:
+                known = scenario.market.market_for(kind)[0]  # type: ignore[arg-type]
+            except KeyError:
+                continue
+        out[kind] = known
+    return out
+
+
+def _line(item: str, fen: np.ndarray, energy_mwh: float | None, ids: dict[str, str]) -> StatementLine:
     intervals, amount = fen_series(fen)
     return StatementLine(
         item=item,
         amount_cny=amount,
         energy_mwh=None if energy_mwh is None else round(energy_mwh, 6),
         interval_amount_cny=intervals,
+        market_id=ids.get(LINE_MARKETS.get(item, "")),
     )
 
 
@@ -210,13 +238,15 @@ def _statement(
         - int(to_fen(carbon.carbon_price_cny_per_tco2 * emissions_tco2))
         + int(to_fen(carbon.green_certificate_price_cny * green_mwh))
     )
+    ids = market_ids(scenario, facts)
     return Settlement(
         interval_minutes=facts.interval_minutes,
         interval_starts=facts.interval_starts,
         account_id=account_id,
         rules_version=rules_version(scenario),
+        market_id=ids.get("day_ahead_energy"),
         source_message_ids=list(facts.source_message_ids),
-        lines=[_line(item, fen, e) for item, fen, e in lines],
+        lines=[_line(item, fen, e, ids) for item, fen, e in lines],
         interval_total_cny=interval_totals,
         total_cny=total_cny,
         emissions_tco2=round(emissions_tco2, 6),

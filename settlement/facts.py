@@ -10,7 +10,7 @@ within a meter interval.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -213,6 +213,9 @@ class DayFacts:
     mileage_mw: np.ndarray | None
     k_inputs: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     source_message_ids: tuple[str, str, str]
+    # Market id of each market the day's awards came from, by kind (day_ahead_energy,
+    # real_time_energy, regulation, demand_response); kinds missing here come from the market file.
+    market_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def hours(self) -> float:
@@ -296,4 +299,14 @@ def assemble(scenario: Scenario, facts: dict[str, Fact]) -> DayFacts:
             np.asarray(reg.k3_error, float),
         ),
         source_message_ids=tuple(facts[k].message_id for k in KINDS),  # type: ignore[arg-type]
+        market_ids={
+            kind: market_id
+            for kind, market_id in (
+                ("day_ahead_energy", da.market_id),
+                ("real_time_energy", rt.market_id),
+                ("regulation", da.regulation_market_id),
+                ("demand_response", da.demand_response_market_id),
+            )
+            if market_id
+        },
     )

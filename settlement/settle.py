@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine
 
+from infra.contracts import Settlement
 from infra.scenario.model import Scenario
 from settlement import baseline as bl
 from settlement import store
@@ -104,6 +105,17 @@ class ReplayReport:
         return self.status in ("identical", "settled")
 
 
+def _comparable(statement: Settlement, stored: Settlement) -> dict:
+    """A statement as compared on replay; a statement stored before statements carried market ids
+    is compared without them (the ids are labels, not amounts)."""
+    out = statement.model_dump(mode="json")
+    if stored.market_id is None:
+        out.pop("market_id", None)
+        for line in out["lines"]:
+            line.pop("market_id", None)
+    return out
+
+
 def _statement_differences(conn: Connection, result: DayResult) -> list[str]:
     stored = {st.account_id: st for _, st in store.statements(conn, result.park_id, result.day)}
     out = []
@@ -111,7 +123,7 @@ def _statement_differences(conn: Connection, result: DayResult) -> list[str]:
         old = stored.pop(st.account_id, None)
         if old is None:
             out.append(f"statement {st.account_id}: not stored")
-        elif old.model_dump(mode="json") != st.model_dump(mode="json"):
+        elif _comparable(old, old) != _comparable(st, old):
             old_lines = {line.item: line.amount_cny for line in old.lines}
             changed = [
                 f"{line.item} {old_lines.get(line.item)} -> {line.amount_cny}"

@@ -167,6 +167,7 @@ def test_an_offer_cleared_at_its_scenario_prices_yields_the_optimal_schedules_va
 
     result = build_offer(scenario, fc, forecast_message_id="fc", carbon_price_cny_per_tco2=carbon)
     optimum = result.solution
+    assert result.offer.market_id == "shanxi.day_ahead"  # the market file's id, carried to bid and award
     scenarios = price_scenarios(inputs_from_forecast(scenario, fc, DAY), optimum.K).prices
     tick = scenario.market.price_tick_cny_per_mwh
     for k in range(optimum.K):
