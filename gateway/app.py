@@ -21,7 +21,7 @@ from gateway.api import router as api_router
 from infra.db import make_engine
 from infra.settings import Settings
 
-API_VERSION = "1.0.0"
+API_VERSION = "1.1.0"
 STATIC = Path(__file__).parent / "static"
 
 
