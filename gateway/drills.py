@@ -523,33 +523,15 @@ def concurrent_runs_sqlite(lab: Lab) -> Case:
     return _timed(case, t0)
 
 
-@contextlib.contextmanager
-def fresh_postgres_schema(server_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    schema = f"drill_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in server_url else "?"
-    try:
-        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        from infra.db.engine import dispose_all
-
-        dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def concurrent_runs_postgres(lab: Lab) -> Case:
     """Two runs at once on a fresh PostgreSQL schema: one runs, the other is refused; the
     winner is stopped (SIGTERM) once the race is decided and must not stay ``running``."""
     t0 = time.monotonic()
     assert lab.postgres_url
     lab.progress("concurrent-runs: two runs of a fresh PostgreSQL schema started at once")
-    with fresh_postgres_schema(lab.postgres_url) as url:
+    from infra.db.engine import scratch_schema
+
+    with scratch_schema(lab.postgres_url, "drill") as url:
         run_dir = lab.run_dir("concurrent-postgres")
         case, winner, _ = _race(lab, run_dir, {"PARKVPP_DATABASE_URL": url})
         if winner is not None:

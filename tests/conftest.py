@@ -8,13 +8,13 @@ each test session works in its own schema, dropped at the end, so parallel runs 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from infra.db.engine import scratch_schema
 from infra.embedded import Endpoints, local_services
 from infra.settings import Settings
 
@@ -67,15 +67,5 @@ def postgres_server_url() -> str:
 @pytest.fixture()
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, empty schema on the PostgreSQL server for one test."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_server_url else "?"
-    yield f"{postgres_server_url}{sep}options=-csearch_path%3D{schema}"
-    from infra.db.engine import dispose_all
-
-    dispose_all()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with scratch_schema(postgres_server_url, "t") as url:
+        yield url

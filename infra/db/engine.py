@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 metadata = MetaData()
@@ -60,3 +62,21 @@ def insert_ignore(
     # rowcount is unreliable for executemany on PostgreSQL; count what RETURNING gives back.
     returning = stmt.returning(table.c[conflict_columns[0]])
     return sum(len(conn.execute(returning, row).all()) for row in rows)
+
+
+@contextlib.contextmanager
+def scratch_schema(server_url: str, prefix: str) -> Iterator[str]:
+    """A fresh, empty schema on a PostgreSQL server for the block (tests, drills, benchmarks):
+    yields a URL whose connections use it, and drops it with everything in it afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in server_url else "?"
+    try:
+        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        dispose_all()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

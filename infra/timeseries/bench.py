@@ -17,7 +17,6 @@ import io
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 
 from infra.db import make_engine, migrate
-from infra.db.engine import dispose_all
+from infra.db.engine import dispose_all, scratch_schema
 from infra.timeseries.store import read, write_frame
 
 FIRST_DAY = date(2025, 1, 1)
@@ -41,22 +40,6 @@ def bench_frame(series: int, days: int, seed: int = 11) -> pd.DataFrame:
     shape = 50 + 40 * np.sin(np.linspace(0, days * 2 * np.pi, len(index)))
     data = shape[:, None] + gen.normal(0, 5, (len(index), series))
     return pd.DataFrame(data.round(3), index=index, columns=[f"m{i:05d}.load_mw" for i in range(series)])
-
-
-@contextlib.contextmanager
-def _postgres(server_url: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in server_url else "?"
-    try:
-        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @contextlib.contextmanager
@@ -173,7 +156,7 @@ def run(
     backends = [("sqlite", _sqlite())]
     try:
         create_engine(server).connect().close()
-        backends.insert(0, ("postgresql", _postgres(server)))
+        backends.insert(0, ("postgresql", scratch_schema(server, "bench")))
     except Exception as exc:  # noqa: BLE001 - an unreachable server is reported, not fatal
         result["postgresql_skipped"] = f"{server}: {type(exc).__name__}"
         say(f"PostgreSQL at {server} not reachable ({type(exc).__name__}); measuring SQLite only")
