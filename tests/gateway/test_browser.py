@@ -157,6 +157,9 @@ def test_pages_for_every_role(
         result = cell.inner_text("#enrol-result")
         assert "cell_bess_web" in result, result
         request_id = result.split(":")[0].strip()
+        cell.reload()
+        listed = cell.inner_text("#enrolments table")
+        assert request_id in listed and "cell_bess_web" in listed and "submitted" in listed, listed
         cell.screenshot(path=str(shots / "enterprise.png"), full_page=True)
         # another enterprise's data by URL: refused
         other = cell.goto(f"{server}/api/v1/parks/datong/days/{DAY}/statements/cathode_plant")
