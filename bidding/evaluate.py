@@ -4,14 +4,20 @@ Pure functions over arrays; the backtest that feeds them is ``gateway/evaluate.p
 
 Every strategy is valued the same way, on the batteries' net injection ``p_t`` (MW, + discharge)
 at the realised day-ahead price: ``margin = sum(p_t * (P_DA,t + adder) * dt) - degradation *
-discharged MWh + (SoC_end - SoC_start) * (mean P_DA + adder)`` (energy left in the battery is
-worth the day's mean price, so no strategy gains by emptying it). ``adder`` = grid import tariff + carbon price x grid emission factor: the park
-imports in every interval (Datong), so a MWh charged is a MWh more imported (tariff and
-grid carbon paid) and a MWh discharged one less. Perfect foresight: the batteries' linear
-programme with the realised prices and the same power, energy, efficiency and state-of-charge
-limits, maximising the same margin. Naive rule: charge at full power in
-the four cheapest hours of D-1's day-ahead prices, discharge in the four dearest, within the
-same limits; no ancillary services.
+discharged MWh + terminal value of the change of stored energy``. ``adder`` = grid import tariff +
+carbon price x grid emission factor: the park imports in every interval (Datong), so a MWh charged
+is a MWh more imported (tariff and grid carbon paid) and a MWh discharged one less. Energy left in
+a battery at the end of the day is worth what it sells for later, ``v x eta_d - degradation`` per
+stored MWh, energy missing costs what buying it back costs, ``v / eta_c``, with ``v`` = the day's
+mean price + adder (so no strategy gains by emptying the battery, nor by filling it at the end).
+
+Perfect foresight: one linear programme over all batteries with the realised prices and the same
+power, energy, efficiency and state-of-charge limits, and the same grid limits: every grid node's
+and the park connection's import and export limits, with the park's other assets at the power
+the VPP dispatched them (:class:`GridLimits`), maximising the same margin. Naive rule: charge at
+full power in the four cheapest hours of D-1's day-ahead prices, discharge in the four dearest,
+within the same limits (each battery's share of its node's and the connection's headroom, in
+proportion to power); no ancillary services.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ def import_adder(scenario: Scenario) -> float:
 
 
 def terminal_value(price: np.ndarray, adder: float) -> float:
-    """CNY per MWh of energy left in (or taken from) a battery at the end of the day."""
+    """CNY per MWh of grid energy at the end of the day: the day's mean price plus the adder."""
     return float(np.mean(price)) + adder
 
 
@@ -56,33 +62,87 @@ def soc_change_mwh(b: Battery, power_mw: np.ndarray, dt_h: float) -> float:
     )
 
 
+def stored_value(b: Battery, change_mwh: float, value: float) -> float:
+    """Value of a change of stored energy: sold later at ``value`` (after discharge losses and wear)
+    if more is left, bought back at ``value`` (before charge losses) if less."""
+    if change_mwh >= 0:
+        return change_mwh * (value * b.discharge_efficiency - b.degradation_cny_per_mwh)
+    return change_mwh * value / b.charge_efficiency
+
+
 def margin(b: Battery, power_mw: np.ndarray, price: np.ndarray, dt_h: float, adder: float) -> float:
-    """Trading margin plus the change of stored energy at the day's terminal value."""
+    """Trading margin plus the value of the change of stored energy."""
     p = np.asarray(power_mw, dtype=float)
     trade = np.sum(p * (price + adder)) * dt_h - b.degradation_cny_per_mwh * np.sum(np.maximum(p, 0.0)) * dt_h
-    return float(trade + soc_change_mwh(b, p, dt_h) * terminal_value(price, adder))
+    return float(trade + stored_value(b, soc_change_mwh(b, p, dt_h), terminal_value(price, adder)))
 
 
-def perfect_foresight(b: Battery, price: np.ndarray, dt_h: float, adder: float) -> np.ndarray:
-    """The battery's net injection that maximises the margin with the realised prices."""
-    T = len(price)
-    c, d = cp.Variable(T, nonneg=True), cp.Variable(T, nonneg=True)
-    soc0 = b.soc_initial_fraction * b.energy_mwh
-    soc = soc0 + cp.cumsum(c * b.charge_efficiency - d / b.discharge_efficiency) * dt_h
-    value = (price + adder) @ (d - c) * dt_h - b.degradation_cny_per_mwh * cp.sum(d) * dt_h
-    value += (soc[T - 1] - soc0) * terminal_value(price, adder)
-    cons = [
-        c <= b.power_mw,
-        d <= b.power_mw,
-        soc >= b.soc_min_fraction * b.energy_mwh,
-        soc <= b.soc_max_fraction * b.energy_mwh,
-    ]
+@dataclass(frozen=True)
+class GridLimits:
+    """Grid limits the batteries share: per group (a grid node, or the park connection) the
+    batteries in it (indices) and the MW their net injection may take from (``import_mw``) or add
+    to (``export_mw``) the grid in each interval, the other assets' power already counted."""
+
+    groups: tuple[tuple[tuple[int, ...], np.ndarray, np.ndarray], ...] = ()
+
+    def caps(self, batteries: list[Battery]) -> tuple[np.ndarray, np.ndarray]:
+        """Per battery (B, T) charge and discharge caps: its share of every group's headroom, in
+        proportion to power (what a rule that ignores the other batteries can safely use)."""
+        power = np.array([b.power_mw for b in batteries], dtype=float)
+        T = len(self.groups[0][1]) if self.groups else 0
+        charge = np.repeat(power[:, None], max(T, 1), axis=1)
+        discharge = charge.copy()
+        for members, imp, exp in self.groups:
+            idx = list(members)
+            share = power[idx] / max(power[idx].sum(), 1e-9)
+            charge[idx] = np.minimum(charge[idx], share[:, None] * np.maximum(imp, 0.0)[None, :])
+            discharge[idx] = np.minimum(discharge[idx], share[:, None] * np.maximum(exp, 0.0)[None, :])
+        return charge, discharge
+
+
+def perfect_foresight(
+    b: Battery | list[Battery], price: np.ndarray, dt_h: float, adder: float, limits: GridLimits | None = None
+) -> np.ndarray:
+    """The batteries' net injection (B, T), or (T,) for one battery, that maximises the summed
+    margin with the realised prices within the batteries' and the grid's limits."""
+    batteries = b if isinstance(b, list) else [b]
+    B, T = len(batteries), len(price)
+    c, d = cp.Variable((B, T), nonneg=True), cp.Variable((B, T), nonneg=True)
+    gain, loss = cp.Variable(B, nonneg=True), cp.Variable(B, nonneg=True)
+    v = terminal_value(price, adder)
+    value = 0
+    cons = []
+    for i, bat in enumerate(batteries):
+        soc0 = bat.soc_initial_fraction * bat.energy_mwh
+        soc = soc0 + cp.cumsum(c[i] * bat.charge_efficiency - d[i] / bat.discharge_efficiency) * dt_h
+        value += (price + adder) @ (d[i] - c[i]) * dt_h - bat.degradation_cny_per_mwh * cp.sum(d[i]) * dt_h
+        value += gain[i] * (v * bat.discharge_efficiency - bat.degradation_cny_per_mwh)
+        value -= loss[i] * v / bat.charge_efficiency
+        cons += [
+            soc[T - 1] - soc0 == gain[i] - loss[i],
+            c[i] <= bat.power_mw,
+            d[i] <= bat.power_mw,
+            soc >= bat.soc_min_fraction * bat.energy_mwh,
+            soc <= bat.soc_max_fraction * bat.energy_mwh,
+        ]
+    for members, imp, exp in limits.groups if limits is not None else ():
+        net = sum(d[i] - c[i] for i in members)
+        cons += [net >= -np.maximum(imp, 0.0), net <= np.maximum(exp, 0.0)]
     cp.Problem(cp.Maximize(value), cons).solve(solver="ECOS")
-    return np.asarray(d.value - c.value).round(6)
+    out = np.asarray(d.value - c.value).round(6)
+    return out if isinstance(b, list) else out[0]
 
 
-def naive_rule(b: Battery, price_yesterday: np.ndarray, dt_h: float, hours: int = 4) -> np.ndarray:
-    """Charge in the ``hours`` cheapest hours of yesterday's prices, discharge in the dearest."""
+def naive_rule(
+    b: Battery,
+    price_yesterday: np.ndarray,
+    dt_h: float,
+    hours: int = 4,
+    charge_cap: np.ndarray | None = None,
+    discharge_cap: np.ndarray | None = None,
+) -> np.ndarray:
+    """Charge in the ``hours`` cheapest hours of yesterday's prices, discharge in the dearest, at
+    full power or at the caps (MW per interval) where the grid allows less."""
     per_hour = round(1 / dt_h)
     hourly = price_yesterday.reshape(-1, per_hour).mean(axis=1)
     order = np.argsort(hourly, kind="stable")
@@ -93,11 +153,13 @@ def naive_rule(b: Battery, price_yesterday: np.ndarray, dt_h: float, hours: int 
     for t in range(len(out)):
         h = t // per_hour
         if h in cheap:
-            charge = min(b.power_mw, (hi - soc) / (b.charge_efficiency * dt_h))
+            power = b.power_mw if charge_cap is None else min(b.power_mw, float(charge_cap[t]))
+            charge = max(min(power, (hi - soc) / (b.charge_efficiency * dt_h)), 0.0)
             soc += charge * b.charge_efficiency * dt_h
             out[t] = -charge
         elif h in dear:
-            discharge = min(b.power_mw, (soc - lo) * b.discharge_efficiency / dt_h)
+            power = b.power_mw if discharge_cap is None else min(b.power_mw, float(discharge_cap[t]))
+            discharge = max(min(power, (soc - lo) * b.discharge_efficiency / dt_h), 0.0)
             soc -= discharge / b.discharge_efficiency * dt_h
             out[t] = discharge
     return out

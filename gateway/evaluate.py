@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time as clock
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
@@ -24,6 +25,9 @@ import typer
 from infra.contracts import ForecastSet, SeriesForecast
 from infra.scenario.model import Battery, Scenario
 from infra.timeutil import MARKET_TZ, day_start
+
+if TYPE_CHECKING:
+    from bidding.evaluate import GridLimits
 
 PRICE_DA = "market.price_da_cny_per_mwh"
 LOOKBACK_DAYS = 7
@@ -72,6 +76,49 @@ def _forecast(scenario: Scenario, frame, day: date, needed: dict[str, float | No
     )
 
 
+def _regulation_recorded(engine, park_id: str, day: date) -> bool:
+    """Whether the store holds the day's regulation mileage prices (what the recorded-results
+    adapter would clear regulation at)."""
+    from bidding.recorded import SERIES
+    from infra.timeseries import read
+
+    frame = read(engine, park_id, [SERIES["regulation"]], day, day + timedelta(days=1), missing="nan")
+    return bool(len(frame)) and not frame[SERIES["regulation"]].isna().any()
+
+
+def without_regulation(scenario: Scenario) -> Scenario:
+    """The scenario for a market that clears no regulation: holding regulation capacity earns
+    nothing, so the offer values it at zero (as a trader would not offer into a market with no
+    results) and the batteries stay free for energy."""
+    market = scenario.market
+    regulation = market.regulation.model_copy(update={"expected_mileage_price_cny_per_mw": 0.0})
+    return scenario.model_copy(update={"market": market.model_copy(update={"regulation": regulation})})
+
+
+def grid_limits(scenario: Scenario, batteries: list[Battery], setpoints: dict[str, np.ndarray]) -> GridLimits:
+    """The grid headroom the batteries share, per grid node and at the park connection, with the
+    park's other assets at the power the VPP dispatched them: the same physical limits the VPP's
+    own set-points met."""
+    from bidding.evaluate import GridLimits
+
+    park = scenario.park
+    battery_ids = {b.id for b in batteries}
+    node_of = {a.id: a.connection for a in park.assets}
+    T = len(next(iter(setpoints.values())))
+    groups = []
+    for g in park.grid:
+        scopes = [[a for a in setpoints if node_of.get(a) == g.id]]
+        if g.id == park.grid_connection:
+            scopes.append(list(setpoints))
+        for scope in scopes:
+            members = tuple(i for i, b in enumerate(batteries) if b.id in scope)
+            if not members:
+                continue
+            others = np.sum([setpoints[a] for a in scope if a not in battery_ids] or [np.zeros(T)], axis=0)
+            groups.append((members, g.import_limit_mw + others, g.export_limit_mw - others))
+    return GridLimits(tuple(groups))
+
+
 def evaluate(park_id: str, first: date, last: date, progress=print) -> dict[str, object]:
     from aggregator.dispatch import disaggregate
     from aggregator.inputs import required_series
@@ -96,10 +143,14 @@ def evaluate(park_id: str, first: date, last: date, progress=print) -> dict[str,
     models = ModelStore()
     days: list[DayMargins] = []
     skipped: list[str] = []
+    no_regulation: list[str] = []
     day = first
     while day <= last:
         t0 = clock.perf_counter()
         scenario = portfolio(engine, park_id, day)
+        if not _regulation_recorded(engine, park_id, day):
+            scenario = without_regulation(scenario)
+            no_regulation.append(day.isoformat())
         needed = required_series(scenario)
         frame = read(
             engine,
@@ -141,9 +192,21 @@ def evaluate(park_id: str, first: date, last: date, progress=print) -> dict[str,
         )
         setpoints = dispatch.setpoints()
         dt = award.interval_minutes / 60
+        limits = grid_limits(scenario, batteries, setpoints)
         vpp = sum(margin(b, setpoints[b.id], price, dt, adder) for b in batteries)
-        perfect = sum(margin(b, perfect_foresight(b, price, dt, adder), price, dt, adder) for b in batteries)
-        naive = sum(margin(b, naive_rule(b, yesterday, dt), price, dt, adder) for b in batteries)
+        perfect_mw = perfect_foresight(batteries, price, dt, adder, limits)
+        perfect = sum(margin(b, perfect_mw[i], price, dt, adder) for i, b in enumerate(batteries))
+        charge_cap, discharge_cap = limits.caps(batteries)
+        naive = sum(
+            margin(
+                b,
+                naive_rule(b, yesterday, dt, charge_cap=charge_cap[i], discharge_cap=discharge_cap[i]),
+                price,
+                dt,
+                adder,
+            )
+            for i, b in enumerate(batteries)
+        )
         days.append(DayMargins(day.isoformat(), vpp, perfect, naive))
         progress(
             f"evaluate  {day}: VPP {vpp:,.0f}  perfect foresight {perfect:,.0f}  naive {naive:,.0f} CNY "
@@ -158,6 +221,11 @@ def evaluate(park_id: str, first: date, last: date, progress=print) -> dict[str,
         "import_adder_cny_per_mwh": round(adder, 2),
         "batteries": [b.id for b in batteries],
         "skipped": skipped,
+        "regulation_not_offered": (
+            f"{len(no_regulation)} of {len(days) + len(skipped)} days: the recorded results hold no "
+            "regulation prices, so the backtest market clears no regulation and the offer holds no "
+            "capacity for it"
+        ),
     }
     return out
 

@@ -70,3 +70,45 @@ def test_summary_figures() -> None:
     days = [DayMargins("d1", 80, 100, 50), DayMargins("d2", 30, 100, 60)]
     s = summarise(days)
     assert s["share_captured_median"] == 0.55 and s["days_vpp_beats_naive_fraction"] == 0.5
+
+
+def test_stored_energy_is_valued_after_losses_and_wear_by_hand() -> None:
+    from bidding.evaluate import stored_value
+
+    b = _battery(charge_efficiency=0.9, discharge_efficiency=0.8, degradation_cny_per_mwh=10.0)
+    # 5 MWh more in store sell later for 0.8 x 300 - 10 = 230 each; 5 MWh less cost 300 / 0.9 to buy back
+    assert stored_value(b, 5.0, 300.0) == pytest.approx(5 * 230)
+    assert stored_value(b, -5.0, 300.0) == pytest.approx(-5 * 300 / 0.9)
+    # Charging 10 MWh from the grid at the last interval at the day's mean price (+ adder) stores 9 MWh
+    # worth 9 x (0.8 x 250 - 10) = 1,710 against 10 x 250 = 2,500 paid: filling up at the end loses.
+    price = np.array([200.0, 200.0, 200.0, 200.0])
+    p = np.array([0.0, 0.0, 0.0, -10.0])
+    assert margin(b, p, price, 1.0, 50.0) == pytest.approx(-10 * 250 + 9 * (0.8 * 250 - 10))
+
+
+def test_perfect_foresight_keeps_the_grid_limits_the_batteries_share() -> None:
+    from bidding.evaluate import GridLimits
+
+    b1, b2 = _battery(id="b1"), _battery(id="b2")
+    price = np.array([100.0, 100.0, 500.0, 500.0])
+    free = perfect_foresight([b1, b2], price, 1.0, 0.0)
+    assert free[:, :2].sum() == pytest.approx(-20.0, abs=1e-3)  # each fills its 10 MWh of room when nothing binds
+    # A shared node may take only 12 MW from the grid and give 30; the park connection 15 and 15.
+    limits = GridLimits(
+        (
+            ((0, 1), np.full(4, 12.0), np.full(4, 30.0)),
+            ((0, 1), np.full(4, 15.0), np.full(4, 15.0)),
+        )
+    )
+    bound = perfect_foresight([b1, b2], price, 1.0, 0.0, limits)
+    net = bound.sum(axis=0)
+    assert net.min() >= -12.0 - 1e-4 and net.max() <= 15.0 + 1e-4
+    assert sum(margin(b, bound[i], price, 1.0, 0.0) for i, b in enumerate((b1, b2))) < sum(
+        margin(b, free[i], price, 1.0, 0.0) for i, b in enumerate((b1, b2))
+    )
+    # The naive rule gets each battery's share of the headroom, in proportion to power: 6 MW each.
+    charge_cap, discharge_cap = limits.caps([b1, b2])
+    assert charge_cap[:, 0].tolist() == [6.0, 6.0] and discharge_cap[:, 0].tolist() == [7.5, 7.5]
+    yesterday = np.repeat(np.arange(24.0), 4)
+    naive = naive_rule(b1, yesterday, 0.25, charge_cap=np.full(96, 6.0), discharge_cap=np.full(96, 7.5))
+    assert naive.min() >= -6.0 - 1e-9 and naive.max() <= 7.5 + 1e-9
