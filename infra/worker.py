@@ -219,7 +219,14 @@ def run_relay(
             stop.wait(interval_s)
         abandoned = abandon is not None and abandon.is_set()
         if not abandoned:
-            relay(engine, producer)
+            try:
+                relay(engine, producer)
+            except Exception as exc:  # noqa: BLE001 - nothing is lost: the facts stay in the outbox
+                log.warning(
+                    "outbox relay: the last facts were not published (%s); they stay in the outbox "
+                    "and go out with the next run or relay",
+                    exc,
+                )
     finally:
         if abandoned:
             abandon_producer(producer)
