@@ -185,9 +185,13 @@ def build_offer(
         revenue += solution.regulation.value_cny_per_mw_interval * float(
             np.sum(solution.regulation.capacity_mw)
         )
-    demand_response = demand_response_offers(
-        solution, scenario.market, need_up, need_down, float(np.mean(median_price))
+    # Energy a demand-response call moves is bought back (or sold) later at the expected price plus
+    # the import charges the model's objective puts on it where the park imports.
+    band_injection = solution.injection[model.b.band_scenario or 0]
+    reference = float(np.mean(median_price)) + float(
+        np.mean([charge.on(t, float(band_injection[t])) for t in range(inputs.T)])
     )
+    demand_response = demand_response_offers(solution, scenario.market, need_up, need_down, reference)
     offer = Offer(
         interval_minutes=inputs.interval_minutes,
         interval_starts=[ts.to_pydatetime() for ts in inputs.starts],

@@ -318,8 +318,9 @@ class Fleet(ABC):
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Demand-response capacity (n, T) sustainable for ``hours`` and its cost (n,) CNY/MWh.
 
-        ``reference_price`` (CNY/MWh, the day's mean expected price) values energy that has to
-        be bought back later; ``carbon_price`` (CNY/tCO2) prices the emissions it causes.
+        ``reference_price`` (CNY/MWh, the day's mean expected price plus the import charges the
+        model puts on grid energy where the park imports) values energy that has to be bought
+        back later; ``carbon_price`` (CNY/tCO2) prices the emissions it causes.
         """
         return None
 
