@@ -325,6 +325,7 @@ def _run_stages(
             try:
                 _wait_for(stage, engine, pipeline, park_id, day, watch)
             except PipelineError as exc:
+                watch.tick(force=True)  # a worker stalled by a component that went away: name the component
                 raise RunDayError(f"{stage.label}: {exc}") from exc
             outcome.stage_seconds[stage.label] = time.monotonic() - t0
             progress(
