@@ -92,7 +92,9 @@ def test_perfect_foresight_keeps_the_grid_limits_the_batteries_share() -> None:
     b1, b2 = _battery(id="b1"), _battery(id="b2")
     price = np.array([100.0, 100.0, 500.0, 500.0])
     free = perfect_foresight([b1, b2], price, 1.0, 0.0)
-    assert free[:, :2].sum() == pytest.approx(-20.0, abs=1e-3)  # each fills its 10 MWh of room when nothing binds
+    assert free[:, :2].sum() == pytest.approx(
+        -20.0, abs=1e-3
+    )  # each fills its 10 MWh of room when nothing binds
     # A shared node may take only 12 MW from the grid and give 30; the park connection 15 and 15.
     limits = GridLimits(
         (
