@@ -383,7 +383,9 @@ class Dispatch(Intervals):
     TOPIC: ClassVar[Topic] = Topic.DISPATCH
     award_message_id: str
     assets: list[AssetSetpoints]
-    deviation_mw: list[float] = Field(description="sum of set-points minus the award")
+    deviation_mw: list[float] = Field(
+        description="sum of set-points minus the award: its energy position plus the demand response it awards"
+    )
     regulation_mw: list[float] = Field(default_factory=list, description="regulation capacity held")
     notes: list[str] = Field(default_factory=list)
 
