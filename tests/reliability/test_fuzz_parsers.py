@@ -204,7 +204,15 @@ def test_messages(store: Any, data: st.DataObject, count: int, raw: bytes, as_by
 
 
 def test_a_signed_message_passes_the_fuzzed_gate(store: Any) -> None:
+    """The control: the gate is not refusing everything (an award must name a stored bid)."""
     from infra.contracts import Envelope
+    from infra.db.outbox import enqueue
+    from tests.reliability.test_messages import bid
 
-    good = sign(Envelope.model_validate(ENVELOPE))
+    stored = bid()
+    with store.begin() as conn:
+        enqueue(conn, "vpp.bids", stored)
+    body = copy.deepcopy(ENVELOPE)
+    body["payload"]["bid_message_id"] = stored.message_id
+    good = sign(Envelope.model_validate(body))
     assert admit(store, good.to_json().encode()) == (good, None)
