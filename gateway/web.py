@@ -108,6 +108,17 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
     return response
 
 
+def _result(request: Request, message: str, ok: bool = True) -> HTMLResponse:
+    """The one-line answer an htmx form swaps in."""
+    return _render(request, "fragment_result.html.j2", ok=ok, message=message, problems=[])
+
+
+def _refused(request: Request, exc: Problem, limit: int | None = None) -> HTMLResponse:
+    """A refusal from the access layer, with the problems it named (at most ``limit``)."""
+    problems = [p["message"] for p in exc.errors][:limit]
+    return _render(request, "fragment_result.html.j2", ok=False, message=exc.detail, problems=problems)
+
+
 def _session(request: Request) -> tuple[Access, dict[str, str]]:
     """The signed-in user's query layer, refreshing an expired access token from the refresh cookie."""
     app = request.app
@@ -272,21 +283,11 @@ def bid_change(
                 raise ValueError(t("reason", lang) + ": " + ("必填" if lang == "zh" else "required"))
             r = acc.change_bid(park, when, bid_id, action, reason.strip(), None, shift)
         except ValueError as exc:
-            return _render(request, "fragment_result.html.j2", ok=False, message=str(exc), problems=[])
+            return _result(request, str(exc), ok=False)
         except Problem as exc:
-            return _render(
-                request,
-                "fragment_result.html.j2",
-                ok=False,
-                message=exc.detail,
-                problems=[p["message"] for p in exc.errors],
-            )
-        return _render(
-            request,
-            "fragment_result.html.j2",
-            ok=True,
-            message=f"{bid_id[:8]}: {t(r['state'], lang)} · {t('revision', lang)} {r['revision']}",
-            problems=[],
+            return _refused(request, exc)
+        return _result(
+            request, f"{bid_id[:8]}: {t(r['state'], lang)} · {t('revision', lang)} {r['revision']}"
         )
 
     return _page(request, build)
@@ -359,24 +360,12 @@ def enrol_submit(request: Request, park: Annotated[str, Form()], spec: Annotated
             if not isinstance(body, dict):
                 raise ValueError("the asset must be a JSON object")
         except ValueError as exc:
-            return _render(request, "fragment_result.html.j2", ok=False, message=str(exc), problems=[])
+            return _result(request, str(exc), ok=False)
         try:
             e = acc.submit_enrolment(park, body)
         except Problem as exc:
-            return _render(
-                request,
-                "fragment_result.html.j2",
-                ok=False,
-                message=exc.detail,
-                problems=[p["message"] for p in exc.errors],
-            )
-        return _render(
-            request,
-            "fragment_result.html.j2",
-            ok=True,
-            message=f"{e['request_id']}: {e['asset_id']} {t('submitted', _lang(request))}",
-            problems=[],
-        )
+            return _refused(request, exc)
+        return _result(request, f"{e['request_id']}: {e['asset_id']} {t('submitted', _lang(request))}")
 
     return _page(request, build)
 
@@ -389,19 +378,10 @@ async def metering_upload(request: Request, park: Annotated[str, Form()], file: 
         try:
             r = acc.upload_meters(park, file.filename or "meters.csv", content)
         except Problem as exc:
-            return _render(
-                request,
-                "fragment_result.html.j2",
-                ok=False,
-                message=exc.detail,
-                problems=[p["message"] for p in exc.errors][:20],
-            )
-        return _render(
+            return _refused(request, exc, limit=20)
+        return _result(
             request,
-            "fragment_result.html.j2",
-            ok=True,
-            message=f"{r['points_new']} new, {r['points_corrected']} corrected, {r['points_unchanged']} unchanged readings",
-            problems=[],
+            f"{r['points_new']} new, {r['points_corrected']} corrected, {r['points_unchanged']} unchanged readings",
         )
 
     return _page(request, build)
@@ -463,31 +443,13 @@ def enrol_decide(
 ) -> Response:
     def build(acc: Access) -> Response:
         if action not in ("approve", "reject"):
-            return _render(
-                request,
-                "fragment_result.html.j2",
-                ok=False,
-                message=f"unknown action {action[:20]}",
-                problems=[],
-            )
+            return _result(request, f"unknown action {action[:20]}", ok=False)
         try:
             e = acc.decide_enrolment(park, request_id, action, reason or None, None)
         except Problem as exc:
-            return _render(
-                request,
-                "fragment_result.html.j2",
-                ok=False,
-                message=exc.detail,
-                problems=[p["message"] for p in exc.errors],
-            )
+            return _refused(request, exc)
         when = f" · {e['active_from']}" if e["active_from"] else ""
-        return _render(
-            request,
-            "fragment_result.html.j2",
-            ok=True,
-            message=f"{e['request_id']}: {t(e['state'], _lang(request))}{when}",
-            problems=[],
-        )
+        return _result(request, f"{e['request_id']}: {t(e['state'], _lang(request))}{when}")
 
     return _page(request, build)
 
@@ -508,18 +470,10 @@ def review_submit(
                 raise ValueError(period)
             r = acc.record_review(park, period, when, state, comment)
         except ValueError as exc:
-            return _render(
-                request, "fragment_result.html.j2", ok=False, message=f"bad review: {exc}", problems=[]
-            )
+            return _result(request, f"bad review: {exc}", ok=False)
         except Problem as exc:
-            return _render(request, "fragment_result.html.j2", ok=False, message=exc.detail, problems=[])
-        return _render(
-            request,
-            "fragment_result.html.j2",
-            ok=True,
-            message=f"{period} {start}: {t(r['state'], _lang(request))} · {r['reviewer']}",
-            problems=[],
-        )
+            return _result(request, exc.detail, ok=False)
+        return _result(request, f"{period} {start}: {t(r['state'], _lang(request))} · {r['reviewer']}")
 
     return _page(request, build)
 
