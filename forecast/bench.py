@@ -160,16 +160,20 @@ def available_parallelism(cpus: int, loops: int = 3_000_000) -> float:
     """How much faster ``cpus`` busy processes get through fixed work than one, right now.
 
     On a machine shared with other jobs this is below ``cpus``; it bounds what any
-    parallel runner (Ray included) can show at this moment.
+    parallel runner (Ray included) can show at this moment. The single-process time is
+    the best of a run before and a run after the parallel one: a single run slowed by a
+    neighbour would otherwise report more parallelism than the machine has cores (the ratio is
+    capped at ``cpus``, which no runner can exceed).
     """
     import multiprocessing
 
-    one = _spin(loops)
+    before = _spin(loops)
     with multiprocessing.get_context("fork").Pool(cpus) as pool:
         started = time.perf_counter()
         pool.map(_spin, [loops] * cpus)
         many = time.perf_counter() - started
-    return round(cpus * one / many, 2)
+    one = min(before, _spin(loops))
+    return round(min(cpus * one / many, float(cpus)), 2)
 
 
 def _real_backtest(name: str) -> dict[str, Any]:
