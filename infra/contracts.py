@@ -279,6 +279,11 @@ class Offer(Intervals):
         description="the assets pooled in this offer (the portfolio of scenario_version) and what each "
         "brings; empty in offers made before offers named their assets",
     )
+    issued_at: datetime | None = Field(
+        None,
+        description="market-clock time the offer was made: a real-time offer's intraday re-optimisation "
+        "(its bid goes to the exchange then, before each interval's rolling gate); None for day-ahead offers",
+    )
 
     def _interval_arrays(self) -> list[tuple[str, list[Any]]]:
         arrays: list[tuple[str, list[Any]]] = [("energy", self.energy)]
@@ -319,8 +324,9 @@ class Award(Intervals):
 
     ``market="day_ahead"``: ``cleared_mw`` is the park's day-ahead position Q_DA (total net
     injection, medium/long-term contracts included) at the day-ahead price. ``market="real_time"``:
-    ``cleared_mw`` is the real-time schedule (Q_DA when no real-time bid was made) and the
-    price is the real-time price P_RT at which deviations from Q_DA settle.
+    ``cleared_mw`` is the real-time schedule Q_RT and the price the real-time price P_RT: for the
+    whole day with Q_RT = Q_DA when no real-time bid was made, or (``real_time_bid``) what a
+    real-time bid cleared in its intervals on the real-time grid.
     """
 
     SCHEMA: ClassVar[str] = "award"
@@ -333,6 +339,12 @@ class Award(Intervals):
     )
     regulation_market_id: str | None = None
     demand_response_market_id: str | None = None
+    real_time_bid: bool = Field(
+        False,
+        description="market real_time: True for the result of a real-time bid (only the bid's intervals, on "
+        "the real-time grid; where two such awards overlap the later bid's stands); False for the whole day's "
+        "real-time prices with the day-ahead position standing (no real-time bid: the market file's missing_bid)",
+    )
     exchange: str
     cleared_mw: list[float]
     clearing_price_cny_per_mwh: list[float]
