@@ -4,7 +4,9 @@
   forecast it was built on;
 * day-ahead ``Award`` -> ``Dispatch`` (key ``day_ahead``) on ``vpp.dispatch``;
 * intraday ``ForecastSet`` after a dispatch -> re-optimised ``Dispatch`` (key ``intraday`` and
-  the forecast's issue time) on ``vpp.dispatch``, re-planning the intervals from then on.
+  the forecast's issue time) on ``vpp.dispatch``, re-planning the intervals from then on, and in
+  the same transaction the real-time ``Offer`` of that schedule (market ``real_time``, the
+  intervals whose rolling gate is still open; :mod:`aggregator.realtime`) on ``vpp.offers``.
 
 Infeasible days still get an offer or dispatch: the relaxed model's answer, with the broken
 constraint families logged (and, for dispatches, written into the notes).
@@ -23,8 +25,9 @@ from aggregator.dispatch import disaggregate, reoptimise
 from aggregator.errors import InputError
 from aggregator.offer import build_offer, forecast_day
 from aggregator.portfolio import ModelStore
+from aggregator.realtime import real_time_offer
 from aggregator.tables import aggregator_dispatches, aggregator_offers
-from infra.contracts import Award, Dispatch, Envelope, ForecastSet, Topic
+from infra.contracts import Award, Dispatch, Envelope, ForecastSet, Offer, Topic
 from infra.db.outbox import enqueue
 from infra.db.tables import outbox
 from infra.registry import portfolio
@@ -151,13 +154,14 @@ class AggregatorWorker(Worker):
                 .order_by(aggregator_dispatches.c.created_at.desc())
                 .limit(1)
             ).first()
-            previous = None
+            previous = day_ahead_offer = None
             if last is not None:
-                raw = conn.execute(
-                    select(outbox.c.envelope).where(outbox.c.message_id == last.dispatch_message_id)
-                ).scalar()
+                raw = _stored(conn, last.dispatch_message_id)
                 previous = Dispatch.from_envelope(Envelope.from_json(raw)) if raw else None
-        if offer is None or last is None or previous is None:
+            if offer is not None:
+                raw = _stored(conn, offer.offer_message_id)
+                day_ahead_offer = Offer.from_envelope(Envelope.from_json(raw)) if raw else None
+        if offer is None or last is None or previous is None or day_ahead_offer is None:
             log.info(
                 "aggregator: intraday forecast %s: no dispatch for %s %s yet, nothing to re-plan",
                 env.message_id,
@@ -169,11 +173,13 @@ class AggregatorWorker(Worker):
         if latest.issued_at >= starts[-1]:
             return
         award_env = Envelope.from_json(last.award_envelope)
+        award = Award.from_envelope(award_env)
+        scenario = portfolio(self.engine, env.park_id, env.market_day)
         result = reoptimise(
-            portfolio(self.engine, env.park_id, env.market_day),
+            scenario,
             ForecastSet.from_envelope(Envelope.from_json(offer.forecast_envelope)),
             latest,
-            Award.from_envelope(award_env),
+            award,
             previous,
             award_message_id=award_env.message_id,
             state=dict(last.state),
@@ -184,7 +190,20 @@ class AggregatorWorker(Worker):
             models=self.models,
         )
         first = starts[int(starts.searchsorted(latest.issued_at))].to_pydatetime()
-        self._store(ctx, result.dispatch, result.state, award_env, first, latest.issued_at)
+        rt_offer = real_time_offer(
+            scenario,
+            day_ahead_offer,
+            award,
+            result.dispatch,
+            at=latest.issued_at,
+            forecast_message_id=env.message_id,
+        )
+        extra = []
+        if rt_offer is not None:  # the message id is fixed by park, day and re-optimisation time
+            extra.append(
+                rt_offer.envelope(env.park_id, env.market_day, "real_time", latest.issued_at.isoformat())
+            )
+        self._store(ctx, result.dispatch, result.state, award_env, first, latest.issued_at, extra)
 
     def _store(
         self,
@@ -194,8 +213,10 @@ class AggregatorWorker(Worker):
         award_env: Envelope,
         first: datetime | None = None,
         issued_at: datetime | None = None,
+        offers: list[Envelope] | None = None,
     ) -> None:
-        """Store and publish a dispatch: day-ahead when ``first`` is None, else intraday from ``first``."""
+        """Store and publish a dispatch: day-ahead when ``first`` is None, else intraday from ``first``
+        (with the real-time ``offers`` made from it)."""
         env = ctx.envelope
         kind = "day_ahead" if first is None else "intraday"
         key = ("day_ahead",) if issued_at is None else ("intraday", issued_at.isoformat())
@@ -215,6 +236,18 @@ class AggregatorWorker(Worker):
                 )
             )
             enqueue(conn, Topic.DISPATCH, dispatch_env)
+            for offer_env in offers or []:
+                enqueue(conn, Topic.OFFERS, offer_env)
+        for offer_env in offers or []:
+            rt = Offer.from_envelope(offer_env)
+            log.info(
+                "aggregator: real-time offer %s %s: %d intervals of %d min from %s",
+                env.park_id,
+                env.market_day,
+                len(rt.energy),
+                rt.interval_minutes,
+                rt.interval_starts[0].isoformat(),
+            )
         if dispatch.notes:
             log.info(
                 "aggregator: dispatch %s %s %s notes: %s",
@@ -223,6 +256,10 @@ class AggregatorWorker(Worker):
                 kind,
                 "; ".join(dispatch.notes),
             )
+
+
+def _stored(conn: Connection, message_id: str) -> str | None:
+    return conn.execute(select(outbox.c.envelope).where(outbox.c.message_id == message_id)).scalar()
 
 
 def _offer_row(conn: Connection, park_id: str, day: date) -> Row | None:
