@@ -8,9 +8,11 @@ recorded as a readable adjustment; an offer that cannot be made valid raises
 from __future__ import annotations
 
 import math
+from datetime import datetime, time, timedelta
 
 from infra.contracts import Bid, DemandResponseOffer, EnergyCurve, Offer, RegulationOffer, Segment
 from infra.scenario.model import MarketRules
+from infra.timeutil import MARKET_TZ
 
 EPS_MW = 1e-6
 
@@ -135,18 +137,53 @@ def flexible_range_mw(offer: Offer) -> float:
     return max((sum(s.quantity_mw for s in c.segments) for c in offer.energy), default=0.0)
 
 
+def real_time_interval_problems(offer: Offer, rules: MarketRules) -> list[str]:
+    """Why a real-time offer is not on the real-time market's grid: its intervals must be that
+    market's length and consecutive inside one market day (a rolling gate lets a real-time offer
+    cover only the intervals still open, so it may start after midnight)."""
+    market_id, market = rules.market_for("real_time_energy")
+    minutes = market.interval_minutes
+    if offer.interval_minutes != minutes:
+        return [f"interval_minutes={offer.interval_minutes}: {market_id} intervals are {minutes} minutes"]
+    if not offer.interval_starts:
+        return ["interval_starts: a real-time offer needs at least one interval"]
+    if any(s.tzinfo is None for s in offer.interval_starts):
+        return ["interval_starts: every start must carry a timezone offset (+08:00)"]
+    first = offer.interval_starts[0].astimezone(MARKET_TZ)
+    day_start = datetime.combine(first.date(), time(0), tzinfo=MARKET_TZ)
+    offset = (first - day_start).total_seconds() / 60
+    if offset % minutes:
+        return [
+            f"interval_starts[0]: {first.isoformat()} is not on the {minutes}-minute grid of {first.date()}"
+        ]
+    step = timedelta(minutes=minutes)
+    for i, s in enumerate(offer.interval_starts):
+        if s != first + i * step:
+            return [
+                f"interval_starts[{i}]: {s.isoformat()} does not follow {first + (i - 1) * step:%H:%M} by {minutes} min"
+            ]
+    if first + len(offer.interval_starts) * step > day_start + timedelta(days=1):
+        return [
+            f"interval_starts: {len(offer.interval_starts)} intervals from {first:%H:%M} run past the market day"
+        ]
+    return []
+
+
 def make_bid(offer: Offer, offer_message_id: str, rules: MarketRules) -> Bid:
     """Apply the province rules to an offer; the result is what gets submitted."""
-    expected = 1440 // (
-        rules.day_ahead_interval_minutes if offer.market == "day_ahead" else rules.real_time_interval_minutes
-    )
-    if offer.market == "day_ahead" and offer.interval_minutes != rules.day_ahead_interval_minutes:
-        raise BidRejected(
-            f"interval_minutes={offer.interval_minutes}: {rules.name} day-ahead intervals are "
-            f"{rules.day_ahead_interval_minutes} minutes"
-        )
-    if len(offer.energy) != expected:
-        raise BidRejected(f"energy: {len(offer.energy)} intervals offered, the market day has {expected}")
+    if offer.market == "day_ahead":
+        if offer.interval_minutes != rules.day_ahead_interval_minutes:
+            raise BidRejected(
+                f"interval_minutes={offer.interval_minutes}: {rules.name} day-ahead intervals are "
+                f"{rules.day_ahead_interval_minutes} minutes"
+            )
+        expected = 1440 // rules.day_ahead_interval_minutes
+        if len(offer.energy) != expected:
+            raise BidRejected(f"energy: {len(offer.energy)} intervals offered, the market day has {expected}")
+    else:
+        problems = real_time_interval_problems(offer, rules)
+        if problems:
+            raise BidRejected("; ".join(problems))
     flexible = flexible_range_mw(offer)
     if flexible + EPS_MW < rules.vpp_min_capacity_mw:
         raise BidRejected(
