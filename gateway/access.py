@@ -865,13 +865,17 @@ def _day_view(acc: Access, park_id: str, day: date) -> dict[str, Any]:
     view["awards"] = {}
     for env in acc._envelopes(park_id, day, "award"):
         a = Award.from_envelope(env)
-        view["awards"][a.market] = {
+        shown = {
             "interval_starts": [t.isoformat() for t in a.interval_starts],
             "cleared_mw": a.cleared_mw,
             "price_cny_per_mwh": a.clearing_price_cny_per_mwh,
             "regulation_mw": a.regulation_mw,
             "demand_response_mw": a.demand_response_mw,
         }
+        if a.real_time_bid:  # a real-time bid's result covers its own intervals only
+            view["awards"].setdefault("real_time_bids", []).append(shown)
+        else:
+            view["awards"][a.market] = shown
     view["deviation_mw"] = []
     meter = acc._envelopes(park_id, day, "metering")
     rt = view["awards"].get("real_time") or view["awards"].get("day_ahead")

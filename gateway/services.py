@@ -11,7 +11,7 @@ from infra.worker import Worker
 WORKERS: dict[str, str] = {
     "aggregator": "aggregator.worker:AggregatorWorker",
     "bidding": "bidding.worker:BiddingWorker",
-    "exchange-simulator": "sim.exchange:ExchangeSimulatorWorker",
+    "exchange-simulator": "sim.exchange_worker:ExchangeSimulatorWorker",
     "delivery-simulator": "sim.delivery:DeliveryWorker",
     "settlement": "settlement.worker:SettlementWorker",
     "telemetry": "infra.timeseries.metering:MeteringIngestWorker",

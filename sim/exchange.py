@@ -9,26 +9,25 @@ is the history price (``market.price_da_cny_per_mwh``). ``pricing: price_taker``
 behaviour (the history price, the curve evaluated at it). Regulation clears per time block at a
 uniform mileage price against other resources; the park's performance score is its K factor
 from a simulated AGC trace (:mod:`sim.agc`). Demand response is invited in the day's dearest
-(peak cut) and cheapest (valley fill) intervals and paid as bid.
+(peak cut) and cheapest (valley fill) intervals and paid as bid. Real-time bids (Shanxi 5
+minutes) clear the same way against the real-time reference price of each of their intervals.
 
 :class:`ExchangeSimulator` keeps bids by id with the exchange-side status, refuses
-submissions and amendments after gate closure (naming both times) and clears at results time.
+submissions and amendments after gate closure (naming both times) and clears at results time;
+its Kafka worker is :mod:`sim.exchange_worker`.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from infra.contracts import Award, Bid, DemandResponseEvent, ExchangeRefusal, ExchangeStatus, Topic
-from infra.db.outbox import enqueue
-from infra.registry import portfolio
+from infra.contracts import Award, Bid, DemandResponseEvent, ExchangeRefusal, ExchangeStatus
 from infra.scenario.model import MarketConfig, Scenario
-from infra.worker import MessageContext, Worker
+from infra.timeutil import day_intervals
 from sim import agc
 from sim.clearing import (
     MarketState,
@@ -261,20 +260,30 @@ def real_time_reference(scenario: Scenario, day: date, interval_minutes: int) ->
 def clear_real_time(
     bid: Bid, bid_message_id: str, scenario: Scenario, day: date, pricing: str | None = None
 ) -> Award:
-    """Clear a real-time bid on the real-time grid (5 minutes in Shanxi)."""
+    """Clear a real-time bid on the real-time grid (5 minutes in Shanxi): each of its intervals (a
+    rolling gate lets a bid cover only the intervals still open, so it may start after midnight)
+    against that interval's reference price. The award covers the bid's intervals only."""
     rt_id, rt_market = scenario.market.market_for("real_time_energy")
-    if bid.interval_minutes != rt_market.interval_minutes:
+    minutes = rt_market.interval_minutes
+    if bid.interval_minutes != minutes:
         raise ValueError(
-            f"interval_minutes: a real-time bid for {rt_id} needs {rt_market.interval_minutes}-minute intervals, "
-            f"not {bid.interval_minutes}"
+            f"interval_minutes: a real-time bid for {rt_id} needs {minutes}-minute intervals, not {bid.interval_minutes}"
         )
-    reference = real_time_reference(scenario, day, rt_market.interval_minutes)[: len(bid.energy)]
+    grid = pd.DatetimeIndex(day_intervals(day, minutes))
+    starts = pd.DatetimeIndex(bid.interval_starts)
+    index = grid.get_indexer(starts)
+    if len(starts) == 0 or np.any(index < 0) or np.any(np.diff(index) != 1):
+        raise ValueError(
+            f"interval_starts: a real-time bid's intervals must be consecutive {minutes}-minute intervals of {day}"
+        )
+    reference = real_time_reference(scenario, day, minutes)[index]
     prices, cleared = clear_energy(bid.energy, rt_market, reference, scenario, pricing)
     return Award(
         interval_minutes=bid.interval_minutes,
         interval_starts=bid.interval_starts,
         market="real_time",
         market_id=rt_id,
+        real_time_bid=True,
         bid_message_id=bid_message_id,
         exchange=EXCHANGE_NAME,
         cleared_mw=cleared,
@@ -400,53 +409,3 @@ class ExchangeSimulator:
                 held.awards = [clear_real_time(held.bid, bid_id, self.scenario, held.day, self.pricing)]
             held.status = "cleared"
         return list(held.awards)
-
-
-log = logging.getLogger(__name__)
-
-
-class ExchangeSimulatorWorker(Worker):
-    """The simulated exchange: clears day-ahead bids and reports real-time prices."""
-
-    group = "exchange-simulator"
-    topics = (Topic.BIDS,)
-
-    def handle(self, ctx: MessageContext) -> None:
-        env = ctx.envelope
-        bid = Bid.from_envelope(env)
-        if bid.amends is not None:
-            # This simulated exchange clears a bid the moment it arrives, so the bid a revision
-            # amends or withdraws was cleared already: its results stand (an exchange that holds
-            # bids until the gate applies revisions through the adapter's amend and withdraw).
-            log.warning(
-                "revision %d of bid %s (%s) arrived after the simulated exchange cleared it; results stand",
-                bid.revision,
-                bid.amends,
-                "withdrawal" if bid.withdrawn else "amendment",
-            )
-            with ctx.transaction():
-                pass  # recorded as applied
-            return
-        # admission (infra.worker.admit) has refused bids naming no stored offer of this park-day
-        if bid.market != "day_ahead":
-            raise ValueError(f"market={bid.market!r}: the exchange simulator clears day-ahead bids only")
-        scenario = portfolio(self.engine, env.park_id, env.market_day)
-        # through the adapter on the market clock: a bid stamped after gate closure is refused
-        # (dead letter naming both times); results come at the market's publication time
-        exchange = ExchangeSimulator(scenario)
-        _, market = market_of(bid, scenario)
-        gate = market.gate_closure(env.market_day)
-        exchange.submit(bid, env.message_id, bid.submitted_at or gate - timedelta(minutes=1))
-        results_at = datetime.combine(
-            gate.date(), market.results_local_time or gate.time(), tzinfo=gate.tzinfo
-        )
-        day_ahead, real_time = exchange.results(env.message_id, max(results_at, gate))
-        with ctx.transaction() as conn:
-            enqueue(conn, Topic.AWARDS, day_ahead.envelope(env.park_id, env.market_day, "day_ahead"))
-            enqueue(conn, Topic.AWARDS, real_time.envelope(env.park_id, env.market_day, "real_time"))
-        log.info(
-            "cleared %s %s: %.0f MWh day-ahead",
-            env.park_id,
-            env.market_day,
-            sum(day_ahead.cleared_mw) * bid.interval_minutes / 60,
-        )
