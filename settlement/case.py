@@ -22,6 +22,8 @@ Format (every list has one value per interval)::
     contracts: []                      # medium/long-term: {id, quantity_mw, price_cny_per_mwh, hours, green}
     day_ahead: {cleared_mw: [..], price: [..], regulation_mw: [..], regulation_price: [..], dr_mw: [..], dr_price: [..]}
     real_time: {cleared_mw: [..], price: [..]}
+    real_time_bids:                    # optional: awards of real-time bids on the market's real-time grid
+      - {first: "00:05", cleared_mw: [..], price: [..]}   # one value per real-time interval from `first`
     metering: {grid: [..], assets: {load_fab: [..]}, regulation: {mileage_mw: [..], k1: [..], k2: [..], k3: [..]}}
     baseline: {grid: [..], assets: {load_fab: [..]}}
     tariff: {seasons: [...], demand_charge_cny_per_kw_month: .., enterprises: {...}}   # settlement/tariffs.py
@@ -46,6 +48,7 @@ from infra.timeutil import day_intervals
 from settlement.baseline import Baseline
 from settlement.day import DayResult, settle_day
 from settlement.facts import MEASURED, DayFacts
+from settlement.realtime import RealTimeGrid, real_time_grid
 from settlement.tariffs import Tariff, parse_tariff
 
 SRC = "[case] settlement case file"
@@ -251,6 +254,7 @@ def build_case(spec: Any) -> tuple[Scenario, DayFacts, Baseline, Tariff | None]:
     if problems:
         raise CaseError("; ".join(problems))
     starts = list(day_intervals(day, minutes).to_pydatetime())[:n]
+    real_time = _real_time_bids(spec.get("real_time_bids"), scenario, minutes, n, arrays)
     facts = DayFacts(
         park_id=scenario.id,
         day=day,
@@ -271,6 +275,7 @@ def build_case(spec: Any) -> tuple[Scenario, DayFacts, Baseline, Tariff | None]:
         mileage_mw=mileage,
         k_inputs=k,  # type: ignore[arg-type]
         source_message_ids=("case-day-ahead", "case-real-time", "case-metering"),
+        real_time=real_time,
     )
     baseline = Baseline(
         arrays["base_grid"],
@@ -278,6 +283,43 @@ def build_case(spec: Any) -> tuple[Scenario, DayFacts, Baseline, Tariff | None]:
         {"target": day.isoformat(), "n_days": 0, "sources": {}, "meters": []},
     )
     return scenario, facts, baseline, tariff
+
+
+def _real_time_bids(
+    bids: Any, scenario: Scenario, minutes: int, n: int, arrays: dict[str, np.ndarray]
+) -> RealTimeGrid | None:
+    """``real_time_bids`` on the real-time grid over the case's whole-day real-time prices."""
+    if not bids:
+        return None
+    rt_minutes = scenario.market.market_for("real_time_energy")[1].interval_minutes
+    if not isinstance(bids, list) or minutes % rt_minutes:
+        raise CaseError(
+            f"real_time_bids: a list of bids, and {minutes}-minute intervals must hold whole {rt_minutes}-minute ones"
+        )
+    per = minutes // rt_minutes
+    parts, problems = [], []
+    for i, bid in enumerate(bids):
+        name = f"real_time_bids[{i}]"
+        try:
+            hh, mm = (int(x) for x in str(bid["first"]).split(":"))
+            first = (hh * 60 + mm) // rt_minutes
+            if (hh * 60 + mm) % rt_minutes:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"{name}.first: HH:MM of its first {rt_minutes}-minute interval")
+            continue
+        size = len(bid.get("cleared_mw") or [])
+        if size == 0 or first + size > n * per:
+            problems.append(
+                f"{name}.cleared_mw: one value per interval, inside the case's {n * per} intervals"
+            )
+            continue
+        q = _series(bid.get("cleared_mw"), f"{name}.cleared_mw", size, problems, None)
+        price = _series(bid.get("price"), f"{name}.price", size, problems, None)
+        parts.append((first, q, price, f"case-real-time-bid-{i}"))
+    if problems:
+        raise CaseError("; ".join(problems))
+    return real_time_grid(rt_minutes, minutes, arrays["q_da"], np.repeat(arrays["p_rt"], per), parts)
 
 
 def _fen(x: float) -> int:

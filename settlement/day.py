@@ -26,6 +26,7 @@ from settlement.carbon.ledger import EntryDraft
 from settlement.certificates import Certificates, plan_certificates
 from settlement.facts import MEASURED, QUALITY_NAMES, DayFacts
 from settlement.money import FEN_PER_CNY, allocate, fen_series, to_fen
+from settlement.realtime import real_time_amounts
 from settlement.tariffs import Tariff, days_in_month
 
 METHOD_VERSION = "settlement-1"
@@ -112,7 +113,7 @@ def _exchange(
     baseline: Baseline,
     green: GreenRecords | None = None,
     plan_top_up: bool = False,
-) -> tuple[dict[str, np.ndarray], dict[str, float | None], Certificates, dict[str, np.ndarray]]:
+) -> tuple[dict[str, np.ndarray], dict[str, float | None], Certificates, dict[str, Any]]:
     rules, h = scenario.market, facts.hours
     contracts = market.contract_position(scenario.park, facts.interval_starts, h)
     cny = market.energy_amounts(
@@ -127,6 +128,20 @@ def _exchange(
     cny["deviation_charge"] = market.deviation_charge(
         rules, park.actual, facts.q_rt_mw, facts.p_rt_cny_per_mwh, h, facts.dr_mw
     )
+    excess = market.deviation_excess_mwh(rules, park.actual, facts.q_rt_mw, h, facts.dr_mw)
+    real_time = None
+    if facts.real_time is not None:  # real-time bids cleared: those intervals settle on the real-time grid
+        rt = real_time_amounts(rules, facts.real_time, facts.q_da_mw, park.actual, facts.dr_mw)
+        cny["real_time_energy"] = np.where(rt.covered, rt.real_time_energy_cny, cny["real_time_energy"])
+        cny["deviation_charge"] = np.where(rt.covered, rt.deviation_charge_cny, cny["deviation_charge"])
+        excess = np.where(rt.covered, rt.deviation_excess_mwh, excess)
+        real_time = {
+            "interval_minutes": facts.real_time.minutes,
+            "bid_intervals": int(facts.real_time.bid_covered.sum()),
+            "bid_awards": list(facts.real_time.bid_message_ids),
+            "cleared_change_cny": rt.cleared_change_cny,
+            "remaining_deviation_cny": rt.remaining_deviation_cny,
+        }
     cny.update(
         market.regulation_amounts(
             rules, facts.regulation_mw, facts.regulation_price_cny_per_mw, facts.mileage_mw, facts.k_inputs, h
@@ -168,9 +183,7 @@ def _exchange(
         "mlt_energy": float(contracts.q_mw.sum() * h),
         "day_ahead_energy": float((facts.q_da_mw - contracts.q_mw).sum() * h),
         "real_time_energy": float((park.actual - facts.q_da_mw * h).sum()),
-        "deviation_charge": float(
-            market.deviation_excess_mwh(rules, park.actual, facts.q_rt_mw, h, facts.dr_mw).sum()
-        ),
+        "deviation_charge": float(excess.sum()),
         "regulation_mileage": None,
         "regulation_capacity": None,
         "demand_response": float(market.dr_paid_mwh(rules, facts.dr_mw, delivered, h).sum()),
@@ -179,7 +192,7 @@ def _exchange(
         "green_certificate_sales": float(cert.sold.sum()),
         "green_certificate_purchases": float(cert.bought.sum()),
     }
-    series = {"q_mlt_mw": contracts.q_mw, "dr_delivered_mwh": delivered}
+    series = {"q_mlt_mw": contracts.q_mw, "dr_delivered_mwh": delivered, "real_time": real_time}
     return cny, energy, cert, series
 
 
@@ -497,6 +510,8 @@ def settle_day(
         "green_records": [] if green is None else list(green.ids),
         "economics": _economics(statements, book),
     }
+    if series["real_time"] is not None:  # real-time bids settled on the real-time grid
+        record["real_time"] = series["real_time"]
     return DayResult(
         facts.park_id,
         facts.day,

@@ -1,10 +1,14 @@
-"""The facts a park-day is settled from: its day-ahead award, real-time award and metering.
+"""The facts a park-day is settled from: its day-ahead award, real-time award and metering,
+and the awards of any real-time bids.
 
 Messages are checked against the scenario before anything is stored, and every problem is
 reported at once, naming the field and the rule. :func:`assemble` puts the three facts on
 one interval grid, the metering grid: award values on a coarser grid are repeated, finer
 ones (e.g. 5-minute real-time prices) are averaged, which is exact when energy is flat
-within a meter interval.
+within a meter interval. Real-time bid awards (``Award.real_time_bid``; kind
+``award_real_time@HH:MM`` by their first interval, so a later award for the same intervals is a
+correction of it) also go onto the real-time grid (:mod:`settlement.realtime`), where
+the real-time lines are settled.
 """
 
 from __future__ import annotations
@@ -21,8 +25,22 @@ from infra.contracts import Award, Envelope, Metering
 from infra.scenario.model import Scenario
 from infra.timeseries.quantities import rating_margin_fraction
 from infra.timeutil import day_intervals
+from settlement.realtime import RealTimeGrid, real_time_bid_problems, real_time_grid
 
 KINDS = ("award_day_ahead", "award_real_time", "metering")
+REAL_TIME_BID = "award_real_time@"  # kind prefix of a real-time bid's award, + its first interval HH:MM
+
+
+def is_real_time_bid(kind: str) -> bool:
+    return kind.startswith(REAL_TIME_BID)
+
+
+def fact_ids(facts: dict[str, Fact]) -> list[str]:
+    """Message ids a day is settled from: the three kinds, then the real-time bid awards in order."""
+    return [facts[k].message_id for k in KINDS] + [
+        facts[k].message_id for k in sorted(facts) if is_real_time_bid(k)
+    ]
+
 
 # A meter reading above rated power x interval x this margin is treated as a meter fault
 # (estimated and flagged like a gap): the store's bound for every reading (quantities.yaml).
@@ -89,7 +107,15 @@ def read_fact(envelope: Envelope, scenario: Scenario | None = None) -> Fact:
         raise FactError(what, _park_problems(envelope, scenario) + _pydantic_problems(exc)) from exc
     except ValueError as exc:
         raise FactError(what, [str(exc)]) from exc
-    kind = f"award_{payload.market}" if isinstance(payload, Award) else "metering"
+    if isinstance(payload, Award) and payload.real_time_bid:
+        if payload.market != "real_time" or not payload.interval_starts:
+            raise FactError(
+                what, ["real_time_bid: only a real-time award with intervals can be a real-time bid's"]
+            )
+        first = payload.interval_starts[0]
+        kind = f"{REAL_TIME_BID}{first:%H:%M}"
+    else:
+        kind = f"award_{payload.market}" if isinstance(payload, Award) else "metering"
     return Fact(kind, envelope, payload)
 
 
@@ -136,7 +162,10 @@ def check_fact(fact: Fact, scenario: Scenario) -> None:
     env, p = fact.envelope, fact.payload
     what = f"{env.schema_.name} message {env.message_id} ({env.park_id} {env.market_day})"
     problems = _park_problems(env, scenario)
-    problems += _interval_problems(p.interval_starts, p.interval_minutes, env.market_day)
+    if isinstance(p, Award) and p.real_time_bid:
+        problems += real_time_bid_problems(p, scenario, env.market_day)
+    else:
+        problems += _interval_problems(p.interval_starts, p.interval_minutes, env.market_day)
     if isinstance(p, Award):
         for name in AWARD_ARRAYS:
             problems += _finite_problems(name, getattr(p, name))
@@ -212,10 +241,13 @@ class DayFacts:
     quality: np.ndarray  # (assets, intervals) MEASURED / GAP / IMPLAUSIBLE / NOT_METERED
     mileage_mw: np.ndarray | None
     k_inputs: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-    source_message_ids: tuple[str, str, str]
+    source_message_ids: tuple[str, ...]  # the three kinds, then any real-time bid awards
     # Market id of each market the day's awards came from, by kind (day_ahead_energy,
     # real_time_energy, regulation, demand_response); kinds missing here come from the market file.
     market_ids: dict[str, str] = field(default_factory=dict)
+    # The real-time result on the real-time grid, where real-time bids cleared (None: no real-time
+    # bid, real time settles on the meter grid with Q_RT = Q_DA).
+    real_time: RealTimeGrid | None = None
 
     @property
     def hours(self) -> float:
@@ -272,6 +304,14 @@ def assemble(scenario: Scenario, facts: dict[str, Fact]) -> DayFacts:
     rt_a = _award_arrays(rt, minutes, "real-time")
 
     metered, quality = metered_energy(scenario, m)
+    real_time = _real_time(scenario, facts, minutes, da_a["cleared_mw"], rt)
+    q_rt, p_rt = rt_a["cleared_mw"], rt_a["clearing_price_cny_per_mwh"]
+    if real_time is not None:  # meter-grid view of the real-time result (series and plots)
+        covered = real_time.covered_meter_intervals()
+        q_rt = np.where(covered, real_time.on_meter_grid(real_time.q_rt_mw), q_rt)
+        p_rt = np.where(covered, real_time.on_meter_grid(real_time.p_rt_cny_per_mwh), p_rt)
+    bid_awards = [facts[k].payload for k in sorted(facts) if is_real_time_bid(k)]
+    rt_market_id = next((a.market_id for a in bid_awards if a.market_id), rt.market_id)  # type: ignore[union-attr]
     reg = m.regulation
     return DayFacts(
         park_id=env.park_id,
@@ -280,8 +320,8 @@ def assemble(scenario: Scenario, facts: dict[str, Fact]) -> DayFacts:
         interval_starts=list(m.interval_starts),
         q_da_mw=da_a["cleared_mw"],
         p_da_cny_per_mwh=da_a["clearing_price_cny_per_mwh"],
-        q_rt_mw=rt_a["cleared_mw"],
-        p_rt_cny_per_mwh=rt_a["clearing_price_cny_per_mwh"],
+        q_rt_mw=q_rt,
+        p_rt_cny_per_mwh=p_rt,
         regulation_mw=da_a["regulation_mw"],
         regulation_price_cny_per_mw=da_a["regulation_mileage_price_cny_per_mw"],
         dr_mw=da_a["demand_response_mw"],
@@ -298,15 +338,50 @@ def assemble(scenario: Scenario, facts: dict[str, Fact]) -> DayFacts:
             np.asarray(reg.k2_delay, float),
             np.asarray(reg.k3_error, float),
         ),
-        source_message_ids=tuple(facts[k].message_id for k in KINDS),  # type: ignore[arg-type]
+        source_message_ids=tuple(fact_ids(facts)),
+        real_time=real_time,
         market_ids={
             kind: market_id
             for kind, market_id in (
                 ("day_ahead_energy", da.market_id),
-                ("real_time_energy", rt.market_id),
+                ("real_time_energy", rt_market_id),
                 ("regulation", da.regulation_market_id),
                 ("demand_response", da.demand_response_market_id),
             )
             if market_id
         },
     )
+
+
+def _real_time(
+    scenario: Scenario, facts: dict[str, Fact], meter_minutes: int, q_da_mw: np.ndarray, day_award: Award
+) -> RealTimeGrid | None:
+    """The real-time bids' awards on the real-time grid over the whole-day award (None: no bids)."""
+    bids = [facts[k] for k in sorted(facts) if is_real_time_bid(k)]
+    if not bids:
+        return None
+    minutes = bids[0].payload.interval_minutes
+    if meter_minutes % minutes:
+        raise FactError(
+            "real-time bid awards",
+            [
+                f"interval_minutes: {minutes}-minute real-time intervals do not divide the {meter_minutes}-minute metering"
+            ],
+        )
+    grid = day_intervals(facts["metering"].envelope.market_day, minutes)
+    p_day = on_grid(
+        day_award.clearing_price_cny_per_mwh, day_award.interval_minutes, minutes, "real-time price"
+    )
+    parts = []
+    for f in bids:
+        a: Award = f.payload  # type: ignore[assignment]
+        first = int(grid.get_loc(a.interval_starts[0]))
+        parts.append(
+            (
+                first,
+                np.asarray(a.cleared_mw, float),
+                np.asarray(a.clearing_price_cny_per_mwh, float),
+                f.message_id,
+            )
+        )
+    return real_time_grid(minutes, meter_minutes, q_da_mw, p_day, parts)

@@ -41,7 +41,7 @@ from settlement import store
 from settlement.carbon import ledger
 from settlement.carbon.ledger import EntryDraft, Posting
 from settlement.day import DayResult
-from settlement.facts import Fact, read_fact
+from settlement.facts import Fact, fact_ids, read_fact
 from settlement.money import FEN_PER_CNY, MICRO
 from settlement.tables import (
     carbon_ledger,
@@ -440,7 +440,7 @@ def resettle(
         return None
     old = latest_snapshot(conn, park_id, day)
     facts = latest_facts(conn, park_id, day)
-    ids = [facts[k].message_id for k in ("award_day_ahead", "award_real_time", "metering")]
+    ids = fact_ids(facts)
     if ids == old.source_message_ids:
         return None
     result = settle_facts(

@@ -2,7 +2,8 @@
 
 Messages arrive in any order. Each is checked against the scenario and stored in
 ``ctx.transaction()``; when the park-day then has its day-ahead award, real-time award and
-metering, the day is settled in the same transaction: statements, their ``Settlement``
+metering, the day is settled in the same transaction (with every real-time bid award stored by
+then; one arriving after the day was settled makes a new statement version): statements, their ``Settlement``
 messages in the outbox (topic ``vpp.settlements``, one per account) and ledger entries.
 A replayed message is skipped by the worker loop; a settled day is never settled again. If the
 settlement computation itself fails, the fact is still stored and the reason recorded in
@@ -24,7 +25,7 @@ from infra.scenario.model import Scenario
 from infra.timeutil import now
 from infra.worker import MessageContext, Worker
 from settlement import store, versions
-from settlement.facts import KINDS, check_fact, read_fact
+from settlement.facts import KINDS, check_fact, is_real_time_bid, read_fact
 from settlement.settle import settle_facts
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,12 @@ class SettlementWorker(Worker):
         if stored is not None and stored != fact.message_id:
             self._correct(ctx, fact, scenario)
             return
+        if stored is None and is_real_time_bid(fact.kind):
+            with self.engine.connect() as conn:
+                late = store.is_settled(conn, park_id, day)
+            if late:  # a real-time bid's award after the day was settled: a new version with it
+                self._late(ctx, fact, scenario)
+                return
         with self.engine.connect() as conn:
             facts = versions.latest_facts(conn, park_id, day)
             facts.setdefault(fact.kind, fact)
@@ -90,6 +97,15 @@ class SettlementWorker(Worker):
                         rejected_at=now(),
                     )
                 )
+
+    def _late(self, ctx: MessageContext, fact, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
+        park_id, day = ctx.envelope.park_id, ctx.envelope.market_day
+        reason = f"real-time bid award {fact.message_id} ({fact.kind}) arrived after the day was settled"
+        with ctx.transaction() as conn:
+            store.store_fact(conn, fact)
+            done = versions.resettle(conn, scenario, day, reason)
+        if done is not None:
+            log.info("%s %s: version %d with real-time award %s", park_id, day, done.version, fact.message_id)
 
     def _correct(self, ctx: MessageContext, fact, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
         """A different message for a kind the park-day already has: a correction, a new version."""
