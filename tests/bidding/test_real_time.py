@@ -69,3 +69,30 @@ def test_a_real_time_bid_after_its_rolling_gate_is_refused_naming_both_times() -
     assert "gate closed at 2026-07-15T12:05:00+08:00" in str(refused.value)
     with pytest.raises(BidRejected, match="issued_at"):
         real_time_submission(bid, "rt-bid", None, rules)
+
+
+def test_the_bidding_worker_dead_letters_a_late_real_time_offer(sqlite_url: str) -> None:
+    from sqlalchemy import select
+
+    from bidding.worker import BiddingWorker
+    from infra.contracts import Topic
+    from infra.db import make_engine, migrate
+    from infra.db.tables import dead_letters, outbox
+
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    worker = BiddingWorker(engine, "127.0.0.1:1")  # applied directly; no broker needed
+    late = offer(run(6), issued_at=FIRST - timedelta(minutes=30)).envelope("datong", FIRST.date(), "late")
+    on_time = offer(run(6), issued_at=FIRST - timedelta(minutes=90)).envelope(
+        "datong", FIRST.date(), "on time"
+    )
+    assert worker.apply(Topic.OFFERS, late) is False
+    assert worker.apply(Topic.OFFERS, on_time)
+    with engine.connect() as conn:
+        reason = conn.execute(
+            select(dead_letters.c.reason).where(dead_letters.c.message_id == late.message_id)
+        ).scalar()
+        bids = conn.execute(select(outbox.c.message_id).where(outbox.c.schema_name == "bid")).scalars().all()
+    assert "GateClosed" in reason and "submit at 2026-07-15T12:35:00+08:00" in reason
+    assert "gate closed at 2026-07-15T12:05:00+08:00" in reason
+    assert len(bids) == 1  # the on-time offer's bid only
