@@ -150,7 +150,8 @@ def reoptimise(
     allow_relaxed: bool = False,
     models: ModelStore | None = None,
 ) -> DispatchResult:
-    """Intraday: re-plan the intervals from ``from_time`` on with the latest forecast.
+    """Intraday: re-plan the intervals from ``from_time`` on with the latest forecast (``award``: the
+    position to deliver, the day-ahead award or one with real-time results applied).
 
     Intervals before ``from_time`` keep the set-points of ``previous``; ``state`` holds the
     storage levels the earlier solve started the day with (``DispatchResult.state``).
@@ -158,7 +159,12 @@ def reoptimise(
     day = forecast_day(day_ahead)
     inputs = inputs_from_forecast(scenario, day_ahead, day)
     now_index = int(np.searchsorted(inputs.starts, ensure_aware(from_time, "from_time")))
-    inputs = inputs.merged_with(inputs_from_forecast(scenario, latest, day, full_day=False), now_index)
+    # the latest forecast counts from its issue time, which may be before ``from_time`` (a real-time
+    # award re-plans later intervals): the frozen intervals keep the baselines they were planned with
+    newer = int(np.searchsorted(inputs.starts, ensure_aware(latest.issued_at, "latest.issued_at")))
+    inputs = inputs.merged_with(
+        inputs_from_forecast(scenario, latest, day, full_day=False), min(newer, now_index)
+    )
     arrays = _award_arrays(award, inputs)
     frozen = np.arange(inputs.T) < now_index
     before = {a.asset_id: np.asarray(a.power_mw, dtype=float) for a in previous.assets}

@@ -117,3 +117,36 @@ def real_time_offer(
 def _moved(curve: EnergyCurve, shift_mw: float) -> EnergyCurve:
     """The curve with every quantity moved by ``shift_mw`` (the segments, its price response, kept)."""
     return curve.model_copy(update={"base_mw": round(curve.base_mw + shift_mw, 3)})
+
+
+def followed_award(position: Award, real_time: Award) -> tuple[Award, int]:
+    """The position the assets must deliver once a real-time bid cleared, and its first changed interval.
+
+    ``position`` is the award the dispatch follows on the day-ahead grid (the day-ahead award, or
+    one with earlier real-time results applied). Set-points are held per day-ahead interval, so each
+    day-ahead interval takes the mean of its real-time intervals' ``Q_RT``, its own position where the
+    bid did not reach; regulation and demand response stand. Raises :class:`InputError` naming the
+    field when the real-time intervals are not on the day's real-time grid.
+    """
+    da_minutes, rt_minutes = position.interval_minutes, real_time.interval_minutes
+    if da_minutes % rt_minutes:
+        raise InputError(
+            f"interval_minutes: real-time intervals of {rt_minutes} min do not divide the day-ahead {da_minutes} min"
+        )
+    per = da_minutes // rt_minutes
+    da_starts = pd.DatetimeIndex([ensure_aware(s, "award.interval_starts") for s in position.interval_starts])
+    day = da_starts.tz_convert(MARKET_TZ)[0].date()
+    rt_starts = pd.DatetimeIndex(
+        [ensure_aware(s, "real_time.interval_starts") for s in real_time.interval_starts]
+    )
+    where = day_intervals(day, rt_minutes).get_indexer(rt_starts)
+    if len(where) == 0 or (where < 0).any() or len(da_starts) * per != 1440 // rt_minutes:
+        raise InputError(
+            f"real_time.interval_starts: not {rt_minutes}-minute intervals of {day} within the award's day"
+        )
+    fine = np.repeat(np.asarray(position.cleared_mw, dtype=float), per)
+    fine[where] = np.asarray(real_time.cleared_mw, dtype=float)
+    target = fine.reshape(-1, per).mean(axis=1)
+    return position.model_copy(update={"cleared_mw": [round(float(x), 6) for x in target]}), int(
+        where.min()
+    ) // per

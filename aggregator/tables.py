@@ -23,8 +23,10 @@ aggregator_offers = Table(
     UniqueConstraint("park_id", "market_day", "market", name="uq_aggregator_offers_park_day_market"),
 )
 
-# One row per dispatch published (day-ahead and each intraday re-optimisation), with the award
-# and the storage levels the solve started the day with, so the next intraday step can resume.
+# One row per dispatch published (day-ahead, each intraday re-optimisation, each real-time award
+# followed), with the award position it delivers (on the day-ahead grid; ``award_message_id`` names
+# the stored award it answers), the storage levels the solve started the day with and the intraday
+# forecast it was planned with (None: the day-ahead offer's), so the next step can resume.
 aggregator_dispatches = Table(
     "aggregator_dispatches",
     metadata,
@@ -37,4 +39,5 @@ aggregator_dispatches = Table(
     Column("award_envelope", Text, nullable=False),
     Column("state", JSON, nullable=False),
     Column("created_at", AwareDateTime, nullable=False),
+    Column("forecast_envelope", Text, nullable=True),
 )

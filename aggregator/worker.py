@@ -6,7 +6,10 @@
 * intraday ``ForecastSet`` after a dispatch -> re-optimised ``Dispatch`` (key ``intraday`` and
   the forecast's issue time) on ``vpp.dispatch``, re-planning the intervals from then on, and in
   the same transaction the real-time ``Offer`` of that schedule (market ``real_time``, the
-  intervals whose rolling gate is still open; :mod:`aggregator.realtime`) on ``vpp.offers``.
+  intervals whose rolling gate is still open; :mod:`aggregator.realtime`) on ``vpp.offers``;
+* ``Award`` of a real-time bid -> ``Dispatch`` (key ``real_time`` and the award) re-planned to
+  deliver its ``Q_RT`` (``realtime.followed_award``: each day-ahead interval the mean of its
+  real-time intervals) from the first interval it changes, with the latest forecast.
 
 Infeasible days still get an offer or dispatch: the relaxed model's answer, with the broken
 constraint families logged (and, for dispatches, written into the notes).
@@ -15,22 +18,24 @@ constraint families logged (and, for dispatches, written into the notes).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Row, insert, select
 
 from aggregator.contributions import with_contributions
-from aggregator.dispatch import disaggregate, reoptimise
+from aggregator.dispatch import DispatchResult, disaggregate, reoptimise
 from aggregator.errors import InputError
 from aggregator.offer import build_offer, forecast_day
 from aggregator.portfolio import ModelStore
-from aggregator.realtime import real_time_offer
+from aggregator.realtime import followed_award, real_time_offer
 from aggregator.tables import aggregator_dispatches, aggregator_offers
 from infra.contracts import Award, Dispatch, Envelope, ForecastSet, Offer, Topic
 from infra.db.outbox import enqueue
 from infra.db.tables import outbox
 from infra.registry import portfolio
+from infra.scenario import Scenario
 from infra.settings import get_settings
 from infra.timeutil import now
 from infra.worker import MessageContext, Worker
@@ -59,6 +64,8 @@ class AggregatorWorker(Worker):
             award = Award.from_envelope(env)
             if award.market == "day_ahead":
                 self._dispatch(ctx, award)
+            elif award.real_time_bid:
+                self._follow_real_time(ctx, award)
 
     @property
     def solver(self) -> str:
@@ -143,25 +150,8 @@ class AggregatorWorker(Worker):
 
     def _intraday(self, ctx: MessageContext, latest: ForecastSet) -> None:
         env = ctx.envelope
-        with self.engine.connect() as conn:
-            offer = _offer_row(conn, env.park_id, env.market_day)
-            last = conn.execute(
-                select(aggregator_dispatches)
-                .where(
-                    aggregator_dispatches.c.park_id == env.park_id,
-                    aggregator_dispatches.c.market_day == env.market_day,
-                )
-                .order_by(aggregator_dispatches.c.created_at.desc())
-                .limit(1)
-            ).first()
-            previous = day_ahead_offer = None
-            if last is not None:
-                raw = _stored(conn, last.dispatch_message_id)
-                previous = Dispatch.from_envelope(Envelope.from_json(raw)) if raw else None
-            if offer is not None:
-                raw = _stored(conn, offer.offer_message_id)
-                day_ahead_offer = Offer.from_envelope(Envelope.from_json(raw)) if raw else None
-        if offer is None or last is None or previous is None or day_ahead_offer is None:
+        day = self._day_so_far(env.park_id, env.market_day)
+        if day is None:
             log.info(
                 "aggregator: intraday forecast %s: no dispatch for %s %s yet, nothing to re-plan",
                 env.message_id,
@@ -169,31 +159,16 @@ class AggregatorWorker(Worker):
                 env.market_day,
             )
             return
-        starts = pd.DatetimeIndex(previous.interval_starts)
+        starts = pd.DatetimeIndex(day.previous.interval_starts)
         if latest.issued_at >= starts[-1]:
             return
-        award_env = Envelope.from_json(last.award_envelope)
-        award = Award.from_envelope(award_env)
         scenario = portfolio(self.engine, env.park_id, env.market_day)
-        result = reoptimise(
-            scenario,
-            ForecastSet.from_envelope(Envelope.from_json(offer.forecast_envelope)),
-            latest,
-            award,
-            previous,
-            award_message_id=award_env.message_id,
-            state=dict(last.state),
-            from_time=latest.issued_at,
-            carbon_price_cny_per_tco2=offer.carbon_price_cny_per_tco2,
-            solver=self.solver,
-            allow_relaxed=True,
-            models=self.models,
-        )
+        result = self._replan(scenario, day, latest, latest.issued_at, day.last.award_message_id)
         first = starts[int(starts.searchsorted(latest.issued_at))].to_pydatetime()
         rt_offer = real_time_offer(
             scenario,
-            day_ahead_offer,
-            award,
+            day.day_ahead_offer,
+            day.day_ahead_award,
             result.dispatch,
             at=latest.issued_at,
             forecast_message_id=env.message_id,
@@ -203,23 +178,108 @@ class AggregatorWorker(Worker):
             extra.append(
                 rt_offer.envelope(env.park_id, env.market_day, "real_time", latest.issued_at.isoformat())
             )
-        self._store(ctx, result.dispatch, result.state, award_env, first, latest.issued_at, extra)
+        key = ("intraday", latest.issued_at.isoformat())
+        self._store(
+            ctx, result.dispatch, result.state, day.position_envelope, key, first, env.to_json(), extra
+        )
+
+    def _follow_real_time(self, ctx: MessageContext, award: Award) -> None:
+        """A real-time bid cleared: re-plan so the assets deliver its ``Q_RT`` instead of the old position."""
+        env = ctx.envelope
+        day = self._day_so_far(env.park_id, env.market_day)
+        if day is None:
+            raise InputError(
+                f"real-time award {env.message_id}: park {env.park_id} has no dispatch for {env.market_day} to change"
+            )
+        position, first_index = followed_award(day.position, award)
+        starts = pd.DatetimeIndex(day.previous.interval_starts)
+        first = starts[first_index].to_pydatetime()
+        scenario = portfolio(self.engine, env.park_id, env.market_day)
+        result = self._replan(scenario, day, day.forecast, first, env.message_id, position)
+        position_env = position.envelope(env.park_id, env.market_day, "position", env.message_id)
+        forecast_env = day.last.forecast_envelope
+        self._store(
+            ctx,
+            result.dispatch,
+            result.state,
+            position_env,
+            ("real_time", env.message_id),
+            first,
+            forecast_env,
+        )
+
+    def _day_so_far(self, park_id: str, market_day: date) -> _DaySoFar | None:
+        """The day's offer, day-ahead award and latest dispatch, or None before the first dispatch."""
+        with self.engine.connect() as conn:
+            offer = _offer_row(conn, park_id, market_day)
+            rows = conn.execute(
+                select(aggregator_dispatches)
+                .where(
+                    aggregator_dispatches.c.park_id == park_id,
+                    aggregator_dispatches.c.market_day == market_day,
+                )
+                .order_by(aggregator_dispatches.c.created_at)
+            ).all()
+            if offer is None or not rows:
+                return None
+            previous, day_ahead_offer = (
+                _stored(conn, rows[-1].dispatch_message_id),
+                _stored(conn, offer.offer_message_id),
+            )
+        if previous is None or day_ahead_offer is None:
+            return None
+        last = rows[-1]
+        return _DaySoFar(
+            offer_row=offer,
+            last=last,
+            previous=Dispatch.from_envelope(Envelope.from_json(previous)),
+            day_ahead_offer=Offer.from_envelope(Envelope.from_json(day_ahead_offer)),
+            day_ahead_award=Award.from_envelope(Envelope.from_json(rows[0].award_envelope)),
+            position_envelope=Envelope.from_json(last.award_envelope),
+            forecast=ForecastSet.from_envelope(
+                Envelope.from_json(last.forecast_envelope or offer.forecast_envelope)
+            ),
+        )
+
+    def _replan(
+        self,
+        scenario: Scenario,
+        day: _DaySoFar,
+        latest: ForecastSet,
+        from_time: datetime,
+        award_message_id: str,
+        position: Award | None = None,
+    ) -> DispatchResult:
+        return reoptimise(
+            scenario,
+            ForecastSet.from_envelope(Envelope.from_json(day.offer_row.forecast_envelope)),
+            latest,
+            position or day.position,
+            day.previous,
+            award_message_id=award_message_id,
+            state=dict(day.last.state),
+            from_time=from_time,
+            carbon_price_cny_per_tco2=day.offer_row.carbon_price_cny_per_tco2,
+            solver=self.solver,
+            allow_relaxed=True,
+            models=self.models,
+        )
 
     def _store(
         self,
         ctx: MessageContext,
         dispatch: Dispatch,
         state: dict[str, float],
-        award_env: Envelope,
+        position_env: Envelope,
+        key: tuple[str, ...] = ("day_ahead",),
         first: datetime | None = None,
-        issued_at: datetime | None = None,
+        forecast_json: str | None = None,
         offers: list[Envelope] | None = None,
     ) -> None:
-        """Store and publish a dispatch: day-ahead when ``first`` is None, else intraday from ``first``
-        (with the real-time ``offers`` made from it)."""
+        """Store and publish a dispatch (``key``: day_ahead, intraday or real_time) delivering the
+        position in ``position_env`` from ``first`` on (with the real-time ``offers`` made from it)."""
         env = ctx.envelope
-        kind = "day_ahead" if first is None else "intraday"
-        key = ("day_ahead",) if issued_at is None else ("intraday", issued_at.isoformat())
+        kind = key[0]
         dispatch_env = dispatch.envelope(env.park_id, env.market_day, *key)
         with ctx.transaction() as conn:
             conn.execute(
@@ -229,10 +289,11 @@ class AggregatorWorker(Worker):
                     market_day=env.market_day,
                     kind=kind,
                     from_interval=first,
-                    award_message_id=award_env.message_id,
-                    award_envelope=award_env.to_json(),
+                    award_message_id=dispatch.award_message_id,
+                    award_envelope=position_env.to_json(),
                     state=state,
                     created_at=now(),
+                    forecast_envelope=forecast_json,
                 )
             )
             enqueue(conn, Topic.DISPATCH, dispatch_env)
@@ -256,6 +317,23 @@ class AggregatorWorker(Worker):
                 kind,
                 "; ".join(dispatch.notes),
             )
+
+
+@dataclass(frozen=True)
+class _DaySoFar:
+    """What the aggregator has done for a park-day: what an intraday step or a real-time award re-plans from."""
+
+    offer_row: Row
+    last: Row  # the latest dispatch row
+    previous: Dispatch  # its set-points
+    day_ahead_offer: Offer
+    day_ahead_award: Award
+    position_envelope: Envelope  # the award position the latest dispatch delivers
+    forecast: ForecastSet  # the forecast it was planned with
+
+    @property
+    def position(self) -> Award:
+        return Award.from_envelope(self.position_envelope)
 
 
 def _stored(conn: Connection, message_id: str) -> str | None:

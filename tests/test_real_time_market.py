@@ -1,6 +1,6 @@
 """The real-time market end to end over real Kafka and PostgreSQL: day-ahead dispatch -> intraday
-forecast -> real-time offer -> real-time bid -> real-time award (5 minutes) -> settlement on the
-real-time grid.
+forecast -> real-time offer -> real-time bid -> real-time award (5 minutes) -> a dispatch that
+follows the award -> settlement on the real-time grid.
 
 The day-ahead part is applied directly (each service's own ``apply``, as its worker would); from the
 intraday forecast on, every step goes through the broker: four workers (aggregator, bidding,
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from aggregator.realtime import followed_award
 from aggregator.worker import AggregatorWorker
 from bidding.worker import BiddingWorker
 from infra.contracts import (
@@ -165,10 +166,25 @@ def test_intraday_reoptimisation_bids_real_time_and_settles_on_the_five_minute_g
         assert rt_bid.market == "real_time" and rt_bid.submitted_at == ISSUED
         assert rt_award.interval_minutes == 5 and rt_award.interval_starts == rt_offer.interval_starts
 
-        # delivery follows the re-optimised set-points; the metering (15 minutes) settles the day
-        intraday_dispatch = Dispatch.from_envelope(stored(engine, Dispatch.SCHEMA)[-1])
+        # the aggregator re-plans to deliver the award; delivery follows that dispatch and its
+        # metering (15 minutes) settles the day
+        intraday_id = message_id(Dispatch.SCHEMA, PARK, DAY, "intraday", ISSUED.isoformat())
+        by_id = {e.message_id: Dispatch.from_envelope(e) for e in stored(engine, Dispatch.SCHEMA)}
+        intraday_dispatch = by_id[intraday_id]
         assert intraday_dispatch.notes[0].startswith("intraday re-optimisation from 11:00")
-        metering = deliver(intraday_dispatch, datong, DAY).envelope(PARK, DAY)
+        following = wait_until(
+            "the dispatch following the real-time award",
+            lambda: next(
+                (
+                    Dispatch.from_envelope(e)
+                    for e in stored(engine, Dispatch.SCHEMA)
+                    if e.payload["award_message_id"] == rt_award_env.message_id
+                ),
+                None,
+            ),
+            engine,
+        )
+        metering = deliver(following, datong, DAY).envelope(PARK, DAY)
         publish(producer, Topic.METERING, sign(metering))
         record = wait_until("the settlement", lambda: _record(engine), engine, timeout_s=60.0)
     finally:
@@ -181,6 +197,30 @@ def test_intraday_reoptimisation_bids_real_time_and_settles_on_the_five_minute_g
 
     # the loads came in 15 % higher: the re-optimised schedule (re-declared in real time) imports more
     da, whole = Award.from_envelope(day_ahead_env), Award.from_envelope(whole_day_env)
+    # the following dispatch aims at Q_RT (each 15 minutes the mean of its 5-minute awards) from 12:00
+    # on: its worst interval misses it by less than the intraday plan's did (the batteries' energy
+    # is short after the loads rose, and the re-plan spreads the shortfall instead of leaving it in
+    # the evening), its deviation_mw is measured against it, and every set-point before 12:00 stays
+    position, first = followed_award(da, rt_award)
+    assert first == 48 and following.notes[0].startswith("intraday re-optimisation from 12:00")
+    target = np.asarray(position.cleared_mw)
+    planned = {
+        n: np.sum([a.power_mw for a in d.assets], axis=0)
+        for n, d in (("rt", following), ("id", intraday_dispatch))
+    }
+    miss = {n: np.abs(p - target)[48:].max() for n, p in planned.items()}
+    assert miss["rt"] < miss["id"]
+    assert np.allclose(
+        np.asarray(following.deviation_mw),
+        planned["rt"] - target - np.asarray(da.demand_response_mw or 0.0),
+        atol=1e-3,
+    )
+    changed = [  # (asset, largest change before 12:00)
+        (a.asset_id, np.abs(np.asarray(a.power_mw)[:48] - np.asarray(b.power_mw)[:48]).max())
+        for a, b in zip(following.assets, intraday_dispatch.assets, strict=True)
+        if not np.allclose(np.asarray(a.power_mw)[:48], np.asarray(b.power_mw)[:48], rtol=0, atol=1e-3)
+    ]
+    assert not changed, changed
     q_da_rt = np.repeat(da.cleared_mw, 3)[3 * 48 + 1 :]
     assert np.max(q_da_rt - np.asarray(rt_award.cleared_mw)) > 1.0
     assert any(c.segments for c in rt_offer.energy)  # the day-ahead model's price response is kept

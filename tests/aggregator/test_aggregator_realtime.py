@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aggregator.errors import InputError
-from aggregator.realtime import open_intervals, real_time_offer
+from aggregator.realtime import followed_award, open_intervals, real_time_offer
 from bidding.rules import make_bid
 from infra.contracts import AssetSetpoints, Award, Dispatch, EnergyCurve, Offer, Segment
 from infra.scenario import load_scenario
@@ -121,3 +121,39 @@ def test_inputs_on_different_grids_are_named() -> None:
             at=datetime(2026, 7, 15, 12, tzinfo=MARKET_TZ),
             forecast_message_id="f",
         )
+
+
+def test_a_real_time_award_changes_the_position_per_day_ahead_interval_by_its_five_minute_mean() -> None:
+    """Q_DA = 10 MW all day; a real-time bid cleared 16, 19, 4, 7 MW at 12:05-12:25. Hand calculation:
+    12:00-12:15 holds (10 + 16 + 19) / 3 = 15 MW (12:00-12:05 was not bid: Q_DA stands), 12:15-12:30
+    holds (4 + 7 + 10) / 3 = 7 MW, every other interval keeps 10 MW; the first changed interval is 48."""
+    da = Award(
+        interval_minutes=15,
+        interval_starts=STARTS,
+        market="day_ahead",
+        bid_message_id="da-bid",
+        exchange="sim",
+        cleared_mw=[10.0] * T,
+        clearing_price_cny_per_mwh=[P_DA] * T,
+        regulation_mw=[2.0] * T,
+    )
+    rt_starts = [datetime(2026, DAY.month, DAY.day, 12, m, tzinfo=MARKET_TZ) for m in (5, 10, 15, 20)]
+    rt = Award(
+        interval_minutes=5,
+        interval_starts=rt_starts,
+        market="real_time",
+        real_time_bid=True,
+        bid_message_id="rt-bid",
+        exchange="sim",
+        cleared_mw=[16.0, 19.0, 4.0, 7.0],
+        clearing_price_cny_per_mwh=[P_DA] * 4,
+    )
+    position, first = followed_award(da, rt)
+    expected = np.full(T, 10.0)
+    expected[48:50] = [15.0, 7.0]
+    assert first == 48 and np.allclose(position.cleared_mw, expected)
+    assert position.regulation_mw == da.regulation_mw and position.market == "day_ahead"
+
+    off_grid = rt.model_copy(update={"interval_starts": [s.replace(minute=s.minute + 1) for s in rt_starts]})
+    with pytest.raises(InputError, match=r"real_time\.interval_starts"):
+        followed_award(da, off_grid)
