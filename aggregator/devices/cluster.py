@@ -73,10 +73,12 @@ def singletons(n: int) -> tuple[Cluster, ...]:
 
 
 def bins(values: np.ndarray, count: int) -> np.ndarray:
-    """Equal-width bins of ``values`` over their range (all in bin 0 when they are equal)."""
+    """Equal-width bins of ``values`` over their range; values that take at most ``count``
+    distinct values (catalogue models, fixed patterns) keep one bin each."""
+    distinct, index = np.unique(np.round(values, 9), return_inverse=True)  # float noise is no model
+    if len(distinct) <= count:
+        return index.reshape(-1)
     lo, hi = float(values.min()), float(values.max())
-    if hi - lo < 1e-12:
-        return np.zeros(len(values), dtype=int)
     return np.minimum(((values - lo) / (hi - lo) * count).astype(int), count - 1)
 
 
