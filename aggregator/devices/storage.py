@@ -13,7 +13,6 @@ energy, the dual of its state-of-charge balance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cvxpy as cp
@@ -31,7 +30,7 @@ from aggregator.devices.base import (
     param,
     problem,
 )
-from aggregator.devices.cluster import DEFAULT_RESOLUTION, Resolution, Virtual, bins, group, identity
+from aggregator.devices.cluster import DEFAULT_RESOLUTION, Resolution, Virtual
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -81,8 +80,7 @@ class BatteryFleet(Fleet):
         part.constraints += [
             soc[:, 0] == soc0,
             balance,
-            soc >= smin,
-            soc <= smax,
+            *self.soc_limits(part, soc),
             soc[:, b.T] + short >= soc_end,
         ]
         # Ending the day at the initial charge is a target: called flexibility bands may leave
@@ -99,6 +97,11 @@ class BatteryFleet(Fleet):
         if b.band_scenario is not None:
             self._build_bands(part, net, soc)
         return part
+
+    def soc_limits(self, part: Part, soc: cp.Variable) -> list[cp.Constraint]:
+        """The state-of-charge window (a pool of batteries states its members' own)."""
+        b = part.b
+        return [soc >= b.column(self.soc_min), soc <= b.column(self.soc_max)]
 
     def _build_bands(self, part: Part, net: cp.Expression, soc_all: cp.Variable) -> None:
         """Bands on one scenario's rows; its headroom is what is left with every band called."""
@@ -273,71 +276,7 @@ class BatteryFleet(Fleet):
         self, profiles: Profiles, T: int, dt_h: float, resolution: Resolution | None = None
     ) -> Virtual:
         """Batteries at one node in the same bins of power-to-energy ratio, round-trip efficiency
-        and initial charge; split in proportion to energy.
+        and initial charge (:func:`~aggregator.devices.pooled_storage.pool_batteries`)."""
+        from aggregator.devices.pooled_storage import pool_batteries
 
-        Each member's state of charge is its own start plus its share of the virtual energy
-        change. The virtual device is an inner approximation for every member: its power is
-        the tightest member's per MWh, its window the tightest member's margins around the
-        start, its charge counted with the lowest efficiencies against the floor and with the
-        highest against the ceiling (:class:`VirtualBatteryFleet`); wear is share-weighted,
-        which is exact.
-        """
-        resolution = resolution or DEFAULT_RESOLUTION
-        energy = self.energy_mwh
-        frac0 = self.soc_initial_fraction
-        # Bins of what the inner approximation loses most on; the state-of-charge window, the
-        # split between the two efficiencies and wear are absorbed exactly or by the envelope.
-        shape = [self.power_mw / energy, self.charge_efficiency * self.discharge_efficiency]
-        keys = zip(
-            self.nodes,
-            *(bins(x, resolution.ratio_bins) for x in shape),
-            bins(frac0, resolution.state_bins),
-            strict=True,
-        )
-        clusters = group(list(keys), energy)
-        total = np.array([energy[c.members].sum() for c in clusters])
-        f0 = np.array([c.shares @ frac0[c.members] for c in clusters])
-
-        def tightest(values: np.ndarray, pick: Callable[[np.ndarray], float]) -> np.ndarray:
-            return np.array([pick(values[c.members]) for c in clusters])
-
-        virtual = VirtualBatteryFleet(
-            **identity("vbat", self, clusters),
-            power_mw=total * tightest(self.power_mw / energy, np.min),
-            energy_mwh=total,
-            charge_efficiency=tightest(self.charge_efficiency, np.min),
-            discharge_efficiency=tightest(self.discharge_efficiency, np.min),
-            charge_efficiency_max=tightest(self.charge_efficiency, np.max),
-            discharge_efficiency_max=tightest(self.discharge_efficiency, np.max),
-            soc_min_fraction=f0 + tightest(self.soc_min_fraction - frac0, np.max),
-            soc_max_fraction=f0 + tightest(self.soc_max_fraction - frac0, np.min),
-            soc_initial_fraction=f0,
-            degradation_cny_per_mwh=[c.shares @ self.degradation_cny_per_mwh[c.members] for c in clusters],
-        )
-        return Virtual(virtual, clusters, {})
-
-
-@dataclass(frozen=True, eq=False, kw_only=True)
-class VirtualBatteryFleet(BatteryFleet):
-    """A pool of batteries whose efficiencies differ: the state of charge counted with the
-    lowest efficiencies stays above the floor, counted with the highest below the ceiling,
-    so every member's own state of charge stays inside its window."""
-
-    charge_efficiency_max: np.ndarray = field(metadata=param())
-    discharge_efficiency_max: np.ndarray = field(metadata=param())
-
-    def build(self, b: Build) -> Part:
-        part = super().build(b)
-        spread = (self.charge_efficiency_max > self.charge_efficiency + 1e-12) | (
-            self.discharge_efficiency_max > self.discharge_efficiency + 1e-12
-        )
-        if np.any(spread):
-            c, d = part.outputs["charge"], part.outputs["discharge"]
-            eta_c, eta_d = b.column(self.charge_efficiency_max), b.column(self.discharge_efficiency_max)
-            high = cp.Variable((part.rows, b.T + 1), name="battery_soc_high")
-            part.constraints += [
-                high[:, 0] == part.params["soc0"],
-                high[:, 1:] == high[:, :-1] + (cp.multiply(eta_c, c) - cp.multiply(1 / eta_d, d)) * b.dt_h,
-                high <= b.column(self.soc_max),
-            ]
-        return part
+        return pool_batteries(self, T, dt_h, resolution or DEFAULT_RESOLUTION)
