@@ -19,6 +19,8 @@ from datetime import date, timedelta
 import numpy as np
 
 from aggregator.bench_data import generate_portfolio
+from aggregator.devices import Resolution
+from aggregator.devices.cluster import DEFAULT_RESOLUTION
 from aggregator.dispatch import disaggregate
 from aggregator.inputs import PRICE_DA, inputs_from_forecast, price_scenarios, required_series
 from aggregator.model import ParkModel
@@ -198,13 +200,14 @@ def run(
     heterogeneous: bool = False,
     gap_target_percent: float | None = None,
     tradeoff: bool = False,
+    resolution: Resolution = DEFAULT_RESOLUTION,
 ) -> dict[str, object]:
     """Run the benchmark; returns the figures (and prints a summary unless ``progress`` is False).
 
     ``heterogeneous`` generates every device with its own parameters; ``gap_target_percent``
     refines the clustering until the estimated gap is below the target
     (:func:`~aggregator.scale.pooled_levels`); ``tradeoff`` also runs every resolution level
-    for the gap / time curve.
+    for the gap / time curve. ``resolution`` is the clustering's bins (the base of the levels).
     """
     kind = "heterogeneous" if heterogeneous else "catalogue"
     _say(
@@ -216,6 +219,7 @@ def run(
         "devices": devices,
         "heterogeneous": heterogeneous,
         "price_scenarios": BENCH_PRICE_SCENARIOS,
+        "resolution": vars(resolution),
     }
     figures.update(datong_timings())
 
@@ -234,7 +238,7 @@ def run(
     _say("aggregated: clustering into virtual devices, solving, splitting back ...")
     if gap_target_percent is None:
         t0 = time.perf_counter()
-        pooled = aggregate(portfolio, profiles, T, dt_h)
+        pooled = aggregate(portfolio, profiles, T, dt_h, resolution)
         solution = solve(pooled.virtual, pooled.profiles)
         agg_points = pooled.split(solution)
         agg_seconds = time.perf_counter() - t0
@@ -242,7 +246,7 @@ def run(
         figures["aggregated_solve_seconds"] = round(solution.info.seconds, 3)
     else:
         search, chosen, agg_points = pooled_levels(
-            portfolio, profiles, T, dt_h, solve, evaluate, gap_target_percent / 100
+            portfolio, profiles, T, dt_h, solve, evaluate, gap_target_percent / 100, base=resolution
         )
         agg_seconds = sum(level.seconds for level in search)
         figures["gap_target_percent"] = gap_target_percent
@@ -261,7 +265,7 @@ def run(
     figures["objective_unmanaged_cny"] = round(base_objective, 2)
     if tradeoff:
         _say("trade-off: every resolution level ...")
-        curve, _, _ = pooled_levels(portfolio, profiles, T, dt_h, solve, evaluate, None)
+        curve, _, _ = pooled_levels(portfolio, profiles, T, dt_h, solve, evaluate, None, base=resolution)
         figures["tradeoff"] = [vars(level) for level in curve]
 
     if full:
@@ -307,7 +311,8 @@ def _print(f: dict[str, object]) -> None:
     )
     print(
         f"portfolio: {f['flexible_devices']:,} flexible devices x {f['intervals']} intervals, "
-        f"{f['price_scenarios']} price scenarios -> {f['virtual_devices']} virtual devices"
+        f"{f['price_scenarios']} price scenarios -> {f['virtual_devices']} virtual devices "
+        f"(bins {','.join(str(v) for v in f['resolution'].values())})"
     )
     print(
         f"aggregated offer: {f['aggregated_seconds']} s (solve {f['aggregated_solve_seconds']} s), "

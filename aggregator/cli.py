@@ -127,14 +127,30 @@ def bench_aggregator(
     tradeoff: bool = typer.Option(
         False, "--tradeoff", help="also run every clustering resolution (gap / time curve)"
     ),
+    bins: str | None = typer.Option(
+        None,
+        "--bins",
+        help="clustering bins STATE,RATIO,WINDOW (default 40,24,24; the base of --gap-target/--tradeoff levels)",
+    ),
 ) -> None:
     """Aggregated vs monolithic ECOS offer for a generated portfolio, plus Datong offer+dispatch time."""
     import json
 
     from aggregator.bench import run
+    from aggregator.devices import Resolution
 
     if gap_target is not None and gap_target <= 0:
         raise typer.BadParameter("--gap-target must be > 0 (percent)")
+    resolution = Resolution()
+    if bins:
+        try:
+            resolution = Resolution(*(int(x) for x in bins.split(",")))
+        except (TypeError, ValueError) as exc:
+            raise typer.BadParameter(
+                f"--bins {bins!r}: expected three positive integers like 4,5,16"
+            ) from exc
+        if len(bins.split(",")) != 3 or min(vars(resolution).values()) < 1:
+            raise typer.BadParameter(f"--bins {bins!r}: expected three positive integers like 4,5,16")
     figures = run(
         devices=devices,
         full=not skip_full,
@@ -142,6 +158,7 @@ def bench_aggregator(
         heterogeneous=heterogeneous,
         gap_target_percent=gap_target,
         tradeoff=tradeoff,
+        resolution=resolution,
     )
     if json_output:
         typer.echo(json.dumps(figures))

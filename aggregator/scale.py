@@ -131,8 +131,9 @@ def pooled_levels(
     evaluate: Callable[[dict[str, np.ndarray]], float],
     gap_target: float | None,
     levels: tuple[float, ...] = LEVELS,
+    base: Resolution = DEFAULT_RESOLUTION,
 ) -> tuple[list[Level], Level, dict[str, np.ndarray]]:
-    """Cluster, solve and split at finer and finer resolutions.
+    """Cluster, solve and split at finer and finer resolutions (``levels`` x the bins of ``base``).
 
     With ``gap_target`` (a fraction of the objective) it stops at the first resolution whose
     doubling improved the split objective by at most the target (and not by a negative
@@ -145,7 +146,7 @@ def pooled_levels(
     best: tuple[Level, dict[str, np.ndarray]] | None = None
     for factor in levels:
         started = time.perf_counter()
-        pooled = aggregate(portfolio, profiles, T, dt_h, DEFAULT_RESOLUTION.scaled(factor))
+        pooled = aggregate(portfolio, profiles, T, dt_h, base.scaled(factor))
         points = pooled.split(solve(pooled.virtual, pooled.profiles))
         seconds = time.perf_counter() - started
         level = Level(factor, pooled.virtual.flexible_count(), seconds, evaluate(points))
