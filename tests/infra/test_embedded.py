@@ -52,6 +52,14 @@ def test_servers_stop_when_the_block_raises(tmp_path: Path) -> None:
     assert children and not any(_alive(pid) for pid in children)
 
 
+def _as_from_a_shell() -> None:
+    """The owner starts with default signal handling, as a command typed in a shell does: ignored or
+    blocked signals are inherited through exec, and this test session's Ray threads may leave
+    SIGINT so, which made the owner deaf to the Ctrl-C this test sends."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_no_orphans_when_the_owner_is_interrupted_or_killed(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) stops children in order; SIGKILL of the owner takes them down too."""
     script = (
@@ -63,7 +71,9 @@ def test_no_orphans_when_the_owner_is_interrupted_or_killed(tmp_path: Path) -> N
         "    time.sleep(60)\n"
     )
     for sig in (signal.SIGINT, signal.SIGKILL):
-        owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        owner = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, preexec_fn=_as_from_a_shell
+        )
         assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
         out = subprocess.run(["pgrep", "-P", str(owner.pid)], capture_output=True, text=True).stdout
         children = {int(p) for p in out.split()}
