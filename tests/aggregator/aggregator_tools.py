@@ -93,3 +93,30 @@ def award_at_median(offer: Offer, fc: ForecastSet, bid_message_id: str = "bid-1"
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+# --- generated portfolios (scale and pooling tests): two price scenarios, offer model without reserves
+
+
+SCALE_PRICES = np.stack(
+    [300 + 150 * np.sin(np.arange(T) / T * 4 * np.pi), 360 + 180 * np.sin(np.arange(T) / T * 4 * np.pi)]
+)
+
+
+def solve_offer(portfolio: Any, profiles: Any) -> Any:
+    """The offer model (2 scenarios, 15 minutes, no reserves) of a generated portfolio, solved."""
+    from aggregator.model import ParkModel
+    from aggregator.solution import DayData
+
+    model = ParkModel(portfolio, 2, T, 0.25, "offer", reserves=False)
+    zeros = np.zeros(T)
+    return model.solve(
+        DayData(
+            profiles=profiles,
+            green_mw=zeros,
+            need_up=zeros,
+            need_down=zeros,
+            carbon_price=70,
+            prices=SCALE_PRICES,
+        )
+    )

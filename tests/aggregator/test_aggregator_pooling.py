@@ -7,25 +7,12 @@ import numpy as np
 from aggregator.bench_data import generate_portfolio
 from aggregator.devices import BatteryFleet, Resolution
 from aggregator.devices.pooled_storage import envelope
-from aggregator.model import ParkModel
 from aggregator.scale import aggregate, check_all, objective_cny, solution_setpoints
-from aggregator.solution import DayData
+from tests.aggregator.aggregator_tools import SCALE_PRICES as PRICES
+from tests.aggregator.aggregator_tools import solve_offer as _solve
 
 T, DT, K = 96, 0.25, 2
-PRICES = np.stack(
-    [300 + 150 * np.sin(np.arange(T) / T * 4 * np.pi), 360 + 180 * np.sin(np.arange(T) / T * 4 * np.pi)]
-)
 WEIGHTS = np.full(K, 1 / K)
-
-
-def _solve(portfolio, profiles):
-    model = ParkModel(portfolio, K, T, DT, "offer", reserves=False)
-    zeros = np.zeros(T)
-    return model.solve(
-        DayData(
-            profiles=profiles, green_mw=zeros, need_up=zeros, need_down=zeros, carbon_price=70, prices=PRICES
-        )
-    )
 
 
 def test_a_heterogeneous_portfolio_pools_into_clearly_fewer_feasible_devices_within_the_gap_target(datong):
