@@ -21,6 +21,7 @@ from aggregator.devices import Profiles, Resolution, Virtual
 from aggregator.devices.cluster import DEFAULT_RESOLUTION
 from aggregator.portfolio import Portfolio
 from aggregator.solution import Solution
+from infra.parallel import map_chunks
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,22 @@ class Aggregated:
     profiles: dict[str, np.ndarray]
     parts: tuple[Virtual, ...]  # one per real fleet, in the same order
 
-    def split(self, solution: Solution) -> dict[str, np.ndarray]:
-        """Member set-points (K, n, T) per real fleet kind, from a solve of the virtual portfolio."""
-        out = {}
-        for real, virtual, fs in zip(self.real.fleets, self.parts, solution.fleets, strict=True):
-            out[real.kind] = np.stack([virtual.split(fs.power[s], real.n) for s in range(solution.K)])
-        return out
+    def split(self, solution: Solution, workers: int | None = 1) -> dict[str, np.ndarray]:
+        """Member set-points (K, n, T) per real fleet kind, from a solve of the virtual portfolio.
+
+        Each fleet's split is one task (:func:`infra.parallel.map_chunks`): ``workers=1`` in
+        this process, otherwise Ray tasks; the answer is the same either way."""
+        jobs = [
+            (virtual, np.asarray(fs.power), real.n)
+            for real, virtual, fs in zip(self.real.fleets, self.parts, solution.fleets, strict=True)
+        ]
+        points = map_chunks(_split_fleet, jobs, workers)
+        return {real.kind: p for real, p in zip(self.real.fleets, points, strict=True)}
+
+
+def _split_fleet(job: tuple[Virtual, np.ndarray, int], _: object) -> np.ndarray:
+    virtual, power, n = job
+    return np.stack([virtual.split(power[s], n) for s in range(power.shape[0])])
 
 
 def aggregate(

@@ -184,8 +184,8 @@ def _real_backtest(name: str) -> dict[str, Any]:
 
 def _real_series(say: Any) -> tuple[dict[str, Any], float, float]:
     """The day-ahead backtests of the real measured series, sequential and as Ray tasks."""
-    from forecast.raycluster import ensure_ray
     from forecast.realdata import LONG_SERIES, SERIES, RealDataError
+    from infra.ray import ensure_ray
 
     names, missing = [], []
     for name in LONG_SERIES:
@@ -217,7 +217,7 @@ def _real_series(say: Any) -> tuple[dict[str, Any], float, float]:
 
 
 def run_bench(n_series: int = 200, progress: bool = True) -> dict[str, Any]:
-    from forecast.raycluster import cluster_cpus, ensure_ray
+    from infra.ray import cluster_cpus, ensure_ray
 
     specs, shared, cutoff, rows = bench_data(n_series)
     jobs = bench_jobs(specs, cutoff, rows)

@@ -210,7 +210,7 @@ def run_on_ray(
     progress: Callable[[JobOutcome], None] | None = None,
 ) -> list[JobOutcome]:
     """The same jobs as Ray tasks, one per series, all in flight at once."""
-    from forecast.raycluster import ensure_ray
+    from infra.ray import ensure_ray
 
     ray = ensure_ray()
     remote = ray.remote(num_cpus=1, max_retries=retries)(_remote_run)
@@ -245,7 +245,7 @@ def run_batch(
     progress: Callable[[JobOutcome], None] | None = None,
 ) -> list[JobOutcome]:
     if use_ray:
-        from forecast.raycluster import ensure_ray
+        from infra.ray import ensure_ray
 
         try:
             ensure_ray()

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import threading, time
-from forecast.raycluster import ensure_ray, shutdown_ray
+from infra.ray import ensure_ray, shutdown_ray
 
 starter = threading.Thread(target=ensure_ray)
 starter.start()

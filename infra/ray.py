@@ -24,6 +24,7 @@ from infra.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+LOOPBACK = "127.0.0.1"
 OBJECT_STORE_BYTES = 300 * 1024 * 1024  # history frames are a few MB; keep Ray's store small
 _lock = threading.Lock()
 _started_here = False
@@ -74,7 +75,12 @@ def ensure_ray() -> Any:
             log.info("starting local Ray with %d CPUs", cpus)
             start_reaper()
             _init_on_owner_thread(
-                lambda: ray.init(num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES, **common)
+                lambda: ray.init(
+                    num_cpus=cpus,
+                    object_store_memory=OBJECT_STORE_BYTES,
+                    _node_ip_address=LOOPBACK,  # local Ray listens on loopback only
+                    **common,
+                )
             )
         _started_here = True
         atexit.register(shutdown_ray)
