@@ -48,7 +48,13 @@ def load_template(engine: Engine, park_id: str, actor: str = "system") -> bool:
     """Enter park ``park_id`` from its template; False (nothing changed) if it is registered already."""
     path = find_park_file(park_id)
     raw = read_yaml(path, str(path))
-    parse_scenario(raw, load_market(str(raw.get("market"))), str(path))  # reject a bad template whole
+    return register(engine, park_id, raw, str(path.name), actor)
+
+
+def register(engine: Engine, park_id: str, raw: dict[str, Any], template: str, actor: str = "system") -> bool:
+    """Enter a park from its raw scenario (settings, enterprises, assets), checked whole first;
+    False (nothing changed) if the park is registered already. ``template`` names its source."""
+    parse_scenario(raw, load_market(str(raw.get("market"))), template)  # reject a bad template whole
     settings = {k: v for k, v in raw.items() if k not in _ENTITY_LISTS.values()}
     with engine.begin() as conn:
         if conn.execute(select(registry_parks.c.park_id).where(registry_parks.c.park_id == park_id)).first():
@@ -58,7 +64,7 @@ def load_template(engine: Engine, park_id: str, actor: str = "system") -> bool:
                 park_id=park_id,
                 name=raw["name"],
                 market_id=raw["market"],
-                template=str(path.name),
+                template=template,
                 template_version=str(raw["version"]),
                 template_sha256=_digest(raw),
                 created_by=actor,
@@ -69,25 +75,31 @@ def load_template(engine: Engine, park_id: str, actor: str = "system") -> bool:
         rows += [
             (kind, item["id"], item) for kind, key in _ENTITY_LISTS.items() for item in raw.get(key) or []
         ]
-        for kind, entity, spec in rows:
-            append(
-                conn,
-                park_id,
-                kind,
-                entity,
-                TEMPLATE_EFFECTIVE_FROM,
-                "active",
-                spec,
-                actor,
-                f"template {path.name}",
-            )
+        stamp = now()
+        conn.execute(
+            registry_entries.insert(),
+            [
+                {
+                    "park_id": park_id,
+                    "kind": kind,
+                    "entity_id": entity,
+                    "effective_from": TEMPLATE_EFFECTIVE_FROM,
+                    "status": "active",
+                    "spec": canonical(spec),
+                    "changed_by": actor,
+                    "changed_at": stamp,
+                    "reason": f"template {template}",
+                }
+                for kind, entity, spec in rows
+            ],
+        )
         audit.record(
             conn,
             actor,
             "park.init",
             park_id,
             park_id,
-            after={"template": path.name, "version": raw["version"]},
+            after={"template": template, "version": raw["version"]},
         )
     return True
 
