@@ -388,7 +388,58 @@ class AssetSetpoints(BaseModel):
     cap_mw: list[float | None] = Field(default_factory=list)
 
 
-class Dispatch(Intervals):
+class ChunkRef(BaseModel):
+    """Which part of a split message this is (``infra.chunks``): chunk ``index`` of ``count``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str = Field(description='the chunk key, e.g. "c0003"; the message id is the parent key plus it')
+    index: int = Field(ge=0)
+    count: int = Field(gt=0)
+    parent_message_id: str | None = Field(
+        None,
+        description="the id the whole message would have had: the chunks of one message share it and "
+        "their manifest names it, so a consumer can tell two messages of one park and day apart",
+    )
+
+    @model_validator(mode="after")
+    def _in_range(self) -> ChunkRef:
+        if self.index >= self.count:
+            raise ValueError(f"chunk {self.key}: index {self.index} is not below count {self.count}")
+        return self
+
+
+class Chunkable(Intervals):
+    """A per-asset payload that may travel in chunks (``infra.chunks.split``).
+
+    ``chunk`` None is the whole day in one message, and is left out of the JSON so that a
+    message made before chunks existed keeps its bytes, and a stored fact its digest."""
+
+    chunk: ChunkRef | None = Field(
+        None, description="set on each part of a message split by assets; None: the whole message"
+    )
+
+    # model_dump and model_dump_json rather than a model_serializer: a wrapping serializer
+    # would turn NaN into null in JSON mode and change what the contract's checks report.
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        return super().model_dump(**self._whole_without_chunk(kwargs))
+
+    def model_dump_json(self, **kwargs: Any) -> str:
+        return super().model_dump_json(**self._whole_without_chunk(kwargs))
+
+    def _whole_without_chunk(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.chunk is not None:
+            return kwargs
+        exclude = kwargs.get("exclude")
+        if exclude is None:
+            exclude = {"chunk"}
+        elif isinstance(exclude, dict):
+            exclude = {**exclude, "chunk": True}
+        else:
+            exclude = {*exclude, "chunk"}
+        return {**kwargs, "exclude": exclude}
+
+
+class Dispatch(Chunkable):
     """Asset set-points that deliver an award."""
 
     SCHEMA: ClassVar[str] = "dispatch"
@@ -427,7 +478,7 @@ class RegulationPerformance(BaseModel):
     k3_error: list[float] = Field(description="1 - error / allowed error")
 
 
-class Metering(Intervals):
+class Metering(Chunkable):
     """Metered delivery at every asset and at the park's grid connection."""
 
     SCHEMA: ClassVar[str] = "metering"
@@ -489,6 +540,48 @@ class Settlement(Intervals):
         ]
 
 
+# --- chunk manifests -------------------------------------------------------------------
+
+
+class ChunkEntry(BaseModel):
+    """One chunk as its manifest names it: the digest lets a consumer refuse a changed chunk."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str
+    message_id: str
+    assets: int = Field(ge=0)
+    enterprises: list[str]
+    payload_sha256: str = Field(description="sha256 of the chunk's canonical payload JSON (outbox digest)")
+
+
+class ChunkManifest(Payload):
+    """Says which chunks make a whole Dispatch or Metering, so a consumer knows when a day is whole.
+
+    It travels on the topic of the schema it describes (:attr:`topic`), keyed by park id, after
+    its chunks; chunks are keyed by park and chunk and may arrive in any order around it."""
+
+    SCHEMA: ClassVar[str] = "chunk_manifest"
+    of_schema: Literal["dispatch", "metering"]
+    parent_key: str = Field(description='the key the whole message would have had, e.g. "day_ahead"')
+    parent_message_id: str = Field(description="the message id the whole message would have had")
+    chunks: list[ChunkEntry] = Field(min_length=1)
+    total_assets: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChunkManifest:
+        keys = [c.key for c in self.chunks]
+        if len(set(keys)) != len(keys):
+            raise ValueError("chunks: a chunk key is listed twice")
+        if sum(c.assets for c in self.chunks) != self.total_assets:
+            raise ValueError(f"total_assets {self.total_assets} is not the sum of the chunks' assets")
+        return self
+
+    @property
+    def topic(self) -> Topic:
+        """The topic of the chunks it describes, which it travels on too."""
+        return PAYLOADS[self.of_schema].TOPIC
+
+
 PAYLOADS: dict[str, type[Payload]] = {
-    cls.SCHEMA: cls for cls in (ForecastSet, Offer, Bid, Award, Dispatch, Metering, Settlement)
+    cls.SCHEMA: cls for cls in (ForecastSet, Offer, Bid, Award, Dispatch, Metering, Settlement, ChunkManifest)
 }

@@ -17,9 +17,11 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from infra.chunks import partition_key
 from infra.contracts import Envelope, Topic
+from infra.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 # Tansu and small clusters join consumer groups slowly with kafka-python's 10 s default.
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 1000
+# Topics whose large messages travel in chunks (infra/chunks.py) spread over several partitions.
+CHUNKED_TOPICS = (Topic.DISPATCH, Topic.METERING)
 
 
 def security_config() -> dict[str, Any]:
@@ -55,17 +59,52 @@ def security_config() -> dict[str, Any]:
     return config
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[str] = tuple(Topic), partitions: int = 1) -> None:
-    """Create missing topics (one partition keeps a park's day in order; key = park id)."""
+def topic_partitions(topic: str) -> int:
+    """Partitions a topic is created with: ``PARKVPP_KAFKA_PARTITIONS`` for the chunked topics
+    (vpp.dispatch, vpp.metering), one for every other, so a park's bids, awards and settlements
+    stay in one ordered partition (key = park id)."""
+    return get_settings().kafka_partitions if topic in CHUNKED_TOPICS else 1
+
+
+def ensure_topics(
+    bootstrap: str, topics: Iterable[str] = tuple(Topic), partitions: int | None = None
+) -> None:
+    """Create missing topics with :func:`topic_partitions` partitions each (``partitions``: that
+    many for every topic named). A topic that exists is left as it is, also with fewer partitions
+    than wanted (growing one moves keys between partitions: an operator's decision); a log line says so."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="parkvpp-admin", **security_config())
     try:
+        wanted = {str(t): partitions or topic_partitions(t) for t in topics}
         existing = set(admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        missing = [NewTopic(t, n, 1) for t, n in wanted.items() if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
+        present = [t for t, n in wanted.items() if t in existing and n > 1]
+        for name, have in _partition_counts(admin, present).items():
+            if have < wanted[name]:
+                log.info(
+                    "topic %s exists with %d partition(s), fewer than the %d wanted: left as it is "
+                    "(its chunks share fewer partitions; add partitions with the cluster's tools)",
+                    name,
+                    have,
+                    wanted[name],
+                )
     finally:
         admin.close()
+
+
+def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """Partitions of each existing topic (best effort: the count only feeds a log line)."""
+    if not topics:
+        return {}
+    try:
+        described = admin.describe_topics(topics)
+    except KafkaError as exc:
+        log.debug("could not describe topics %s: %s", topics, exc)
+        return {}
+    # kafka-python 3 names the topic "name", 2.x "topic"
+    return {str(m.get("name") or m.get("topic")): len(m.get("partitions") or []) for m in described}
 
 
 def make_producer(bootstrap: str, delivery_timeout_ms: int = 30000) -> KafkaProducer:
@@ -84,9 +123,10 @@ def make_producer(bootstrap: str, delivery_timeout_ms: int = 30000) -> KafkaProd
 
 
 def publish(producer: KafkaProducer, topic: str, envelope: Envelope) -> None:
-    """Send one envelope keyed by park and wait for the broker's acknowledgement."""
+    """Send one envelope and wait for the broker's acknowledgement. The key is the park id (a
+    park's messages in one ordered partition), ``park|chunk`` for a chunk (:func:`partition_key`)."""
     timeout_s = producer.config["delivery_timeout_ms"] / 1000 + 5
-    producer.send(topic, key=envelope.park_id.encode(), value=envelope.to_json().encode()).get(timeout_s)
+    producer.send(topic, key=partition_key(envelope), value=envelope.to_json().encode()).get(timeout_s)
 
 
 def make_consumer(bootstrap: str, group_id: str, topics: Iterable[str]) -> KafkaConsumer:

@@ -51,6 +51,11 @@ class Settings:
     log_level: str = "INFO"
     scenario_dirs: tuple[Path, ...] = field(default_factory=tuple)
     outage_budget_s: float = 10.0
+    # Per-asset messages (dispatch, metering) are split into chunks of at most this many bytes,
+    # well under Kafka's usual 1 MiB message limit (infra/chunks.py).
+    message_chunk_bytes: int = 512 * 1024
+    # Partitions of the chunked topics (vpp.dispatch, vpp.metering); every other topic has one.
+    kafka_partitions: int = 4
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +64,8 @@ class Settings:
         raw_cpus = _env("RAY_NUM_CPUS")
         raw_dirs = _env("SCENARIO_DIRS")
         raw_budget = _env("OUTAGE_BUDGET_S")
+        raw_chunk = _env("MESSAGE_CHUNK_BYTES")
+        raw_partitions = _env("KAFKA_PARTITIONS")
         return cls(
             run_dir=Path(_env("RUN_DIR") or defaults.run_dir),
             database_url=_env("DATABASE_URL"),
@@ -70,6 +77,12 @@ class Settings:
             log_level=(_env("LOG_LEVEL") or defaults.log_level).upper(),
             scenario_dirs=tuple(Path(p) for p in raw_dirs.split(os.pathsep)) if raw_dirs else (),
             outage_budget_s=float(_parse_positive_int("OUTAGE_BUDGET_S", raw_budget)) if raw_budget else 10.0,
+            message_chunk_bytes=_parse_positive_int("MESSAGE_CHUNK_BYTES", raw_chunk)
+            if raw_chunk
+            else defaults.message_chunk_bytes,
+            kafka_partitions=_parse_positive_int("KAFKA_PARTITIONS", raw_partitions)
+            if raw_partitions
+            else defaults.kafka_partitions,
         )
 
     @property
