@@ -22,7 +22,17 @@ from aggregator.devices.base import (
     problem,
     series,
 )
-from aggregator.devices.cluster import Virtual, first, group, identity, total
+from aggregator.devices.cluster import (
+    DEFAULT_RESOLUTION,
+    Cluster,
+    Resolution,
+    Virtual,
+    bins,
+    first,
+    group,
+    identity,
+    total,
+)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -83,6 +93,16 @@ class InterruptibleFleet(Fleet):
     max_energy_mwh_per_day: np.ndarray = field(metadata=param())
     cost_cny_per_mwh: np.ndarray = field(metadata=param())
     notice_minutes: np.ndarray = field(metadata=param())
+    # Series of each device's curtailment cap below its baseline (virtual devices: the bound that
+    # keeps every member's share feasible); empty: the cap is the baseline itself.
+    cap_series: tuple[str, ...] = ()
+
+    def cap(self, profiles: Profiles) -> np.ndarray:
+        """The most each device can curtail per interval (n, T): depth, baseline and cap series."""
+        base = self.profile(profiles)
+        if self.cap_series:
+            base = np.minimum(base, np.stack([np.asarray(profiles[s], dtype=float) for s in self.cap_series]))
+        return np.minimum(self.max_curtail_mw[:, None], base)
 
     def _windows(self, T: int, dt_h: float) -> dict[int, np.ndarray]:
         """Asset indices by rolling-window length (intervals), for windows shorter than the day."""
@@ -115,7 +135,7 @@ class InterruptibleFleet(Fleet):
         base = b.rows(self.profile(profiles))
         part.set("baseline", base)
         part.set("curtail_lo", 0.0)
-        part.set("curtail_hi", np.minimum(b.column(self.max_curtail_mw), base))
+        part.set("curtail_hi", b.rows(self.cap(profiles)))
 
     def freeze(self, part: Part, previous: np.ndarray, mask: np.ndarray) -> None:
         curtail = part.b.rows(previous) + part.params["baseline"].value
@@ -159,8 +179,9 @@ class InterruptibleFleet(Fleet):
         tol = CHECK_TOLERANCE
         out = []
         windows = self._windows(setpoints.shape[1], dt_h)
+        cap = self.cap(profiles)
         for i, a in enumerate(self.ids):
-            deep = curtail[i] - np.minimum(self.max_curtail_mw[i], base[i])
+            deep = curtail[i] - cap[i]
             if np.any(deep > tol):
                 out.append(
                     f"{a}: " + problem("curtailed beyond its limit", deep > tol, hours, deep.max(), "MW")
@@ -191,27 +212,40 @@ class InterruptibleFleet(Fleet):
     def unmanaged_setpoints(self, profiles: Profiles, T: int, dt_h: float) -> np.ndarray:
         return -self.profile(profiles)
 
-    def virtualise(self, profiles: Profiles, T: int, dt_h: float, resolution: object = None) -> Virtual:
-        """Same node, cost, duration, energy per MW of depth and baseline shape per MW of depth:
-        then a split in proportion to depth is exact, baseline included."""
+    def virtualise(
+        self, profiles: Profiles, T: int, dt_h: float, resolution: Resolution | None = None
+    ) -> Virtual:
+        """Same node, cost and duration, and the same bin of daily energy per MW of depth and of
+        baseline per MW of depth; members share in proportion to depth.
+
+        An inner approximation: the virtual daily energy is the tightest member's (per share),
+        and the virtual cap per interval is total depth x the lowest member baseline per MW of
+        depth, so every member's share stays within its own baseline. The virtual baseline is
+        the members' sum; each member's difference from its share of it is the split's offset.
+        Members with proportional baselines (catalogue devices) split exactly, as before.
+        """
+        res = resolution or DEFAULT_RESOLUTION
         depth = self.max_curtail_mw
         base = self.profile(profiles)
+        per_mw = base / depth[:, None]
+        energy_bin = bins(self.max_energy_mwh_per_day / depth, res.ratio_bins)
+        level_bin = bins(per_mw.mean(axis=1), res.ratio_bins)
         keys = [
-            (
-                self.nodes[i],
-                self.cost_cny_per_mwh[i],
-                self.max_duration_h[i],
-                round(self.max_energy_mwh_per_day[i] / depth[i], 9),
-                (base[i] / depth[i]).round(9).tobytes(),
-            )
+            (self.nodes[i], self.cost_cny_per_mwh[i], self.max_duration_h[i], energy_bin[i], level_bin[i])
             for i in range(self.n)
         ]
-        clusters = group(keys, depth)
+        shares = group(keys, depth)
+        clusters = tuple(
+            Cluster(c.members, c.shares, c.shares[:, None] * base[c.members].sum(axis=0) - base[c.members])
+            for c in shares
+        )
         names = identity("vil", self, clusters)
         series_ids = [f"{i}.load_mw" for i in names["ids"]]
+        cap_ids = [f"{i}.curtail_cap_mw" for i in names["ids"]]
         virtual = InterruptibleFleet(
             **names,
             series=series_ids,
+            cap_series=tuple(cap_ids),
             max_curtail_mw=total(depth, clusters),
             max_duration_h=first(self.max_duration_h, clusters),
             max_energy_mwh_per_day=[
@@ -221,6 +255,7 @@ class InterruptibleFleet(Fleet):
             notice_minutes=np.zeros(len(clusters)),
         )
         virtual_profiles = dict(profiles)
-        for sid, c in zip(series_ids, clusters, strict=True):
+        for sid, cap_id, c in zip(series_ids, cap_ids, clusters, strict=True):
             virtual_profiles[sid] = base[c.members].sum(axis=0)
+            virtual_profiles[cap_id] = depth[c.members].sum() * per_mw[c.members].min(axis=0)
         return Virtual(virtual, clusters, virtual_profiles)

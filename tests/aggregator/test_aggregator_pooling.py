@@ -84,3 +84,44 @@ def test_the_envelope_of_lines_never_exceeds_their_minimum_and_is_exact_for_few_
         assert np.all(kept <= exact + 1e-9)
         if n <= 3:
             assert np.allclose(kept, exact)
+
+
+def test_interruptible_loads_with_their_own_baselines_pool_and_every_share_stays_within_its_baseline(datong):
+    """Each load its own size, energy and daily shape: the pooled caps keep every member's share
+    of the curtailment below its own baseline, and the split delivers the virtual schedule."""
+    from aggregator.devices import InterruptibleFleet
+
+    load = np.full(T, 120.0)
+    portfolio, profiles = generate_portfolio(300, load, np.zeros(T), datong.park.carbon, heterogeneous=True)
+    loads = portfolio.fleet("interruptible_load")
+    gen = np.random.default_rng(3)
+    hours = np.arange(T) * DT
+    for i, sid in enumerate(loads.series):  # shapes peaking at different hours, some near zero at night
+        peak = gen.uniform(8, 20)
+        profiles[sid] = loads.max_curtail_mw[i] * (1.2 + np.cos((hours - peak) / 24 * 2 * np.pi))
+    diverse = InterruptibleFleet(
+        ids=loads.ids,
+        enterprises=loads.enterprises,
+        nodes=loads.nodes,
+        series=loads.series,
+        max_curtail_mw=loads.max_curtail_mw,
+        max_duration_h=loads.max_duration_h,
+        max_energy_mwh_per_day=loads.max_energy_mwh_per_day * gen.uniform(0.5, 1.5, loads.n),
+        cost_cny_per_mwh=loads.cost_cny_per_mwh,
+        notice_minutes=loads.notice_minutes,
+    )
+    fleets = [diverse if f.kind == "interruptible_load" else f for f in portfolio.fleets]
+    portfolio = portfolio.with_fleets(fleets, "diverse-loads")
+    pooled = aggregate(portfolio, profiles, T, DT, Resolution(state_bins=2, ratio_bins=3, window_bins=12))
+    virtual = pooled.virtual.fleet("interruptible_load")
+    assert virtual.n <= 12 < diverse.n  # 3 cost tiers x 3 duration... x 3 x 3 bins at most, 30 loads
+
+    solution = _solve(pooled.virtual, pooled.profiles)
+    curtailed = solution.fleets[[f.kind for f in pooled.virtual.fleets].index("interruptible_load")]
+    assert np.max(curtailed.power + pooled.profiles[virtual.series[0]][None]) >= 0  # it is used at all
+    points = pooled.split(solution)
+    assert check_all(portfolio, points, profiles, DT) == []
+    assert np.allclose(sum(p.sum(axis=1) for p in points.values()), solution.injection, atol=1e-4)
+    # Each member consumes its own baseline less its share of the curtailment.
+    member = points["interruptible_load"][0] + np.stack([profiles[s] for s in diverse.series])
+    assert np.all(member >= -1e-6)
