@@ -137,9 +137,10 @@ def _baseline_from_days(
 ) -> Baseline:
     n_assets, n_intervals = shape
     values = np.full((n_assets + 1, n_intervals), np.nan)
+    rows = {d: _meter_rows(profiles[d]) for d in {d for days in chosen for d in days}}  # once per day
     for m, days in enumerate(chosen):
         if days:
-            values[m] = np.mean([_meter_rows(profiles[d])[m] for d in days], axis=0)
+            values[m] = np.mean([rows[d][m] for d in days], axis=0)
     day_type = "rest day" if want_rest else "workday"
     notes = []
     short = [m for m, days in enumerate(chosen) if 0 < len(days) < n_days]
