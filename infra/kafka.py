@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -129,6 +130,16 @@ def publish(producer: KafkaProducer, topic: str, envelope: Envelope) -> None:
     producer.send(topic, key=partition_key(envelope), value=envelope.to_json().encode()).get(timeout_s)
 
 
+def publish_all(producer: KafkaProducer, topic: str, envelopes: Iterable[Envelope]) -> None:
+    """Send many envelopes (a message's chunks) and then wait for every acknowledgement: one
+    round trip per batch rather than per message."""
+    timeout_s = producer.config["delivery_timeout_ms"] / 1000 + 5
+    futures = [producer.send(topic, key=partition_key(e), value=e.to_json().encode()) for e in envelopes]
+    producer.flush(timeout_s)
+    for future in futures:
+        future.get(timeout_s)
+
+
 def make_consumer(bootstrap: str, group_id: str, topics: Iterable[str]) -> KafkaConsumer:
     return KafkaConsumer(
         *topics,
@@ -200,3 +211,30 @@ def read_topic(
         raise TimeoutError(f"reading {topic} did not reach its end within {timeout_s:.0f} s")
     finally:
         consumer.close()
+
+
+class GroupMember(threading.Thread):
+    """One consumer of a group polling in its own thread (kafka-python consumers are not
+    thread-safe, so only this thread touches it): what it was assigned and what it received.
+
+    For scaling out readers of a partitioned topic (dispatch and metering chunks) and for
+    showing how a group shares them; ``stop`` ends it and closes the consumer."""
+
+    def __init__(self, bootstrap: str, group: str, topics: Iterable[str]) -> None:
+        super().__init__(daemon=True)
+        self.consumer = make_consumer(bootstrap, group, topics)
+        self.assigned: frozenset[int] = frozenset()
+        self.received: list[tuple[int, Envelope]] = []
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                for tp, records in self.consumer.poll(timeout_ms=200).items():
+                    self.received += [(tp.partition, Envelope.from_json(r.value)) for r in records]
+                self.assigned = frozenset(tp.partition for tp in self.consumer.assignment())
+        except BaseException as exc:  # noqa: BLE001 - the owner reads and reports it
+            self.error = exc
+        finally:
+            self.consumer.close()

@@ -7,7 +7,6 @@ tests did to the session's broker.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -16,9 +15,9 @@ import pytest
 from kafka import KafkaAdminClient
 
 from infra.chunks import Assembly, chunk_envelopes, parent_of
-from infra.contracts import Dispatch, Envelope, Topic
+from infra.contracts import Dispatch, Topic
 from infra.embedded import kafka_server
-from infra.kafka import ensure_topics, make_consumer, make_producer, publish
+from infra.kafka import GroupMember, ensure_topics, make_producer, publish
 from tests.infra.test_chunks import big_dispatch
 
 DAY = date(2026, 7, 15)
@@ -58,31 +57,7 @@ def test_ensure_topics_partitions_dispatch_and_metering_only(
         assert counts[topic] == 1  # a park's bids, awards and settlements stay in one ordered partition
 
 
-class Member(threading.Thread):
-    """One consumer of the group, polling in its own thread (kafka-python consumers are not
-    thread-safe, so only this thread touches it)."""
-
-    def __init__(self, bootstrap: str, group: str) -> None:
-        super().__init__(daemon=True)
-        self.consumer = make_consumer(bootstrap, group, [Topic.DISPATCH])
-        self.assigned: frozenset[int] = frozenset()
-        self.received: list[tuple[int, Envelope]] = []
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                for tp, records in self.consumer.poll(timeout_ms=200).items():
-                    self.received += [(tp.partition, Envelope.from_json(r.value)) for r in records]
-                self.assigned = frozenset(tp.partition for tp in self.consumer.assignment())
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            self.error = exc
-        finally:
-            self.consumer.close()
-
-
-def _wait(condition: object, timeout_s: float, what: str, members: list[Member]) -> None:
+def _wait(condition: object, timeout_s: float, what: str, members: list[GroupMember]) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         errors = [m.error for m in members if m.error]
@@ -100,7 +75,10 @@ def test_two_members_of_one_group_share_the_chunks_and_assemble_the_day(bootstra
     *chunks, manifest = envelopes
     assert len(chunks) > 8
 
-    members = [Member(bootstrap, "chunk-readers"), Member(bootstrap, "chunk-readers")]
+    members = [
+        GroupMember(bootstrap, "chunk-readers", [Topic.DISPATCH]),
+        GroupMember(bootstrap, "chunk-readers", [Topic.DISPATCH]),
+    ]
     started = time.monotonic()
     try:
         for m in members:
