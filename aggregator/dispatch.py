@@ -14,7 +14,7 @@ numpy, independently of the optimiser.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -26,6 +26,7 @@ from aggregator.inputs import DayInputs, contract_positions, inputs_from_forecas
 from aggregator.model import ParkModel
 from aggregator.offer import forecast_day
 from aggregator.portfolio import ModelStore, Portfolio, fingerprint
+from aggregator.scale import Aggregated, is_pooled, pooled_model
 from aggregator.solution import DayData, Intraday, Solution, SolveInfo
 from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_needs, reserve_needs
 from infra.contracts import AssetSetpoints, Award, Dispatch, ForecastSet
@@ -35,6 +36,7 @@ from infra.timeutil import ensure_aware
 # Deviations below this (MW) are solver tolerance, not a deviation worth a note.
 DEVIATION_TOLERANCE_MW = 1e-3
 SETPOINT_DECIMALS = 6
+MAX_PROBLEM_NOTES = 20  # feasibility problems named in a dispatch's notes; the rest are counted
 
 
 @dataclass
@@ -130,9 +132,20 @@ def disaggregate(
     inputs = inputs_from_forecast(scenario, forecast, forecast_day(forecast))
     arrays = _award_arrays(award, inputs)
     carbon_price = _carbon_price(scenario, carbon_price_cny_per_tco2)
-    model = dispatch_model(scenario, inputs.T, inputs.dt_h, models)
-    solution = model.solve(_day(scenario, inputs, arrays, carbon_price), solver)
-    return _result(solution, scenario, inputs, arrays, award_message_id, allow_relaxed, [])
+    pooled = pooled_model(scenario, 1, inputs.T, inputs.dt_h, "dispatch", inputs.medians())
+    if pooled is None:
+        model = dispatch_model(scenario, inputs.T, inputs.dt_h, models)
+        solution = model.solve(_day(scenario, inputs, arrays, carbon_price), solver)
+        return _result(solution, scenario, inputs, arrays, award_message_id, allow_relaxed, [])
+    model, aggregated = pooled
+    day = replace(_day(scenario, inputs, arrays, carbon_price), profiles=aggregated.profiles)
+    solution = model.solve(day, solver)
+    notes = [
+        f"{model.portfolio.flexible_count():,} virtual devices split back to {len(scenario.park.assets):,} assets"
+    ]
+    return _result(
+        solution, scenario, inputs, arrays, award_message_id, allow_relaxed, notes, pooled=aggregated
+    )
 
 
 def reoptimise(
@@ -156,6 +169,11 @@ def reoptimise(
     Intervals before ``from_time`` keep the set-points of ``previous``; ``state`` holds the
     storage levels the earlier solve started the day with (``DispatchResult.state``).
     """
+    if is_pooled(scenario):
+        raise InputError(
+            f"park {scenario.id}: intraday re-optimisation of a pooled portfolio ({len(scenario.park.assets):,} "
+            "assets) is not built; its day-ahead dispatch stands"
+        )
     day = forecast_day(day_ahead)
     inputs = inputs_from_forecast(scenario, day_ahead, day)
     now_index = int(np.searchsorted(inputs.starts, ensure_aware(from_time, "from_time")))
@@ -196,15 +214,23 @@ def _result(
     allow_relaxed: bool,
     notes: list[str],
     state: dict[str, float] | None = None,
+    pooled: Aggregated | None = None,
 ) -> DispatchResult:
     info: SolveInfo = solution.info
     if info.violations and not allow_relaxed:
         raise InfeasibleError(f"the dispatch for park {scenario.id} on {inputs.day}", info.violations)
-    setpoints = {a: values.round(SETPOINT_DECIMALS) for a, values in solution.setpoints(0).items()}
+    by_fleet = (
+        [(fs.fleet, fs.setpoints(0)) for fs in solution.fleets]
+        if pooled is None
+        else pooled.fleet_setpoints(solution)
+    )
+    setpoints = {
+        a: points[i].round(SETPOINT_DECIMALS) for fleet, points in by_fleet for i, a in enumerate(fleet.ids)
+    }
     profiles = inputs.medians()
     caps: dict[str, list[float | None]] = {}
-    for fs in solution.fleets:
-        caps.update(fs.fleet.dispatch_caps(fs.setpoints(0), profiles))
+    for fleet, points in by_fleet:
+        caps.update(fleet.dispatch_caps(points, profiles))
     enterprise = {a.id: a.enterprise for a in scenario.park.assets}
     total = np.sum(list(setpoints.values()), axis=0)
     deviation = total - target_mw(award)
@@ -214,7 +240,9 @@ def _result(
     notes += [f"relaxed: {v.describe()}" for v in info.violations]
     notes += [f"{v.asset_id}: {v.family} by {v.amount:.3g} {v.unit}" for v in solution.targets_missed]
     problems = check_setpoints(scenario, inputs, setpoints)
-    notes += [f"feasibility check: {p}" for p in problems]
+    notes += [f"feasibility check: {p}" for p in problems[:MAX_PROBLEM_NOTES]]
+    if len(problems) > MAX_PROBLEM_NOTES:  # a message is no place for a list the size of the park
+        notes.append(f"feasibility check: {len(problems) - MAX_PROBLEM_NOTES} more problems not listed")
     dispatch = Dispatch(
         interval_minutes=inputs.interval_minutes,
         interval_starts=[ts.to_pydatetime() for ts in inputs.starts],

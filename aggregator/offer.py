@@ -29,6 +29,7 @@ from aggregator.inputs import (
 )
 from aggregator.model import ParkModel
 from aggregator.portfolio import ModelStore, Portfolio, fingerprint
+from aggregator.scale import pooled_model
 from aggregator.solution import DayData, Solution, SolveInfo
 from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_needs, reserve_needs
 from infra.contracts import ForecastSet, Offer
@@ -133,7 +134,12 @@ def build_offer(
     """
     day = forecast_day(forecast)
     inputs = inputs_from_forecast(scenario, forecast, day)
-    model = offer_model(scenario, inputs.T, inputs.dt_h, models)
+    profiles = inputs.medians()
+    pooled = pooled_model(scenario, PRICE_SCENARIOS, inputs.T, inputs.dt_h, "offer", profiles)
+    if pooled is None:
+        model = offer_model(scenario, inputs.T, inputs.dt_h, models)
+    else:
+        model, profiles = pooled[0], pooled[1].profiles
     carbon_price = (
         scenario.park.carbon.carbon_price_cny_per_tco2
         if carbon_price_cny_per_tco2 is None
@@ -147,7 +153,7 @@ def build_offer(
     offered = model.portfolio.regulation_capacity_mw() if regulation_value > 0 else 0.0
     solution = model.solve(
         DayData(
-            profiles=inputs.medians(),
+            profiles=profiles,
             green_mw=contracts.green_mw,
             need_up=need_up,
             need_down=need_down,

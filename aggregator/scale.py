@@ -17,11 +17,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.devices import Profiles, Resolution, Virtual
+from aggregator.devices import Fleet, Profiles, Resolution, Virtual
 from aggregator.devices.cluster import DEFAULT_RESOLUTION
+from aggregator.model import Mode, ParkModel
 from aggregator.portfolio import Portfolio
 from aggregator.solution import Solution
 from infra.parallel import map_chunks
+from infra.scenario import Scenario
+
+# A park with more assets than this is solved over virtual devices and split back: one variable
+# per device stops paying off (10,000 devices take ECOS 20 minutes, their virtual twin seconds;
+# aggregator/README.md "Scale"). Datong and Chifeng have a few dozen assets and keep their devices.
+POOL_ABOVE_ASSETS = 300
+# Clustering of a pooled park, coarse first: bins (2, 2, 2) of state, ratio and window, then one
+# bin each if that leaves more than VIRTUAL_DEVICE_BUDGET virtual devices. Finer bins make virtual
+# batteries whose realignment ECOS solves slowly: the energy offer took 209 s over 375 virtual
+# devices at bins (5, 3, 3) against 53 s over 280 at (2, 2, 2) (2,000 and 10,000 devices,
+# `parkvpp bench scale`); aggregator/README.md "Pooled parks" has the figures.
+POOLED_RESOLUTIONS = (Resolution(2, 2, 2), Resolution(1, 1, 1))
+VIRTUAL_DEVICE_BUDGET = 450
 
 
 @dataclass(frozen=True)
@@ -45,10 +59,42 @@ class Aggregated:
         points = map_chunks(_split_fleet, jobs, workers)
         return {real.kind: p for real, p in zip(self.real.fleets, points, strict=True)}
 
+    def fleet_setpoints(self, solution: Solution, scenario: int = 0) -> list[tuple[Fleet, np.ndarray]]:
+        """Every real fleet with its members' set-points (n, T) in one scenario."""
+        split = self.split(solution)
+        return [(f, split[f.kind][scenario]) for f in self.real.fleets]
+
 
 def _split_fleet(job: tuple[Virtual, np.ndarray, int], _: object) -> np.ndarray:
     virtual, power, n = job
     return np.stack([virtual.split(power[s], n) for s in range(power.shape[0])])
+
+
+def is_pooled(scenario: Scenario) -> bool:
+    """Whether the park is modelled over virtual devices (more than :data:`POOL_ABOVE_ASSETS` assets)."""
+    return len(scenario.park.assets) > POOL_ABOVE_ASSETS
+
+
+def pooled_model(
+    scenario: Scenario, K: int, T: int, dt_h: float, mode: Mode, profiles: Profiles
+) -> tuple[ParkModel, Aggregated] | None:
+    """For a park above :data:`POOL_ABOVE_ASSETS` assets: the model over its virtual devices and how
+    to split its answer back; None for a smaller park (one variable per device).
+
+    The clustering is the first of :data:`POOLED_RESOLUTIONS` within :data:`VIRTUAL_DEVICE_BUDGET`
+    virtual devices (else the coarsest). The model is built for the day's profiles (the clusters depend on them), so
+    it is not kept between days. Pooled, the offer is an energy offer and the dispatch delivers
+    it: reserve headroom, regulation, storage bands and energy cover add park-wide rows per
+    scenario and interval that made ECOS take 6-12 minutes over 100-200 devices
+    (aggregator/README.md "Scale")."""
+    if not is_pooled(scenario):
+        return None
+    portfolio = Portfolio.from_scenario(scenario)
+    for resolution in POOLED_RESOLUTIONS:
+        pooled = aggregate(portfolio, profiles, T, dt_h, resolution)
+        if pooled.virtual.flexible_count() <= VIRTUAL_DEVICE_BUDGET:
+            break
+    return ParkModel(pooled.virtual, K, T, dt_h, mode, reserves=False), pooled
 
 
 def aggregate(

@@ -1,0 +1,77 @@
+"""A park with many devices is offered and dispatched over virtual devices, and every real
+device gets a feasible set-point (the production path of ``build_offer`` and ``disaggregate``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import aggregator.scale as scale
+from aggregator.dispatch import check_setpoints, disaggregate
+from aggregator.inputs import inputs_from_forecast, required_series
+from aggregator.offer import build_offer, forecast_day
+from gateway.scale.park import generated_park
+from infra.contracts import Award
+from infra.scenario.loader import load_market, parse_scenario
+from tests.aggregator.aggregator_tools import forecast
+
+HOURS = np.arange(96) / 4
+
+
+@pytest.fixture
+def many_devices(monkeypatch):
+    """120 generated devices, pooled above 50 assets into at most 40 virtual devices."""
+    monkeypatch.setattr(scale, "POOL_ABOVE_ASSETS", 50)
+    monkeypatch.setattr(scale, "VIRTUAL_DEVICE_BUDGET", 40)
+    raw = generated_park(120)
+    scenario = parse_scenario(raw, load_market(raw["market"]), "generated park")
+    series = {}
+    for sid, upper in required_series(scenario).items():
+        if sid.startswith("market."):
+            series[sid] = 300 + 150 * np.sin(HOURS / 24 * 4 * np.pi)
+        elif sid.endswith("pv_mw"):
+            series[sid] = 0.5 * upper * np.clip(np.sin((HOURS - 6) / 12 * np.pi), 0, None)
+        else:
+            asset = scenario.asset(sid.split(".")[0])
+            size = getattr(asset, "baseline_mw", None) or 0.8 * asset.peak_mw
+            series[sid] = size * (0.8 + 0.2 * np.sin(HOURS / 24 * 2 * np.pi))
+    return scenario, forecast(series, spread=0.1)
+
+
+def test_a_park_above_the_pooling_size_is_offered_and_dispatched_over_virtual_devices(many_devices):
+    scenario, fc = many_devices
+    offer = build_offer(scenario, fc, forecast_message_id="test")
+    virtual = sum(fs.fleet.n for fs in offer.solution.fleets if fs.fleet.flexible)
+    assert virtual <= 40 < 120
+    assert all(s.startswith("v") for fs in offer.solution.fleets if fs.fleet.flexible for s in fs.fleet.ids)
+    prices = 300 + 150 * np.sin(HOURS / 24 * 4 * np.pi)
+    award = Award(
+        interval_minutes=15,
+        interval_starts=fc.interval_starts,
+        market="day_ahead",
+        bid_message_id="test",
+        exchange="test",
+        cleared_mw=[c.quantity_at(p) for c, p in zip(offer.offer.energy, prices, strict=True)],
+        clearing_price_cny_per_mwh=prices.tolist(),
+    )
+    result = disaggregate(scenario, fc, award, award_message_id="test")
+    ids = {a.asset_id for a in result.dispatch.assets}
+    assert ids == {a.id for a in scenario.park.assets}  # every real device, no virtual one
+    assert result.problems == []
+    inputs = inputs_from_forecast(scenario, fc, forecast_day(fc))
+    assert check_setpoints(scenario, inputs, result.setpoints()) == []
+    total = np.sum([a.power_mw for a in result.dispatch.assets], axis=0)
+    assert np.allclose(total - np.asarray(award.cleared_mw), result.dispatch.deviation_mw, atol=1e-4)
+    assert np.max(np.abs(result.dispatch.deviation_mw)) < 0.05 * np.max(np.abs(award.cleared_mw)) + 1e-3
+    assert "virtual devices split back to 122 assets" in result.dispatch.notes[0]
+
+
+def test_intraday_re_optimisation_of_a_pooled_park_is_refused_with_the_reason(many_devices):
+    from aggregator.dispatch import reoptimise
+    from aggregator.errors import InputError
+
+    scenario, fc = many_devices
+    with pytest.raises(InputError, match=r"pooled portfolio .* is not built"):
+        reoptimise(
+            scenario, fc, fc, None, None, award_message_id="x", state={}, from_time=fc.interval_starts[40]
+        )
