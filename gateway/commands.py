@@ -211,8 +211,24 @@ def bench_gateway(
     run(facts, seconds, as_json)
 
 
+def bench_scale(
+    devices: int = typer.Option(100_000, "--devices", min=10, help="generated heterogeneous devices"),
+    workers: int = typer.Option(2, "--workers", min=2, help="Ray workers of the parallel stages"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
+) -> None:
+    """A whole market day for a generated park of many devices: per-stage times, peak memory,
+    largest message and the Ray speed-up of the parallel stages (README: Scale)."""
+    import json
+
+    from gateway.scale.bench import run, summary
+
+    figures = run(devices, workers)
+    print(json.dumps(figures, indent=1) if as_json else summary(figures))
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     bench.command("gateway")(bench_gateway)
+    bench.command("scale")(bench_scale)
     app.command("run-day")(run_day_command)
     app.command("worker")(worker_command)
     app.command("serve")(serve_command)

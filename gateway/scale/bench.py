@@ -1,0 +1,357 @@
+"""``parkvpp bench scale --devices N``: one market day of a generated park, stage by stage.
+
+Stages and what runs them (all production code unless marked):
+
+* registry: the generated park (:mod:`gateway.scale.park`) entered and read back as the day's portfolio;
+* history: each device's past week into the time-series store (benchmark data, :mod:`gateway.scale.history`);
+* forecast: device baselines by cluster (one enterprise's interruptible loads; site load, PV,
+  price) with the forecast service's model, as parallel Ray tasks;
+* offer: the aggregator's day-ahead offer (pooled into virtual devices above
+  ``aggregator.scale.POOL_ABOVE_ASSETS`` assets);
+* bid and clear: the province's bid rules and the exchange simulator (Datong's market day);
+* disaggregate: the award split back into set-points for every device;
+* dispatch: the set-points as chunks of at most ``PARKVPP_MESSAGE_CHUNK_BYTES`` with a manifest
+  on the partitioned ``vpp.dispatch`` topic, read back by two consumers in one group;
+* delivery + metering: every chunk played out (simulator) and its readings written to the
+  store, as parallel Ray tasks; metering chunks published on ``vpp.metering``;
+* settlement: the park-day settled from the award and the whole day's metering.
+
+The parallel stages (forecast, delivery + metering) run twice in the same process, with one
+worker (in-process) and with ``workers`` Ray workers, and must give identical results; their
+ratio is the Ray speed-up. Peak memory is the largest resident set of this process and its
+children (Ray) sampled every 0.2 s. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import psutil
+
+from aggregator.dispatch import disaggregate
+from aggregator.inputs import required_series
+from aggregator.offer import build_offer
+from bidding.rules import make_bid
+from gateway.scale.history import device_frame, store_history
+from gateway.scale.park import generated_park
+from gateway.scale.stages import Cluster, DeliveryShared, ForecastShared, deliver_chunk, forecast_cluster
+from infra.chunks import Assembly, chunk_envelopes
+from infra.contracts import Award, Dispatch, Envelope, ForecastSet, Metering, Topic
+from infra.db import make_engine
+from infra.db.migrate import migrate
+from infra.embedded import local_services
+from infra.kafka import GroupMember, ensure_topics, make_producer, publish_all, topic_partitions
+from infra.parallel import map_chunks
+from infra.ray import ensure_ray
+from infra.registry import portfolio
+from infra.registry.portfolio import register
+from infra.scenario import Scenario, load_scenario
+from infra.settings import get_settings
+from infra.timeutil import day_intervals, day_start
+from settlement.facts import read_fact
+from settlement.settle import settle_facts
+from sim.exchange import clear_day_ahead, real_time_results
+
+CONSUMERS = 2  # dispatch consumers in one group
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _peak_memory() -> Iterator[dict[str, float]]:
+    """The largest resident set of this process plus its children while the block runs (GiB)."""
+    peak = {"gib": 0.0}
+    stop = threading.Event()
+    me = psutil.Process()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a child may end between listing and reading
+                    total += p.memory_info().rss
+            peak["gib"] = max(peak["gib"], total / 2**30)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Stages:
+    """Times each stage and prints it as it finishes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, work: Callable[[], Any]) -> Any:
+        _say(f"{name} ...")
+        started = time.perf_counter()
+        result = work()
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+        _say(f"  {name}: {self.seconds[name]:.2f} s")
+        return result
+
+
+def _clusters(scenario: Scenario, needed: dict[str, float | None]) -> list[Cluster]:
+    """One cluster per enterprise's device baselines; the site series and the price alone."""
+    by_enterprise: dict[str, list[str]] = {}
+    singles = []
+    enterprise = {a.id: a.enterprise for a in scenario.park.assets}
+    for sid in needed:
+        owner = sid.split(".")[0]
+        if owner.startswith("il"):
+            by_enterprise.setdefault(enterprise[owner], []).append(sid)
+        else:
+            singles.append(sid)
+    clusters = [Cluster(e, tuple(s), tuple(needed[x] for x in s)) for e, s in sorted(by_enterprise.items())]
+    return clusters + [Cluster(s.split(".")[0], (s,), (needed[s],)) for s in singles]
+
+
+def _timed_both(
+    stages: _Stages, name: str, fn: Callable[..., Any], chunks: list[Any], shared: Any, workers: int
+) -> tuple[list[Any], float]:
+    """Run a parallel stage with ``workers`` Ray workers (timed as the stage), then with one
+    worker in this process; both must agree. Returns the results and the speed-up."""
+    parallel = stages.run(name, lambda: map_chunks(fn, chunks, workers, shared))
+    started = time.perf_counter()
+    sequential = map_chunks(fn, chunks, 1, shared)
+    seconds = time.perf_counter() - started
+    _say(f"  {name} sequential reference: {seconds:.2f} s")
+    if _comparable(parallel) != _comparable(sequential):
+        raise RuntimeError(f"{name}: the Ray result differs from the sequential one")
+    return parallel, round(seconds / stages.seconds[name], 2)
+
+
+def _comparable(result: Any) -> Any:
+    """A digest of a stage result (a model, or tuples and lists of them and numbers): equal
+    results, equal digests, without keeping a second copy of 100,000 devices' data."""
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, (tuple, list)):
+            for v in value:
+                feed(v)
+        elif hasattr(value, "model_dump_json"):
+            digest.update(value.model_dump_json().encode())
+        else:
+            digest.update(repr(value).encode())
+
+    feed(result)
+    return digest.hexdigest()
+
+
+def _through_group(bootstrap: str, topic: str, envelopes: list[Envelope], group: str) -> list[list[Envelope]]:
+    """Publish ``envelopes`` once :data:`CONSUMERS` members of one group hold every partition
+    between them; returns what each member received (they share the chunks)."""
+    members = [GroupMember(bootstrap, group, [topic]) for _ in range(CONSUMERS)]
+    for m in members:
+        m.start()
+    try:
+        partitions = topic_partitions(topic)
+        _until(
+            lambda: sum(len(m.assigned) for m in members) == partitions and all(m.assigned for m in members),
+            members,
+            f"{topic}: {CONSUMERS} group members assigned",
+        )
+        producer = make_producer(bootstrap)
+        try:
+            publish_all(producer, topic, envelopes)
+        finally:
+            producer.close()
+        _until(
+            lambda: sum(len(m.received) for m in members) >= len(envelopes),
+            members,
+            f"{topic}: {len(envelopes)} messages received",
+        )
+    finally:
+        for m in members:
+            m.stop.set()
+        for m in members:
+            m.join(15)
+    return [[env for _, env in m.received] for m in members]
+
+
+def _until(
+    condition: Callable[[], bool], members: list[GroupMember], what: str, timeout_s: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        errors = [m.error for m in members if m.error]
+        if errors:
+            raise RuntimeError(f"{what}: {errors[0]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def run(devices: int = 100_000, workers: int = 2) -> dict[str, Any]:
+    settings = get_settings()
+    url = settings.resolved_database_url
+    day = settings.default_day
+    _say(f"bench scale: {devices:,} heterogeneous devices, market day {day}, database {url.split('@')[-1]}")
+    migrate(url)
+    engine = make_engine(url)
+    datong = load_scenario("datong")
+    stages = _Stages()
+    figures: dict[str, Any] = {"devices": devices, "market_day": day.isoformat(), "ray_workers": workers}
+    speedups: dict[str, float] = {}
+    sizes: dict[str, int] = {}
+    with _peak_memory() as peak, local_services(settings, redis=False) as endpoints:
+        bootstrap = endpoints.kafka_bootstrap
+        ensure_topics(bootstrap)
+        if workers > 1:
+            ensure_ray()  # started before the clock runs: the stages measure work, not start-up
+
+        def registry() -> Scenario:
+            raw = generated_park(devices)
+            register(engine, raw["id"], raw, "bench-scale")
+            return portfolio(engine, raw["id"], day)
+
+        scenario = stages.run("registry", registry)
+        park = scenario.id
+        frame = device_frame(scenario, datong, day)
+        figures["history_values"] = stages.run("history", lambda: store_history(engine, scenario, frame, day))
+
+        needed = required_series(scenario)
+        clusters = _clusters(scenario, needed)
+        figures["forecast_clusters"] = len(clusters)
+        results, speedups["forecast"] = _timed_both(
+            stages, "forecast", forecast_cluster, clusters, ForecastShared(url, park, day), workers
+        )
+        issued = day_start(day) - timedelta(hours=14)
+        forecast = ForecastSet(
+            interval_minutes=15,
+            interval_starts=[ts.to_pydatetime() for ts in day_intervals(day, 15)],
+            horizon="day_ahead",
+            issued_at=issued,
+            data_cutoff=issued,
+            series=[s for r in results for s in r],
+        )
+        offer = stages.run(
+            "offer", lambda: build_offer(scenario, forecast, forecast_message_id="bench-scale")
+        )
+        figures["virtual_devices"] = sum(fs.fleet.n for fs in offer.solution.fleets if fs.fleet.flexible)
+        bid = stages.run("bid", lambda: make_bid(offer.offer, "bench-scale-offer", scenario.market))
+        award: Award = stages.run("clear", lambda: clear_day_ahead(bid, "bench-scale-bid", datong, day))
+        result = stages.run(
+            "disaggregate",
+            lambda: disaggregate(scenario, forecast, award, award_message_id="bench-scale-award"),
+        )
+        dispatch = result.dispatch
+        figures["dispatch_max_deviation_mw"] = round(float(np.max(np.abs(dispatch.deviation_mw))), 4)
+        figures["award_max_mw"] = round(float(np.max(np.abs(award.cleared_mw))), 4)
+        figures["dispatch_notes"] = dispatch.notes[:6]
+        figures["setpoint_check_problems"] = len(result.problems)
+        figures["setpoint_check_examples"] = result.problems[:3]
+        sizes["dispatch_whole_bytes"] = len(dispatch.envelope(park, day, "day_ahead").to_json().encode())
+
+        def send_dispatch() -> list[Dispatch]:
+            envelopes = chunk_envelopes(dispatch, park, day, "day_ahead")
+            sizes["dispatch_chunks"] = len(envelopes) - 1
+            sizes["dispatch_largest_message_bytes"] = max(len(e.to_json().encode()) for e in envelopes)
+            shares = _through_group(bootstrap, Topic.DISPATCH, envelopes, f"bench-scale-delivery-{park}")
+            figures["dispatch_consumer_shares"] = [len(s) for s in shares]
+            assembly = Assembly()
+            for env in (e for share in shares for e in share):
+                assembly.add(env)
+            if not assembly.complete:
+                raise RuntimeError(f"dispatch chunks missing after the group read them: {assembly.missing}")
+            chunks = [
+                Dispatch.from_envelope(e)
+                for share in shares
+                for e in share
+                if e.schema_.name == Dispatch.SCHEMA
+            ]
+            return sorted(chunks, key=lambda c: c.chunk.index if c.chunk else 0)
+
+        chunks = stages.run("dispatch", send_dispatch)
+        # drop 100,000 devices' copies no later stage reads (the closures above hold them otherwise)
+        result = dispatch = offer = forecast = results = None  # type: ignore[assignment]
+        truth = {
+            sid.split(".")[0]: (-frame[sid] if sid.endswith("load_mw") else frame[sid]).iloc[-96:].tolist()
+            for sid in frame.columns
+            if sid.startswith(("site_load", "site_pv"))
+        }
+        shared = DeliveryShared(
+            url,
+            park,
+            day,
+            scenario.park.simulation.seed,
+            truth,
+            scenario.park.simulation.delivery_deviation_fraction,
+        )
+        delivered, speedups["delivery_metering"] = _timed_both(
+            stages, "delivery_metering", deliver_chunk, chunks, shared, workers
+        )
+        chunks = frame = None  # type: ignore[assignment]
+        figures["metered_values"] = sum(n for _, n in delivered)
+        parts = [m for m, _ in delivered]
+        del delivered
+        metering = Metering(
+            interval_minutes=parts[0].interval_minutes,
+            interval_starts=parts[0].interval_starts,
+            source=parts[0].source,
+            grid_energy_mwh=np.sum([m.grid_energy_mwh for m in parts], axis=0).round(6).tolist(),
+            assets=[a for m in parts for a in m.assets],
+        )
+        del parts
+        sizes["metering_largest_message_bytes"] = max(
+            len(e.to_json().encode()) for e in chunk_envelopes(metering, park, day, "day")
+        )
+
+        def settle() -> Any:
+            rt = real_time_results(award, datong, day)
+            facts = {
+                f.kind: f
+                for f in (
+                    read_fact(award.envelope(park, day, "day_ahead")),
+                    read_fact(rt.envelope(park, day, "real_time")),
+                    read_fact(metering.envelope(park, day, "day")),
+                )
+            }
+            with engine.connect() as conn:
+                return settle_facts(conn, scenario, facts)
+
+        settled = stages.run("settlement", settle)
+        figures["settlement_statements"] = len(settled.statements)
+    figures["stage_seconds"] = stages.seconds
+    figures["market_day_seconds"] = round(sum(stages.seconds.values()), 1)
+    figures["ray_speedup"] = speedups
+    figures["peak_memory_gib"] = round(peak["gib"], 2)
+    figures.update(sizes)
+    figures["largest_message_bytes"] = max(
+        sizes["dispatch_largest_message_bytes"], sizes["metering_largest_message_bytes"]
+    )
+    return figures
+
+
+def summary(f: dict[str, Any]) -> str:
+    """The figures as a few lines for a terminal."""
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in f["stage_seconds"].items())
+    speedups = ", ".join(f"{name} {ratio}x" for name, ratio in f["ray_speedup"].items())
+    return "\n".join(
+        [
+            f"market day for {f['devices']:,} devices ({f['virtual_devices']} virtual in the offer): "
+            f"{f['market_day_seconds']} s, peak memory {f['peak_memory_gib']} GiB",
+            f"stages: {stages}",
+            f"Ray speed-up with {f['ray_workers']} workers over one: {speedups}",
+            f"largest message {f['largest_message_bytes'] / 1024:.0f} KiB; the whole dispatch would be "
+            f"{f['dispatch_whole_bytes'] / 2**20:.1f} MiB, sent as {f['dispatch_chunks']} chunks "
+            f"shared by the group's consumers {f['dispatch_consumer_shares']}",
+        ]
+    )
