@@ -132,17 +132,17 @@ def disaggregate(
     inputs = inputs_from_forecast(scenario, forecast, forecast_day(forecast))
     arrays = _award_arrays(award, inputs)
     carbon_price = _carbon_price(scenario, carbon_price_cny_per_tco2)
-    pooled = pooled_model(scenario, 1, inputs.T, inputs.dt_h, "dispatch", inputs.medians())
+    day = _day(scenario, inputs, arrays, carbon_price)
+    pooled = pooled_model(scenario, 1, inputs.T, inputs.dt_h, "dispatch", day.profiles)
     if pooled is None:
-        model = dispatch_model(scenario, inputs.T, inputs.dt_h, models)
-        solution = model.solve(_day(scenario, inputs, arrays, carbon_price), solver)
-        return _result(solution, scenario, inputs, arrays, award_message_id, allow_relaxed, [])
-    model, aggregated = pooled
-    day = replace(_day(scenario, inputs, arrays, carbon_price), profiles=aggregated.profiles)
+        model, aggregated, notes = dispatch_model(scenario, inputs.T, inputs.dt_h, models), None, []
+    else:
+        model, aggregated = pooled
+        day = replace(day, profiles=aggregated.profiles)
+        notes = [
+            f"{model.portfolio.flexible_count():,} virtual devices split back to {len(scenario.park.assets):,} assets"
+        ]
     solution = model.solve(day, solver)
-    notes = [
-        f"{model.portfolio.flexible_count():,} virtual devices split back to {len(scenario.park.assets):,} assets"
-    ]
     return _result(
         solution, scenario, inputs, arrays, award_message_id, allow_relaxed, notes, pooled=aggregated
     )

@@ -82,8 +82,8 @@ def pooled_model(
     to split its answer back; None for a smaller park (one variable per device).
 
     The clustering is the first of :data:`POOLED_RESOLUTIONS` within :data:`VIRTUAL_DEVICE_BUDGET`
-    virtual devices (else the coarsest). The model is built for the day's profiles (the clusters depend on them), so
-    it is not kept between days. Pooled, the offer is an energy offer and the dispatch delivers
+    virtual devices (else the coarsest). The model is built for the day's profiles (the
+    clusters depend on them), so it is not kept between days. Pooled, the offer is an energy offer and the dispatch delivers
     it: reserve headroom, regulation, storage bands and energy cover add park-wide rows per
     scenario and interval that made ECOS take 6-12 minutes over 100-200 devices
     (aggregator/README.md "Scale")."""

@@ -37,76 +37,82 @@ def _common(prefix: str, i: int, enterprise: str, name: str) -> dict[str, Any]:
     }
 
 
+# Per generated fleet: asset type, id prefix, name, and each field's (scale, decimals) taken from
+# the fleet's arrays (scale SIZE for powers and energies; None decimals: kept as generated).
+FIELDS: dict[str, tuple[str, str, dict[str, tuple[float, int | None]]]] = {
+    "battery": (
+        "bat",
+        "Battery",
+        {
+            "power_mw": (SIZE, 5),
+            "energy_mwh": (SIZE, 5),
+            "charge_efficiency": (1.0, 4),
+            "discharge_efficiency": (1.0, 4),
+            "soc_min_fraction": (1.0, 4),
+            "soc_max_fraction": (1.0, 4),
+            "soc_initial_fraction": (1.0, 4),
+            "degradation_cny_per_mwh": (1.0, 2),
+        },
+    ),
+    "ev_fleet": (
+        "ev",
+        "EV chargers",
+        {
+            "charge_mw": (SIZE, 5),
+            "energy_per_day_mwh": (SIZE, 5),
+            "arrival_hour": (1.0, None),
+            "departure_hour": (1.0, None),
+        },
+    ),
+    "shiftable_batch": (
+        "batch",
+        "Shiftable batch",
+        {
+            "energy_per_day_mwh": (SIZE, 5),
+            "power_min_mw": (SIZE, 5),
+            "power_max_mw": (SIZE, 5),
+            "window_start_hour": (1.0, None),
+            "window_end_hour": (1.0, None),
+        },
+    ),
+    "interruptible_load": (
+        "il",
+        "Interruptible load",
+        {
+            "max_curtail_mw": (SIZE, 5),
+            "max_duration_h": (1.0, None),
+            "max_energy_mwh_per_day": (SIZE, 5),
+            "cost_cny_per_mwh": (1.0, None),
+        },
+    ),
+}
+FIXED = {"ev_fleet": {"vehicles": 1}, "interruptible_load": {"notice_minutes": 0.0}}
+
+
+def _value(raw: float, scale: float, decimals: int | None) -> float:
+    value = float(raw) * scale
+    return value if decimals is None else round(value, decimals)
+
+
 def _devices(devices: int, seed: int, enterprises: list[str]) -> list[dict[str, Any]]:
     """Scenario asset specs of the heterogeneous generator's devices, sizes scaled by ``SIZE``."""
     flat = np.ones(T)
     portfolio, profiles = generate_portfolio(
         devices, flat, np.zeros(T), _Carbon(), seed=seed, heterogeneous=True
     )
-    fleets = {f.kind: f for f in portfolio.fleets}
     gen = np.random.default_rng(seed + 1)
     out: list[dict[str, Any]] = []
-
-    def owner() -> str:
-        return enterprises[int(gen.integers(0, len(enterprises)))]
-
-    b = fleets["battery"]
-    for i in range(b.n):
-        out.append(
-            _common("bat", i, owner(), "Battery")
-            | {
-                "type": "battery",
-                "power_mw": round(float(b.power_mw[i]) * SIZE, 5),
-                "energy_mwh": round(float(b.energy_mwh[i]) * SIZE, 5),
-                "charge_efficiency": round(float(b.charge_efficiency[i]), 4),
-                "discharge_efficiency": round(float(b.discharge_efficiency[i]), 4),
-                "soc_min_fraction": round(float(b.soc_min_fraction[i]), 4),
-                "soc_max_fraction": round(float(b.soc_max_fraction[i]), 4),
-                "soc_initial_fraction": round(float(b.soc_initial_fraction[i]), 4),
-                "degradation_cny_per_mwh": round(float(b.degradation_cny_per_mwh[i]), 2),
-            }
-        )
-    e = fleets["ev_fleet"]
-    for i in range(e.n):
-        out.append(
-            _common("ev", i, owner(), "EV chargers")
-            | {
-                "type": "ev_fleet",
-                "charge_mw": round(float(e.charge_mw[i]) * SIZE, 5),
-                "vehicles": 1,
-                "energy_per_day_mwh": round(float(e.energy_per_day_mwh[i]) * SIZE, 5),
-                "arrival_hour": float(e.arrival_hour[i]),
-                "departure_hour": float(e.departure_hour[i]),
-            }
-        )
-    s = fleets["shiftable_batch"]
-    for i in range(s.n):
-        out.append(
-            _common("batch", i, owner(), "Shiftable batch")
-            | {
-                "type": "shiftable_batch",
-                "energy_per_day_mwh": round(float(s.energy_per_day_mwh[i]) * SIZE, 5),
-                "power_min_mw": round(float(s.power_min_mw[i]) * SIZE, 5),
-                "power_max_mw": round(float(s.power_max_mw[i]) * SIZE, 5),
-                "window_start_hour": float(s.window_start_hour[i]),
-                "window_end_hour": float(s.window_end_hour[i]),
-            }
-        )
-    il = fleets["interruptible_load"]
-    for i in range(il.n):
-        baseline = float(np.max(profiles[il.series[i]])) * SIZE
-        out.append(
-            _common("il", i, owner(), "Interruptible load")
-            | {
-                "type": "interruptible_load",
-                "baseline_mw": round(baseline, 5),
-                "max_curtail_mw": round(float(il.max_curtail_mw[i]) * SIZE, 5),
-                "max_duration_h": float(il.max_duration_h[i]),
-                "max_energy_mwh_per_day": round(float(il.max_energy_mwh_per_day[i]) * SIZE, 5),
-                "cost_cny_per_mwh": float(il.cost_cny_per_mwh[i]),
-                "notice_minutes": 0.0,
-            }
-        )
+    for fleet in portfolio.fleets:
+        if fleet.kind not in FIELDS:
+            continue  # the generator's own site load and PV: the park has its own
+        prefix, name, fields = FIELDS[fleet.kind]
+        for i in range(fleet.n):
+            owner = enterprises[int(gen.integers(0, len(enterprises)))]
+            spec = _common(prefix, i, owner, name) | {"type": fleet.kind} | FIXED.get(fleet.kind, {})
+            spec |= {f: _value(getattr(fleet, f)[i], *rule) for f, rule in fields.items()}
+            if fleet.kind == "interruptible_load":  # its baseline is a profile, not a parameter
+                spec["baseline_mw"] = round(float(np.max(profiles[fleet.series[i]])) * SIZE, 5)
+            out.append(spec)
     return out
 
 
