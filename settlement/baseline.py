@@ -22,7 +22,7 @@ The chosen days are recorded (provenance) so a replay recomputes the very same b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -141,6 +141,21 @@ def _baseline_from_days(
     for m, days in enumerate(chosen):
         if days:
             values[m] = np.mean([rows[d][m] for d in days], axis=0)
+    notes = baseline_notes(chosen, n_days, holidays, want_rest)
+    used = sorted({d for days in chosen for d in days})
+    provenance = {
+        "target": target.isoformat(),
+        "n_days": n_days,
+        "sources": {d.isoformat(): profiles[d].source for d in used},
+        "meters": [[d.isoformat() for d in days] for days in chosen],
+    }
+    return Baseline(values[0], values[1:], provenance, notes)
+
+
+def baseline_notes(
+    chosen: list[list[date]], n_days: int, holidays: Container[date], want_rest: bool
+) -> list[str]:
+    """What a user should know about the meters' chosen days (counts, so blocks can be merged)."""
     day_type = "rest day" if want_rest else "workday"
     notes = []
     short = [m for m, days in enumerate(chosen) if 0 < len(days) < n_days]
@@ -158,14 +173,7 @@ def _baseline_from_days(
         )
     if empty:
         notes.append(f"baseline: {len(empty)} meter(s) have no baseline (no complete day in the look-back)")
-    used = sorted({d for days in chosen for d in days})
-    provenance = {
-        "target": target.isoformat(),
-        "n_days": n_days,
-        "sources": {d.isoformat(): profiles[d].source for d in used},
-        "meters": [[d.isoformat() for d in days] for days in chosen],
-    }
-    return Baseline(values[0], values[1:], provenance, notes)
+    return notes
 
 
 def baseline_from_provenance(
@@ -232,22 +240,28 @@ def _recorded_mw(asset: Any, frame: Any) -> np.ndarray | None:
 HISTORY_INTERVAL_MINUTES = 15  # the grid telemetry is read on; converted to the target's grid
 
 
-def _history_names(scenario: Scenario) -> list[str]:
-    names = [f"{a.id}.{col[0]}" for a in scenario.park.assets if (col := _RECORDED.get(a.type))]
+def _history_names(assets: Sequence[Any]) -> list[str]:
+    names = [f"{a.id}.{col[0]}" for a in assets if (col := _RECORDED.get(a.type))]
     return [*names, "park.pv_mw", "park.wind_mw", "park.load_mw"]
 
 
 def history_profiles(
-    conn: Connection, scenario: Scenario, days: list[date], interval_minutes: int
+    conn: Connection,
+    scenario: Scenario,
+    days: list[date],
+    interval_minutes: int,
+    assets: Sequence[int] | None = None,
 ) -> dict[date, DayProfile]:
-    """Telemetry profiles of the given days from the time-series store, on the target's grid (MWh per interval)."""
+    """Telemetry profiles of the given days from the time-series store, on the target's grid
+    (MWh per interval); ``assets`` (indices into the park's assets) limits the asset rows."""
     if not days:
         return {}
     step = HISTORY_INTERVAL_MINUTES
+    chosen = scenario.park.assets if assets is None else [scenario.park.assets[i] for i in assets]
     frame = read(
         conn,
         scenario.id,
-        _history_names(scenario),
+        _history_names(chosen),
         min(days),
         max(days) + timedelta(days=1),
         interval_minutes=step,
@@ -256,7 +270,7 @@ def history_profiles(
     h = step / 60.0
     hours = frame.index.hour.to_numpy() + frame.index.minute.to_numpy() / 60.0
     rows = []
-    for asset in scenario.park.assets:
+    for asset in chosen:
         mw = _recorded_mw(asset, frame)
         if mw is None:
             mw = _business_as_usual_mw(asset, hours.astype(float))

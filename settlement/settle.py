@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -11,44 +11,10 @@ from sqlalchemy import Connection, Engine
 
 from infra.contracts import Settlement
 from infra.scenario.model import Scenario
-from settlement import baseline as bl
 from settlement import store
 from settlement.day import DayResult, settle_day
 from settlement.facts import KINDS, Fact, assemble
-
-
-def baseline_profiles(
-    conn: Connection, scenario: Scenario, days: list[date], interval_minutes: int
-) -> dict[date, bl.DayProfile]:
-    """Stored metering where this service has it; the recorded history for days before it.
-
-    Days with some stored fact but no metering are missing (the history is not what happened
-    on a day the system was running).
-    """
-    if not days:
-        return {}
-    start, end = min(days), max(days) + timedelta(days=1)
-    profiles = store.metering_profiles(conn, scenario, start, end, interval_minutes)
-    known = store.fact_days(conn, scenario.id, start, end)
-    history_days = [d for d in days if d not in profiles and d not in known]
-    profiles.update(bl.history_profiles(conn, scenario, history_days, interval_minutes))
-    return profiles
-
-
-def recorded_profiles(
-    conn: Connection, scenario: Scenario, sources: dict[str, str], interval_minutes: int
-) -> dict[date, bl.DayProfile]:
-    """The baseline days of a settled day, each from the source it was taken from then."""
-    metering = sorted(date.fromisoformat(d) for d, src in sources.items() if src == "metering")
-    history = sorted(date.fromisoformat(d) for d, src in sources.items() if src == "history")
-    profiles: dict[date, bl.DayProfile] = {}
-    if metering:
-        stored = store.metering_profiles(
-            conn, scenario, metering[0], metering[-1] + timedelta(days=1), interval_minutes
-        )
-        profiles.update({d: stored[d] for d in metering if d in stored})
-    profiles.update(bl.history_profiles(conn, scenario, history, interval_minutes))
-    return profiles
+from settlement.park_baseline import park_baseline
 
 
 def settle_facts(
@@ -57,9 +23,11 @@ def settle_facts(
     facts: dict[str, Fact],
     provenance: dict[str, Any] | None = None,
     tariff_version: str | None = None,
+    workers: int = 1,
 ) -> DayResult:
     """Settle a complete park-day; with ``provenance`` the recorded baseline days are reused, and
-    with ``tariff_version`` that tariff (a replay or correction uses what the day was settled with)."""
+    with ``tariff_version`` that tariff (a replay or correction uses what the day was settled with).
+    ``workers`` > 1 computes the meters' baselines in parallel Ray tasks (:mod:`settlement.park_baseline`)."""
     from infra.timeutil import now
     from settlement.green import day_records
     from settlement.metered import read_metered
@@ -67,18 +35,9 @@ def settle_facts(
 
     day_facts = assemble(scenario, facts)
     day = day_facts.day
-    holidays = bl.rest_days([day.year - 1, day.year])
-    shape = day_facts.metered_mwh.shape
-    if provenance is None:
-        lo, hi = bl.window(day)
-        days = [lo + timedelta(days=i) for i in range((hi - lo).days)]
-        profiles = baseline_profiles(conn, scenario, days, day_facts.interval_minutes)
-        baseline = bl.compute_baseline(
-            day, profiles, scenario.market.demand_response.baseline_days, holidays, shape
-        )
-    else:
-        profiles = recorded_profiles(conn, scenario, provenance["sources"], day_facts.interval_minutes)
-        baseline = bl.baseline_from_provenance(provenance, profiles, holidays, shape)
+    baseline = park_baseline(
+        conn, scenario, day, day_facts.interval_minutes, day_facts.n, provenance, workers
+    )
     if provenance is not None and tariff_version is None:
         tariff = None
     else:

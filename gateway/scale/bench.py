@@ -13,10 +13,13 @@ Stages and what runs them (all production code unless marked):
 * dispatch: the set-points as chunks of at most ``PARKVPP_MESSAGE_CHUNK_BYTES`` with a manifest
   on the partitioned ``vpp.dispatch`` topic, read back by two consumers in one group;
 * delivery + metering: every chunk played out (simulator) and its readings written to the
-  store, as parallel Ray tasks; metering chunks published on ``vpp.metering``;
-* settlement: the park-day settled from the award and the whole day's metering.
+  store, as parallel Ray tasks;
+* metering: the day's metering as chunks on the partitioned ``vpp.metering`` topic, read by two
+  consumers in one group and assembled by its manifest;
+* settlement: the park-day settled from the award and the assembled metering, every meter's
+  baseline in blocks of assets by enterprise as parallel Ray tasks (:mod:`settlement.park_baseline`).
 
-The parallel stages (forecast, delivery + metering) run twice in the same process, with one
+The parallel stages (forecast, delivery + metering, settlement) run twice in the same process, with one
 worker (in-process) and with ``workers`` Ray workers, and must give identical results; their
 ratio is the Ray speed-up. Peak memory is the largest resident set of this process and its
 children (Ray) sampled every 0.2 s. Progress goes to stderr.
@@ -25,6 +28,7 @@ children (Ray) sampled every 0.2 s. Progress goes to stderr.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import sys
 import threading
@@ -70,18 +74,26 @@ def _say(message: str) -> None:
 
 @contextmanager
 def _peak_memory() -> Iterator[dict[str, float]]:
-    """The largest resident set of this process plus its children while the block runs (GiB)."""
-    peak = {"gib": 0.0}
+    """The largest memory of this process plus its children (Ray, the broker) while the block
+    runs, in GiB: ``gib`` as proportional set size (PSS: a page shared by n processes, such as
+    Ray's object store, counts 1/n in each, so the sum is the memory the tree really holds),
+    ``rss_gib`` as the plain sum of resident sets (counts shared pages once per process, an
+    overstatement kept for comparison); ``stage_gib`` (PSS) is the largest since a caller last
+    set it to 0."""
+    peak = {"gib": 0.0, "rss_gib": 0.0, "stage_gib": 0.0}
     stop = threading.Event()
     me = psutil.Process()
 
     def sample() -> None:
         while not stop.wait(0.2):
-            total = 0
+            pss = rss = 0
             for p in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):  # a child may end between listing and reading
-                    total += p.memory_info().rss
-            peak["gib"] = max(peak["gib"], total / 2**30)
+                    info = p.memory_full_info()
+                    pss, rss = pss + info.pss, rss + info.rss
+            peak["gib"] = max(peak["gib"], pss / 2**30)
+            peak["rss_gib"] = max(peak["rss_gib"], rss / 2**30)
+            peak["stage_gib"] = max(peak["stage_gib"], pss / 2**30)
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -93,18 +105,32 @@ def _peak_memory() -> Iterator[dict[str, float]]:
 
 
 class _Stages:
-    """Times each stage and prints it as it finishes."""
+    """Times each stage, takes its peak memory and prints both as it finishes."""
 
-    def __init__(self) -> None:
+    def __init__(self, peak: dict[str, float]) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_gib: dict[str, float] = {}
+        self._peak = peak
 
     def run(self, name: str, work: Callable[[], Any]) -> Any:
         _say(f"{name} ...")
+        self._peak["stage_gib"] = 0.0
         started = time.perf_counter()
         result = work()
         self.seconds[name] = round(time.perf_counter() - started, 3)
-        _say(f"  {name}: {self.seconds[name]:.2f} s")
+        self.peak_gib[name] = round(self._peak["stage_gib"], 2)
+        _say(f"  {name}: {self.seconds[name]:.2f} s, peak {self.peak_gib[name]:.2f} GiB")
         return result
+
+    def reference(self, name: str, work: Callable[[], Any]) -> tuple[Any, float]:
+        """A stage's sequential reference run: its result and seconds, not part of the day."""
+        self._peak["stage_gib"] = 0.0
+        started = time.perf_counter()
+        result = work()
+        seconds = time.perf_counter() - started
+        self.peak_gib[f"{name}_sequential"] = round(self._peak["stage_gib"], 2)
+        _say(f"  {name} sequential reference: {seconds:.2f} s, peak {self._peak['stage_gib']:.2f} GiB")
+        return result, seconds
 
 
 def _clusters(scenario: Scenario, needed: dict[str, float | None]) -> list[Cluster]:
@@ -123,16 +149,15 @@ def _clusters(scenario: Scenario, needed: dict[str, float | None]) -> list[Clust
 
 
 def _timed_both(
-    stages: _Stages, name: str, fn: Callable[..., Any], chunks: list[Any], shared: Any, workers: int
-) -> tuple[list[Any], float]:
+    stages: _Stages, name: str, run: Callable[[int], Any], workers: int, digest: Callable[[Any], Any]
+) -> tuple[Any, float]:
     """Run a parallel stage with ``workers`` Ray workers (timed as the stage), then with one
-    worker in this process; both must agree. Returns the results and the speed-up."""
-    parallel = stages.run(name, lambda: map_chunks(fn, chunks, workers, shared))
-    started = time.perf_counter()
-    sequential = map_chunks(fn, chunks, 1, shared)
-    seconds = time.perf_counter() - started
-    _say(f"  {name} sequential reference: {seconds:.2f} s")
-    if _comparable(parallel) != _comparable(sequential):
+    worker in this process; both must agree (by ``digest``, so no second copy of 100,000
+    devices' data is kept). Returns the Ray run's result and the speed-up."""
+    parallel = stages.run(name, lambda: run(workers))
+    expected = digest(parallel)
+    same, seconds = stages.reference(name, lambda: digest(run(1)) == expected)
+    if not same:
         raise RuntimeError(f"{name}: the Ray result differs from the sequential one")
     return parallel, round(seconds / stages.seconds[name], 2)
 
@@ -153,6 +178,22 @@ def _comparable(result: Any) -> Any:
 
     feed(result)
     return digest.hexdigest()
+
+
+def _settled(result: Any) -> str:
+    """A digest of a settled day: its statements and every asset's amounts."""
+    amounts = {item: fen.tolist() for item, fen in result.asset_amounts_fen.items()}
+    return _comparable([result.statements, repr(sorted(amounts.items()))])
+
+
+def _assembled(shares: list[list[Envelope]], what: str) -> Assembly:
+    """The group members' messages put together; every chunk the manifest names must be there."""
+    assembly = Assembly()
+    for env in (e for share in shares for e in share):
+        assembly.add(env)
+    if not assembly.complete:
+        raise RuntimeError(f"{what} chunks missing after the group read them: {assembly.missing}")
+    return assembly
 
 
 def _through_group(bootstrap: str, topic: str, envelopes: list[Envelope], group: str) -> list[list[Envelope]]:
@@ -207,11 +248,11 @@ def run(devices: int = 100_000, workers: int = 2) -> dict[str, Any]:
     migrate(url)
     engine = make_engine(url)
     datong = load_scenario("datong")
-    stages = _Stages()
     figures: dict[str, Any] = {"devices": devices, "market_day": day.isoformat(), "ray_workers": workers}
     speedups: dict[str, float] = {}
     sizes: dict[str, int] = {}
     with _peak_memory() as peak, local_services(settings, redis=False) as endpoints:
+        stages = _Stages(peak)
         bootstrap = endpoints.kafka_bootstrap
         ensure_topics(bootstrap)
         if workers > 1:
@@ -230,8 +271,9 @@ def run(devices: int = 100_000, workers: int = 2) -> dict[str, Any]:
         needed = required_series(scenario)
         clusters = _clusters(scenario, needed)
         figures["forecast_clusters"] = len(clusters)
+        job = ForecastShared(url, park, day)
         results, speedups["forecast"] = _timed_both(
-            stages, "forecast", forecast_cluster, clusters, ForecastShared(url, park, day), workers
+            stages, "forecast", lambda w: map_chunks(forecast_cluster, clusters, w, job), workers, _comparable
         )
         issued = day_start(day) - timedelta(hours=14)
         forecast = ForecastSet(
@@ -266,11 +308,7 @@ def run(devices: int = 100_000, workers: int = 2) -> dict[str, Any]:
             sizes["dispatch_largest_message_bytes"] = max(len(e.to_json().encode()) for e in envelopes)
             shares = _through_group(bootstrap, Topic.DISPATCH, envelopes, f"bench-scale-delivery-{park}")
             figures["dispatch_consumer_shares"] = [len(s) for s in shares]
-            assembly = Assembly()
-            for env in (e for share in shares for e in share):
-                assembly.add(env)
-            if not assembly.complete:
-                raise RuntimeError(f"dispatch chunks missing after the group read them: {assembly.missing}")
+            _assembled(shares, "dispatch")
             chunks = [
                 Dispatch.from_envelope(e)
                 for share in shares
@@ -296,43 +334,61 @@ def run(devices: int = 100_000, workers: int = 2) -> dict[str, Any]:
             scenario.park.simulation.delivery_deviation_fraction,
         )
         delivered, speedups["delivery_metering"] = _timed_both(
-            stages, "delivery_metering", deliver_chunk, chunks, shared, workers
+            stages,
+            "delivery_metering",
+            lambda w: map_chunks(deliver_chunk, chunks, w, shared),
+            workers,
+            _comparable,
         )
         chunks = frame = None  # type: ignore[assignment]
         figures["metered_values"] = sum(n for _, n in delivered)
         parts = [m for m, _ in delivered]
         del delivered
-        metering = Metering(
-            interval_minutes=parts[0].interval_minutes,
-            interval_starts=parts[0].interval_starts,
-            source=parts[0].source,
-            grid_energy_mwh=np.sum([m.grid_energy_mwh for m in parts], axis=0).round(6).tolist(),
-            assets=[a for m in parts for a in m.assets],
-        )
+
+        def send_metering(parts: list[Metering]) -> Metering:
+            """The park's metering (the chunks' readings, the park meter as their sum) as chunks
+            through a group of settlement consumers, assembled by the manifest."""
+            whole = Metering(
+                interval_minutes=parts[0].interval_minutes,
+                interval_starts=parts[0].interval_starts,
+                source=parts[0].source,
+                grid_energy_mwh=np.sum([m.grid_energy_mwh for m in parts], axis=0).round(6).tolist(),
+                assets=[a for m in parts for a in m.assets],
+            )
+            envelopes = chunk_envelopes(whole, park, day, "day")
+            del whole
+            sizes["metering_chunks"] = len(envelopes) - 1
+            sizes["metering_largest_message_bytes"] = max(len(e.to_json().encode()) for e in envelopes)
+            shares = _through_group(bootstrap, Topic.METERING, envelopes, f"bench-scale-settlement-{park}")
+            figures["metering_consumer_shares"] = [len(s) for s in shares]
+            return _assembled(shares, "metering").whole()  # type: ignore[return-value]
+
+        metering = stages.run("metering", functools.partial(send_metering, parts))
         del parts
-        sizes["metering_largest_message_bytes"] = max(
-            len(e.to_json().encode()) for e in chunk_envelopes(metering, park, day, "day")
-        )
 
-        def settle() -> Any:
-            rt = real_time_results(award, datong, day)
-            facts = {
-                f.kind: f
-                for f in (
-                    read_fact(award.envelope(park, day, "day_ahead")),
-                    read_fact(rt.envelope(park, day, "real_time")),
-                    read_fact(metering.envelope(park, day, "day")),
-                )
-            }
+        rt = real_time_results(award, datong, day)
+        facts = {
+            f.kind: f
+            for f in (
+                read_fact(award.envelope(park, day, "day_ahead")),
+                read_fact(rt.envelope(park, day, "real_time")),
+                read_fact(metering.envelope(park, day, "day")),
+            )
+        }
+        metering = None  # type: ignore[assignment]
+
+        def settle(w: int) -> Any:
             with engine.connect() as conn:
-                return settle_facts(conn, scenario, facts)
+                return settle_facts(conn, scenario, facts, workers=w)
 
-        settled = stages.run("settlement", settle)
+        settled, speedups["settlement"] = _timed_both(stages, "settlement", settle, workers, _settled)
         figures["settlement_statements"] = len(settled.statements)
     figures["stage_seconds"] = stages.seconds
+    figures["stage_peak_memory_gib"] = stages.peak_gib
     figures["market_day_seconds"] = round(sum(stages.seconds.values()), 1)
     figures["ray_speedup"] = speedups
     figures["peak_memory_gib"] = round(peak["gib"], 2)
+    figures["peak_rss_sum_gib"] = round(peak["rss_gib"], 2)
     figures.update(sizes)
     figures["largest_message_bytes"] = max(
         sizes["dispatch_largest_message_bytes"], sizes["metering_largest_message_bytes"]
@@ -347,11 +403,13 @@ def summary(f: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"market day for {f['devices']:,} devices ({f['virtual_devices']} virtual in the offer): "
-            f"{f['market_day_seconds']} s, peak memory {f['peak_memory_gib']} GiB",
+            f"{f['market_day_seconds']} s, peak memory {f['peak_memory_gib']} GiB (PSS; resident sets summed "
+            f"{f['peak_rss_sum_gib']} GiB)",
             f"stages: {stages}",
             f"Ray speed-up with {f['ray_workers']} workers over one: {speedups}",
             f"largest message {f['largest_message_bytes'] / 1024:.0f} KiB; the whole dispatch would be "
             f"{f['dispatch_whole_bytes'] / 2**20:.1f} MiB, sent as {f['dispatch_chunks']} chunks "
-            f"shared by the group's consumers {f['dispatch_consumer_shares']}",
+            f"shared by the group's consumers {f['dispatch_consumer_shares']}; metering as "
+            f"{f['metering_chunks']} chunks shared {f['metering_consumer_shares']}",
         ]
     )

@@ -41,14 +41,15 @@ def test_bench_scale_runs_a_market_day_in_chunks_shared_by_a_consumer_group(post
     f = json.loads(done.stdout)
     assert set(f["stage_seconds"]) == {
         "registry", "history", "forecast", "offer", "bid", "clear",
-        "disaggregate", "dispatch", "delivery_metering", "settlement",
+        "disaggregate", "dispatch", "delivery_metering", "metering", "settlement",
     }  # fmt: skip
     assert f["virtual_devices"] < DEVICES
     assert f["dispatch_chunks"] >= 2 and f["largest_message_bytes"] <= CHUNK_BYTES
     assert f["dispatch_whole_bytes"] > CHUNK_BYTES
     assert all(share > 0 for share in f["dispatch_consumer_shares"])  # the group shared the chunks
+    assert f["metering_chunks"] >= 2 and all(share > 0 for share in f["metering_consumer_shares"])
     assert f["metered_values"] == (DEVICES + 2) * 96  # every device and the site metered into the store
     assert f["settlement_statements"] >= 2
-    assert set(f["ray_speedup"]) == {"forecast", "delivery_metering"}
+    assert set(f["ray_speedup"]) == {"forecast", "delivery_metering", "settlement"}
     assert 0 < f["peak_memory_gib"] < 8
     assert "forecast sequential reference" in done.stderr  # progress on stderr
