@@ -85,6 +85,9 @@ class VirtualBatteryFleet(BatteryFleet):
     idle_intervals: np.ndarray = field(metadata=param(dtype=int))
     lined: np.ndarray = field(metadata=param(dtype=bool))
     lines: np.ndarray  # (n, 4, PIECES, 2): floor, ceiling, end, end_max
+    # How far (MWh at the grid) a pool may end short of its end line: unlimited for a target,
+    # limited for a realigning pool, whose fixed last transfers start from its end level.
+    end_short_max: np.ndarray = field(metadata=param())
 
     def soc_limits(self, part: Part, soc: cp.Variable) -> list[cp.Constraint]:
         plain = np.flatnonzero(~part.b.rows(self.lined))
@@ -110,6 +113,9 @@ class VirtualBatteryFleet(BatteryFleet):
             drawn[:, 1:] == drawn[:, :-1] + d[:, 1:] * b.dt_h,
         ]
         end_short = short[rows]
+        limited = np.flatnonzero(np.isfinite(b.rows(self.end_short_max)[rows]))
+        if len(limited):
+            cons.append(end_short[limited] <= b.rows(self.end_short_max)[rows][limited])
         for j in range(lines.shape[2]):
             floor, ceiling, end, end_max = (lines[:, k, j, :] for k in range(4))
             for line, lhs in ((floor, drawn), (ceiling, -drawn)):
@@ -200,7 +206,7 @@ def pool_batteries(f: BatteryFleet, T: int, dt_h: float, resolution: Resolution)
     window = f.soc_max - f.soc_min
     rte = f.charge_efficiency * f.discharge_efficiency
     clusters: list[Cluster] = []
-    rows: list[tuple[float, ...]] = []  # power, energy, floor, ceiling, start, idle, lined
+    rows: list[tuple[float, ...]] = []  # power, energy, floor, ceiling, start, idle, lined, end short
     lines: list[np.ndarray] = []
     for c in group(list(keys), energy):
         m = c.members
@@ -214,7 +220,7 @@ def pool_batteries(f: BatteryFleet, T: int, dt_h: float, resolution: Resolution)
             power = total * np.min(f.power_mw[m] / energy[m])
             floor = f0 + np.max(f.soc_min_fraction[m] - frac0[m])
             ceiling = f0 + np.min(f.soc_max_fraction[m] - frac0[m])
-            rows.append((power, total, floor, ceiling, f0, 0, lined))
+            rows.append((power, total, floor, ceiling, f0, 0, lined, np.inf))
             below = (f.soc_initial[m] - f.soc_min[m]) / c.shares
             above = (f.soc_max[m] - f.soc_initial[m]) / c.shares
             need, room = np.zeros(len(m)), np.full(len(m), np.inf)
@@ -223,7 +229,10 @@ def pool_batteries(f: BatteryFleet, T: int, dt_h: float, resolution: Resolution)
             W = window[m].sum()
             clusters.append(Cluster(m, window[m] / W, transfers))
             power = W * np.min(f.power_mw[m] / window[m])
-            rows.append((power, W, 0.0, 1.0, sigma0, k, True))
+            # Ending below sigma_end by s, every member ends s below its own start after the
+            # last transfers: s may reach the lowest start, no further (at the least efficient discharge).
+            short_max = float(np.min(f.discharge_efficiency[m]) * np.min(pos) * W)
+            rows.append((power, W, 0.0, 1.0, sigma0, k, True, short_max))
             below, above = np.full(len(m), sigma0 * W), np.full(len(m), (1 - sigma0) * W)
             need = np.full(len(m), (sigma_end - sigma0) * W)
             room = np.full(len(m), (sigma_end - sigma0 + np.min(1 - pos)) * W)
@@ -237,7 +246,9 @@ def pool_batteries(f: BatteryFleet, T: int, dt_h: float, resolution: Resolution)
                 envelope(eta_d * room, -rte[m], span) if np.all(np.isfinite(room)) else np.full((PIECES, 2), np.nan),
             ])
         )  # fmt: skip
-    power, total, floor, ceiling, start, idle, lined = (np.array(col) for col in zip(*rows, strict=True))
+    power, total, floor, ceiling, start, idle, lined, short_max = (
+        np.array(col) for col in zip(*rows, strict=True)
+    )
 
     def tightest(values: np.ndarray, pick: Callable[[np.ndarray], float]) -> np.ndarray:
         return np.array([pick(values[c.members]) for c in clusters])
@@ -255,5 +266,6 @@ def pool_batteries(f: BatteryFleet, T: int, dt_h: float, resolution: Resolution)
         idle_intervals=idle,
         lined=lined,
         lines=np.array(lines),
+        end_short_max=short_max,
     )
     return Virtual(virtual, tuple(clusters), {})

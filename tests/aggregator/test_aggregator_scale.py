@@ -120,3 +120,30 @@ def test_batches_with_different_windows_keep_their_minimum_power_across_their_ow
         flexible -= take * DT
     members = virtual.split(-run[None, :], batches.n)
     assert batches.check(members, {}, DT) == []
+
+
+def test_realigning_battery_pools_drained_for_an_evening_spike_keep_every_member_above_its_floor(datong):
+    """A pool whose members realign ends the day with fixed transfers from its end level: an
+    evening price above the end-of-day target's penalty must not drain it below the level those
+    transfers need (it did: 12 members ended up to 0.3 MWh below their minimum charge)."""
+    from aggregator.devices.cluster import Resolution
+    from aggregator.model import ParkModel
+    from aggregator.solution import DayData
+
+    portfolio, profiles = _portfolio(datong, heterogeneous=True)
+    pooled = aggregate(portfolio, profiles, T, DT, Resolution(2, 2, 2))  # production's coarse pools
+    assert pooled.virtual.fleet("battery").idle_intervals.max() > 0  # some pools realign
+    prices = np.full((K, T), 300.0)
+    prices[:, 80:92] = 20_000.0  # 20:00-23:00
+    zeros = np.zeros(T)
+    day = DayData(
+        profiles=pooled.profiles,
+        green_mw=zeros,
+        need_up=zeros,
+        need_down=zeros,
+        carbon_price=70,
+        prices=prices,
+    )
+    solution = ParkModel(pooled.virtual, K, T, DT, "offer", reserves=False).solve(day)
+    assert any("end-of-day" in v.family for v in solution.targets_missed)  # the spike drains pools
+    assert check_all(portfolio, pooled.split(solution), profiles, DT) == []
