@@ -32,8 +32,7 @@ from aggregator.portfolio import ModelStore
 from aggregator.realtime import followed_award, real_time_offer
 from aggregator.tables import aggregator_dispatches, aggregator_offers
 from infra.contracts import Award, Dispatch, Envelope, ForecastSet, Offer, Topic
-from infra.db.outbox import enqueue
-from infra.db.tables import outbox
+from infra.db.outbox import enqueue, enqueue_message, stored_message
 from infra.registry import portfolio
 from infra.scenario import Scenario
 from infra.settings import get_settings
@@ -223,8 +222,8 @@ class AggregatorWorker(Worker):
             if offer is None or not rows:
                 return None
             previous, day_ahead_offer = (
-                _stored(conn, rows[-1].dispatch_message_id),
-                _stored(conn, offer.offer_message_id),
+                stored_message(conn, rows[-1].dispatch_message_id),
+                stored_message(conn, offer.offer_message_id),
             )
         if previous is None or day_ahead_offer is None:
             return None
@@ -232,8 +231,8 @@ class AggregatorWorker(Worker):
         return _DaySoFar(
             offer_row=offer,
             last=last,
-            previous=Dispatch.from_envelope(Envelope.from_json(previous)),
-            day_ahead_offer=Offer.from_envelope(Envelope.from_json(day_ahead_offer)),
+            previous=Dispatch.from_envelope(previous),
+            day_ahead_offer=Offer.from_envelope(day_ahead_offer),
             day_ahead_award=Award.from_envelope(Envelope.from_json(rows[0].award_envelope)),
             position_envelope=Envelope.from_json(last.award_envelope),
             forecast=ForecastSet.from_envelope(
@@ -280,11 +279,12 @@ class AggregatorWorker(Worker):
         position in ``position_env`` from ``first`` on (with the real-time ``offers`` made from it)."""
         env = ctx.envelope
         kind = key[0]
-        dispatch_env = dispatch.envelope(env.park_id, env.market_day, *key)
         with ctx.transaction() as conn:
+            # chunks and a manifest when the set-points of every asset do not fit one message
+            dispatch_id = enqueue_message(conn, Topic.DISPATCH, dispatch, env.park_id, env.market_day, *key)
             conn.execute(
                 insert(aggregator_dispatches).values(
-                    dispatch_message_id=dispatch_env.message_id,
+                    dispatch_message_id=dispatch_id,
                     park_id=env.park_id,
                     market_day=env.market_day,
                     kind=kind,
@@ -296,7 +296,6 @@ class AggregatorWorker(Worker):
                     forecast_envelope=forecast_json,
                 )
             )
-            enqueue(conn, Topic.DISPATCH, dispatch_env)
             for offer_env in offers or []:
                 enqueue(conn, Topic.OFFERS, offer_env)
         for offer_env in offers or []:
@@ -334,10 +333,6 @@ class _DaySoFar:
     @property
     def position(self) -> Award:
         return Award.from_envelope(self.position_envelope)
-
-
-def _stored(conn: Connection, message_id: str) -> str | None:
-    return conn.execute(select(outbox.c.envelope).where(outbox.c.message_id == message_id)).scalar()
 
 
 def _offer_row(conn: Connection, park_id: str, day: date) -> Row | None:

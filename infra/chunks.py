@@ -18,7 +18,16 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from infra.contracts import PAYLOADS, Chunkable, ChunkEntry, ChunkManifest, ChunkRef, Envelope, message_id
+from infra.contracts import (
+    PAYLOADS,
+    Chunkable,
+    ChunkEntry,
+    ChunkManifest,
+    ChunkRef,
+    Envelope,
+    SchemaRef,
+    message_id,
+)
 from infra.settings import Settings, get_settings
 
 CHUNK_BYTES = Settings.message_chunk_bytes  # 512 KiB default: well under the usual 1 MiB limit
@@ -163,6 +172,7 @@ class Assembly:
 
     def __init__(self) -> None:
         self.manifest: ChunkManifest | None = None
+        self.manifest_envelope: Envelope | None = None
         self._origin: tuple[str, date, str, str | None] | None = None  # park, day, schema, parent
         self._chunks: dict[str, tuple[Envelope, Chunkable, str]] = {}  # key: envelope, payload, digest
 
@@ -195,7 +205,7 @@ class Assembly:
                 if manifest != self.manifest:
                     raise ChunkMismatch(f"manifest {envelope.message_id} differs from the one received")
                 return False
-            self.manifest = manifest
+            self.manifest, self.manifest_envelope = manifest, envelope
             problems = {k: self._entry_problem(k, env, d) for k, (env, _, d) in self._chunks.items()}
             refused = {k: p for k, p in problems.items() if p is not None}
             for k in refused:
@@ -246,3 +256,24 @@ class Assembly:
             raise ChunkMismatch(f"{self.manifest.parent_message_id}: park-level fields differ between chunks")
         assets = [a for part in parts for a in part.assets]
         return parts[0].model_copy(update={"assets": assets, "chunk": None})
+
+    def whole_envelope(self) -> Envelope:
+        """The whole message as its producer would have sent it whole: the parent's id, the
+        manifest's producer and time, no signature (every part was verified on its way in)."""
+        whole = self.whole()
+        manifest = self.manifest_envelope
+        assert manifest is not None and self.manifest is not None  # whole() checked both
+        return Envelope(
+            schema=SchemaRef(name=whole.SCHEMA, version=whole.VERSION),
+            message_id=self.manifest.parent_message_id,
+            park_id=manifest.park_id,
+            market_day=manifest.market_day,
+            produced_at=manifest.produced_at,
+            payload=whole.model_dump(mode="json"),
+            producer=manifest.producer,
+        )
+
+
+def is_part(envelope: Envelope) -> bool:
+    """A chunk or a manifest: one part of a message that travels in pieces."""
+    return parent_of(envelope) is not None

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, delete, insert, select
 
+from infra.chunks import Assembly, is_part, parent_of
 from infra.contracts import Envelope, Topic
-from infra.db.outbox import first_delivery, reference_problem, relay, stored_conflict
-from infra.db.tables import dead_letters
+from infra.db.engine import insert_ignore, lock_message
+from infra.db.outbox import first_delivery, reference_problem, relay, stored_conflict, was_applied
+from infra.db.tables import dead_letters, message_parts
 from infra.kafka import MAX_MESSAGE_BYTES, make_consumer, make_producer
 from infra.signing import producing_as, verification_problem
 from infra.timeutil import now
@@ -68,11 +70,19 @@ class Worker(ABC):
         """Apply one message; write effects inside ``ctx.transaction()``."""
 
     def apply(self, topic: str, envelope: Envelope) -> bool:
-        """Apply one message; returns False if it was a duplicate or rejected."""
-        ctx = MessageContext(self.engine, self.group, topic, envelope)
+        """Apply one message; returns False if it was a duplicate or rejected. A chunk or
+        manifest is kept until its message is whole; the whole message is then applied."""
         try:
+            if is_part(envelope):
+                whole = collect_part(self.engine, self.group, envelope)
+                if whole is None:
+                    return True  # kept; the message is not whole yet
+                applied = self.apply(topic, whole)
+                if applied or self.last_rejection is None:  # applied, or applied before
+                    forget_parts(self.engine, self.group, whole.message_id)
+                return applied
             with producing_as(self.group):
-                self.handle(ctx)
+                self.handle(MessageContext(self.engine, self.group, topic, envelope))
             return True
         except AlreadyApplied:
             log.debug("%s: %s already applied, skipped", self.group, envelope.message_id)
@@ -90,6 +100,53 @@ class Worker(ABC):
                     )
                 )
         return False
+
+
+def collect_part(engine: Engine, consumer: str, envelope: Envelope) -> Envelope | None:
+    """Keep one part of a message for ``consumer``; the whole message once every part is here.
+
+    Members of one group may hold different parts (the chunks spread over partitions): the
+    parts of a message are counted under a lock on it, so exactly one member sees it whole."""
+    parent = parent_of(envelope) or ""
+    with engine.begin() as conn:
+        lock_message(conn, consumer, parent)
+        if was_applied(conn, consumer, parent):
+            return None  # a part replayed after its message was applied: nothing to keep
+        insert_ignore(
+            conn,
+            message_parts,
+            [
+                {
+                    "consumer": consumer,
+                    "message_id": envelope.message_id,
+                    "parent_message_id": parent,
+                    "envelope": envelope.to_json(),
+                    "received_at": now(),
+                }
+            ],
+            ["consumer", "message_id"],
+        )
+        rows = conn.execute(
+            select(message_parts.c.envelope).where(
+                message_parts.c.consumer == consumer, message_parts.c.parent_message_id == parent
+            )
+        ).scalars()
+        assembly = Assembly()
+        for raw in rows:
+            assembly.add(Envelope.from_json(raw))
+        if not assembly.complete:
+            return None
+        return assembly.whole_envelope()
+
+
+def forget_parts(engine: Engine, consumer: str, parent_message_id: str) -> None:
+    """Drop the parts of a message the consumer has applied (or had applied before)."""
+    with engine.begin() as conn:
+        conn.execute(
+            delete(message_parts).where(
+                message_parts.c.consumer == consumer, message_parts.c.parent_message_id == parent_message_id
+            )
+        )
 
 
 def run_worker(worker: Worker, stop: threading.Event, ready: threading.Event | None = None) -> None:

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from infra.contracts import AssetMetering, Dispatch, Metering, RegulationPerformance, Topic, message_id
-from infra.db.outbox import enqueue
+from infra.db.outbox import enqueue_message
 from infra.registry import portfolio
 from infra.scenario.model import Scenario
 from infra.worker import MessageContext, Worker
@@ -136,7 +136,7 @@ class DeliveryWorker(Worker):
         scenario = portfolio(self.engine, env.park_id, env.market_day)
         metering = deliver(dispatch, scenario, env.market_day)
         with ctx.transaction() as conn:
-            enqueue(conn, Topic.METERING, metering.envelope(env.park_id, env.market_day, "day"))
+            enqueue_message(conn, Topic.METERING, metering, env.park_id, env.market_day, "day")
         # The day's telemetry (weather, available PV and wind, loads, prices) reaches the store as a
         # SCADA historian would deliver it; the meter readings travel on vpp.metering.
         backfill(self.engine, scenario, env.market_day, env.market_day + timedelta(days=1), log.info)

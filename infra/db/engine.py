@@ -80,3 +80,13 @@ def scratch_schema(server_url: str, prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def lock_message(conn: Connection, consumer: str, message_id: str) -> None:
+    """Serialise transactions about one message of one consumer until this transaction ends
+    (PostgreSQL: a transaction advisory lock; SQLite serialises every writer anyway)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"{consumer}|{message_id}"},
+        )

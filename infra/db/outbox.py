@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import date
 
 from kafka import KafkaProducer
 from sqlalchemy import Connection, Engine, select, update
 
-from infra.contracts import Envelope
+from infra.chunks import Assembly, chunk_envelopes, parent_of
+from infra.contracts import Chunkable, Envelope, message_id
 from infra.db.engine import insert_ignore
 from infra.db.tables import consumed_messages, outbox
 from infra.kafka import publish
@@ -40,6 +42,7 @@ def enqueue(conn: Connection, topic: str, envelope: Envelope) -> bool:
     digest = payload_digest(envelope)
     row = {
         "message_id": envelope.message_id,
+        "parent_message_id": parent_of(envelope),
         "topic": topic,
         "schema_name": envelope.schema_.name,
         "park_id": envelope.park_id,
@@ -61,6 +64,17 @@ def enqueue(conn: Connection, topic: str, envelope: Envelope) -> bool:
             "stored facts are never changed (use a fresh database or another day)"
         )
     return False
+
+
+def enqueue_message(
+    conn: Connection, topic: str, payload: Chunkable, park_id: str, market_day: date, *key: object
+) -> str:
+    """Store a dispatch or metering as the envelopes that carry it: itself when it fits one
+    message, else its chunks and their manifest (:func:`infra.chunks.chunk_envelopes`). Returns
+    the message's id (the whole one's, whichever way it travels)."""
+    for envelope in chunk_envelopes(payload, park_id, market_day, *key):
+        enqueue(conn, topic, envelope)
+    return message_id(payload.SCHEMA, park_id, market_day, *key)
 
 
 def stored_conflict(conn: Connection, envelope: Envelope) -> str | None:
@@ -115,22 +129,59 @@ def reference_problem(conn: Connection, envelope: Envelope) -> str | None:
 
 
 def stored_json(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[str]:
-    """Facts of one kind for a park and day as their stored envelope JSON, in store order."""
+    """Facts of one kind for a park and day as their stored envelope JSON, in store order; a
+    message stored in chunks comes back whole (once its manifest is stored)."""
+    return [e if isinstance(e, str) else e.to_json() for e in _stored(conn, park_id, market_day, schema_name)]
+
+
+def stored_envelopes(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[Envelope]:
+    """Facts of one kind for a park and day, in the order they were stored (chunked ones whole)."""
+    return [
+        Envelope.from_json(e) if isinstance(e, str) else e
+        for e in _stored(conn, park_id, market_day, schema_name)
+    ]
+
+
+def stored_message(conn: Connection, message_id: str) -> Envelope | None:
+    """One stored fact by id; one stored in chunks comes back whole. None if not stored."""
+    raw = conn.execute(select(outbox.c.envelope).where(outbox.c.message_id == message_id)).scalar()
+    if raw is not None:
+        return Envelope.from_json(raw)
+    return _assembled(conn, [message_id]).get(message_id)
+
+
+def _stored(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[str | Envelope]:
     rows = conn.execute(
-        select(outbox.c.envelope)
+        select(outbox.c.envelope, outbox.c.parent_message_id)
         .where(
             outbox.c.park_id == park_id,
             outbox.c.market_day == market_day,
             outbox.c.schema_name == schema_name,
         )
         .order_by(outbox.c.seq)
-    ).scalars()
-    return list(rows)
+    ).all()
+    parents = list(dict.fromkeys(p for _, p in rows if p is not None))  # in store order
+    wholes = _assembled(conn, parents) if parents else {}
+    out: list[str | Envelope] = []
+    for raw, parent in rows:
+        if parent is None:
+            out.append(raw)
+        elif parent in wholes:
+            out.append(wholes.pop(parent))  # at its first chunk's place
+    return out
 
 
-def stored_envelopes(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[Envelope]:
-    """Facts of one kind for a park and day, in the order they were stored."""
-    return [Envelope.from_json(raw) for raw in stored_json(conn, park_id, market_day, schema_name)]
+def _assembled(conn: Connection, parents: list[str]) -> dict[str, Envelope]:
+    """The whole messages of the given parent ids whose parts are all stored."""
+    rows = conn.execute(
+        select(outbox.c.parent_message_id, outbox.c.envelope)
+        .where(outbox.c.parent_message_id.in_(parents))
+        .order_by(outbox.c.seq)
+    ).all()
+    assemblies: dict[str, Assembly] = {}
+    for parent, raw in rows:
+        assemblies.setdefault(parent, Assembly()).add(Envelope.from_json(raw))
+    return {p: a.whole_envelope() for p, a in assemblies.items() if a.complete}
 
 
 def relay(engine: Engine, producer: KafkaProducer, batch: int = 100) -> int:
@@ -155,6 +206,14 @@ def relay(engine: Engine, producer: KafkaProducer, batch: int = 100) -> int:
             with engine.begin() as conn:
                 conn.execute(update(outbox).where(outbox.c.seq == seq).values(published_at=now()))
             published += 1
+
+
+def was_applied(conn: Connection, consumer: str, message_id: str) -> bool:
+    """Whether ``consumer`` has applied this message."""
+    row = select(consumed_messages.c.message_id).where(
+        consumed_messages.c.consumer == consumer, consumed_messages.c.message_id == message_id
+    )
+    return conn.execute(row).first() is not None
 
 
 def first_delivery(conn: Connection, consumer: str, envelope: Envelope, topic: str) -> bool:

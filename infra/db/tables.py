@@ -20,6 +20,20 @@ outbox = Table(
     Column("envelope", Text, nullable=False),
     Column("created_at", AwareDateTime, nullable=False),
     Column("published_at", AwareDateTime, nullable=True),
+    # A chunk or manifest names the message it is part of (infra.chunks); NULL for a whole one.
+    Column("parent_message_id", String(64), nullable=True, index=True),
+)
+
+# Parts (chunks, manifest) of a message a consumer has received, kept until the message is
+# whole and applied (infra.worker).
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("message_id", String(64), primary_key=True),
+    Column("parent_message_id", String(64), nullable=False, index=True),
+    Column("envelope", Text, nullable=False),
+    Column("received_at", AwareDateTime, nullable=False),
 )
 
 # One row per (consumer, message) the consumer has applied; written with its effects.

@@ -13,14 +13,21 @@ from datetime import date
 
 import pytest
 from kafka import KafkaAdminClient
+from sqlalchemy import Engine, func, select
 
 from infra.chunks import Assembly, chunk_envelopes, parent_of
 from infra.contracts import Dispatch, Topic
+from infra.db import make_engine, migrate
+from infra.db.outbox import enqueue_message, relay, stored_envelopes, stored_message
+from infra.db.tables import dead_letters, message_parts, outbox
 from infra.embedded import kafka_server
 from infra.kafka import GroupMember, ensure_topics, make_producer, publish
+from infra.signing import producing_as
+from infra.worker import MessageContext, Worker, WorkerThread
 from tests.infra.test_chunks import big_dispatch
 
 DAY = date(2026, 7, 15)
+OWN_DAY = date(2026, 7, 16)  # the service test's messages: ids apart from the first test's
 PARK = "datong"
 
 
@@ -128,3 +135,76 @@ def test_two_members_of_one_group_share_the_chunks_and_assemble_the_day(bootstra
     assert assembly.complete
     assert assembly.whole().model_dump() == dispatch.model_dump()
     assert isinstance(assembly.whole(), Dispatch)
+
+
+class _Recorder(Worker):
+    """A service that records what it applies (one row per whole message, in its transaction)."""
+
+    group = "chunk-service"
+    topics = (Topic.DISPATCH,)
+    applied: list[Dispatch]
+
+    def handle(self, ctx: MessageContext) -> None:
+        dispatch = Dispatch.from_envelope(ctx.envelope)
+        with ctx.transaction():
+            self.applied.append(dispatch)
+
+
+def test_two_service_workers_of_one_group_apply_a_chunked_dispatch_once_whole(
+    bootstrap: str, postgres_url: str
+) -> None:
+    """The outbox stores the chunks and manifest, the relay publishes them over the partitions,
+    two workers of one group each keep their parts in the database, and exactly one applies the
+    whole dispatch; a replay of every part applies nothing and keeps nothing."""
+    ensure_topics(bootstrap)
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    dispatch = big_dispatch(4000)
+    with producing_as("aggregator"), engine.begin() as conn:
+        parent = enqueue_message(conn, Topic.DISPATCH, dispatch, PARK, OWN_DAY, "day_ahead")
+    with engine.connect() as conn:
+        parts = conn.execute(select(func.count()).select_from(outbox)).scalar()
+        assert parts > 3  # chunks and a manifest, each under the limit
+        stored = stored_message(conn, parent)  # read back whole, as the gateway and aggregator do
+        assert stored is not None and Dispatch.from_envelope(stored) == dispatch
+        assert [e.message_id for e in stored_envelopes(conn, PARK, OWN_DAY, "dispatch")] == [parent]
+
+    workers = [_Recorder(engine, bootstrap), _Recorder(engine, bootstrap)]
+    applied: list[Dispatch] = []
+    for w in workers:
+        w.applied = applied
+    threads = [WorkerThread(w) for w in workers]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while not all(t.ready_event.is_set() for t in threads) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        producer = make_producer(bootstrap)
+        try:
+            assert relay(engine, producer) == parts
+            deadline = time.monotonic() + 60
+            while not applied and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert len(applied) == 1 and applied[0] == dispatch
+            for raw in [row for row in _outbox_json(engine)]:  # every part again
+                producer.send(Topic.DISPATCH, key=b"replay", value=raw.encode()).get(10)
+            time.sleep(3)
+        finally:
+            producer.close()
+    finally:
+        for t in threads:
+            t.stop()
+    assert all(t.error is None for t in threads)
+    assert len(applied) == 1  # the replay applied nothing
+    with engine.connect() as conn:
+        # the parts were dropped once the dispatch was applied, and replayed ones were not kept
+        assert conn.execute(select(func.count()).select_from(message_parts)).scalar() == 0
+        ours = select(outbox.c.message_id)  # the other test's unsigned chunks are refused, not ours
+        refused = select(func.count()).select_from(dead_letters).where(dead_letters.c.message_id.in_(ours))
+        assert conn.execute(refused).scalar() == 0
+
+
+def _outbox_json(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(outbox.c.envelope).order_by(outbox.c.seq)).scalars())
