@@ -108,6 +108,9 @@ def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, i
     return {str(m.get("name") or m.get("topic")): len(m.get("partitions") or []) for m in described}
 
 
+PUBLISH_IN_FLIGHT = 16  # chunks (at most 8 MiB) awaiting acknowledgement in publish_all
+
+
 def make_producer(bootstrap: str, delivery_timeout_ms: int = 30000) -> KafkaProducer:
     """A producer that gives up on a message after ``delivery_timeout_ms`` (the outbox retries)."""
     return KafkaProducer(
@@ -130,14 +133,21 @@ def publish(producer: KafkaProducer, topic: str, envelope: Envelope) -> None:
     producer.send(topic, key=partition_key(envelope), value=envelope.to_json().encode()).get(timeout_s)
 
 
-def publish_all(producer: KafkaProducer, topic: str, envelopes: Iterable[Envelope]) -> None:
-    """Send many envelopes (a message's chunks) and then wait for every acknowledgement: one
-    round trip per batch rather than per message."""
+def publish_all(
+    producer: KafkaProducer, topic: str, envelopes: Iterable[Envelope], in_flight: int = PUBLISH_IN_FLIGHT
+) -> None:
+    """Send many envelopes (a message's chunks), waiting for acknowledgements ``in_flight`` at a
+    time: one round trip per window rather than per message, and no message waits in the
+    producer's queue behind tens of MiB (with every chunk of a 100,000-device dispatch queued at
+    once, the last ones expired after the delivery timeout on a busy machine)."""
     timeout_s = producer.config["delivery_timeout_ms"] / 1000 + 5
-    futures = [producer.send(topic, key=partition_key(e), value=e.to_json().encode()) for e in envelopes]
-    producer.flush(timeout_s)
-    for future in futures:
-        future.get(timeout_s)
+    pending = list(envelopes)
+    for start in range(0, len(pending), in_flight):
+        window = pending[start : start + in_flight]
+        futures = [producer.send(topic, key=partition_key(e), value=e.to_json().encode()) for e in window]
+        producer.flush(timeout_s)
+        for future in futures:
+            future.get(timeout_s)
 
 
 def make_consumer(bootstrap: str, group_id: str, topics: Iterable[str]) -> KafkaConsumer:

@@ -20,7 +20,7 @@ from gateway.report import write_run_folder
 from gateway.run_day import run_day
 from infra.contracts import MESSAGE_NAMESPACE, Award, Bid, Settlement, Topic
 from infra.db import make_engine
-from infra.db.tables import consumed_messages, outbox
+from infra.db.tables import consumed_messages, message_parts, outbox
 from infra.embedded import Endpoints
 from infra.kafka import read_topic
 from infra.scenario import load_scenario
@@ -141,7 +141,12 @@ def test_datong_day_end_to_end_on_sqlite_and_rerun_adds_nothing(
     ]
 
 
-def test_chifeng_day_end_to_end_on_postgres(tmp_path: Path, services: Endpoints, postgres_url: str) -> None:
+def test_chifeng_day_end_to_end_on_postgres_with_dispatch_and_metering_in_chunks(
+    tmp_path: Path, services: Endpoints, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks small enough that the dispatch and the metering travel in parts: the delivery,
+    telemetry and settlement services each apply them once whole."""
+    monkeypatch.setenv("PARKVPP_MESSAGE_CHUNK_BYTES", "8192")
     park, day = "chifeng", date(2026, 3, 10)
     outcome = run_day(park, day, _settings(tmp_path, services, postgres_url))
     assert not outcome.already_settled
@@ -149,3 +154,12 @@ def test_chifeng_day_end_to_end_on_postgres(tmp_path: Path, services: Endpoints,
     settlements = _on_topic(services, Topic.SETTLEMENTS, park, day)
     counts = _outbox_counts(postgres_url, park, day)
     assert counts["settlement"] == len(settlements) and counts["award"] == len(awards) == 2
+    assert counts["chunk_manifest"] == 2 and counts["dispatch"] > 1 and counts["metering"] > 1
+    with make_engine(postgres_url).connect() as conn:
+        applied = dict(
+            conn.execute(
+                select(consumed_messages.c.consumer, func.count()).group_by(consumed_messages.c.consumer)
+            ).all()
+        )
+        assert conn.execute(select(func.count()).select_from(message_parts)).scalar() == 0
+    assert applied["delivery-simulator"] == 1 and applied["telemetry"] == 1  # the whole messages, once

@@ -80,7 +80,7 @@ def _peak_memory() -> Iterator[dict[str, float]]:
     ``rss_gib`` as the plain sum of resident sets (counts shared pages once per process, an
     overstatement kept for comparison); ``stage_gib`` (PSS) is the largest since a caller last
     set it to 0."""
-    peak = {"gib": 0.0, "rss_gib": 0.0, "stage_gib": 0.0}
+    peak = {"gib": 0.0, "rss_gib": 0.0, "stage_gib": 0.0, "now_gib": 0.0}
     stop = threading.Event()
     me = psutil.Process()
 
@@ -94,6 +94,7 @@ def _peak_memory() -> Iterator[dict[str, float]]:
             peak["gib"] = max(peak["gib"], pss / 2**30)
             peak["rss_gib"] = max(peak["rss_gib"], rss / 2**30)
             peak["stage_gib"] = max(peak["stage_gib"], pss / 2**30)
+            peak["now_gib"] = pss / 2**30
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -114,7 +115,7 @@ class _Stages:
 
     def run(self, name: str, work: Callable[[], Any]) -> Any:
         _say(f"{name} ...")
-        self._peak["stage_gib"] = 0.0
+        self._peak["stage_gib"] = self._peak["now_gib"]  # a stage shorter than a sample holds at least this
         started = time.perf_counter()
         result = work()
         self.seconds[name] = round(time.perf_counter() - started, 3)
@@ -124,7 +125,7 @@ class _Stages:
 
     def reference(self, name: str, work: Callable[[], Any]) -> tuple[Any, float]:
         """A stage's sequential reference run: its result and seconds, not part of the day."""
-        self._peak["stage_gib"] = 0.0
+        self._peak["stage_gib"] = self._peak["now_gib"]
         started = time.perf_counter()
         result = work()
         seconds = time.perf_counter() - started
