@@ -214,6 +214,12 @@ def bench_gateway(
 def bench_scale(
     devices: int = typer.Option(100_000, "--devices", min=10, help="generated heterogeneous devices"),
     workers: int = typer.Option(2, "--workers", min=2, help="Ray workers of the parallel stages"),
+    sequential: bool = typer.Option(
+        True,
+        "--sequential/--no-sequential",
+        help="also run the parallel stages in-process for the Ray speed-up (--no-sequential: "
+        "the day only, for very large parks)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
 ) -> None:
     """A whole market day for a generated park of many devices: per-stage times, peak memory,
@@ -222,7 +228,7 @@ def bench_scale(
 
     from gateway.scale.bench import run, summary
 
-    figures = run(devices, workers)
+    figures = run(devices, workers, sequential)
     print(json.dumps(figures, indent=1) if as_json else summary(figures))
 
 

@@ -277,3 +277,10 @@ class Assembly:
 def is_part(envelope: Envelope) -> bool:
     """A chunk or a manifest: one part of a message that travels in pieces."""
     return parent_of(envelope) is not None
+
+
+def parts_of(envelope: Envelope) -> int:
+    """How many parts (chunks and the manifest) the message of this chunk or manifest has."""
+    if envelope.schema_.name == ChunkManifest.SCHEMA:
+        return len(envelope.payload.get("chunks") or []) + 1
+    return int((envelope.payload.get("chunk") or {}).get("count", 0)) + 1

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
-from infra.chunks import Assembly, is_part, parent_of
+from infra.chunks import Assembly, is_part, parent_of, parts_of
 from infra.contracts import Envelope, Topic
 from infra.db.engine import insert_ignore, lock_message
 from infra.db.outbox import first_delivery, reference_problem, relay, stored_conflict, was_applied
@@ -106,7 +106,9 @@ def collect_part(engine: Engine, consumer: str, envelope: Envelope) -> Envelope 
     """Keep one part of a message for ``consumer``; the whole message once every part is here.
 
     Members of one group may hold different parts (the chunks spread over partitions): the
-    parts of a message are counted under a lock on it, so exactly one member sees it whole."""
+    parts of a message are counted under a lock on it, so the member that stores the last part
+    finds it whole (a part redelivered meanwhile may let another assemble it too; the message
+    is still applied once, by its id)."""
     parent = parent_of(envelope) or ""
     with engine.begin() as conn:
         lock_message(conn, consumer, parent)
@@ -126,11 +128,12 @@ def collect_part(engine: Engine, consumer: str, envelope: Envelope) -> Envelope 
             ],
             ["consumer", "message_id"],
         )
-        rows = conn.execute(
-            select(message_parts.c.envelope).where(
-                message_parts.c.consumer == consumer, message_parts.c.parent_message_id == parent
-            )
-        ).scalars()
+        mine = (message_parts.c.consumer == consumer) & (message_parts.c.parent_message_id == parent)
+        if conn.execute(select(func.count()).select_from(message_parts).where(mine)).scalar() < parts_of(
+            envelope
+        ):
+            return None  # read the parts only once they can all be here (not once per chunk)
+        rows = conn.execute(select(message_parts.c.envelope).where(mine)).scalars()
         assembly = Assembly()
         for raw in rows:
             assembly.add(Envelope.from_json(raw))

@@ -22,7 +22,7 @@ The chosen days are recorded (provenance) so a replay recomputes the very same b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -240,28 +240,22 @@ def _recorded_mw(asset: Any, frame: Any) -> np.ndarray | None:
 HISTORY_INTERVAL_MINUTES = 15  # the grid telemetry is read on; converted to the target's grid
 
 
-def _history_names(assets: Sequence[Any]) -> list[str]:
-    names = [f"{a.id}.{col[0]}" for a in assets if (col := _RECORDED.get(a.type))]
+def _history_names(scenario: Scenario) -> list[str]:
+    names = [f"{a.id}.{col[0]}" for a in scenario.park.assets if (col := _RECORDED.get(a.type))]
     return [*names, "park.pv_mw", "park.wind_mw", "park.load_mw"]
 
 
 def history_profiles(
-    conn: Connection,
-    scenario: Scenario,
-    days: list[date],
-    interval_minutes: int,
-    assets: Sequence[int] | None = None,
+    conn: Connection, scenario: Scenario, days: list[date], interval_minutes: int
 ) -> dict[date, DayProfile]:
-    """Telemetry profiles of the given days from the time-series store, on the target's grid
-    (MWh per interval); ``assets`` (indices into the park's assets) limits the asset rows."""
+    """Telemetry profiles of the given days from the time-series store, on the target's grid (MWh per interval)."""
     if not days:
         return {}
     step = HISTORY_INTERVAL_MINUTES
-    chosen = scenario.park.assets if assets is None else [scenario.park.assets[i] for i in assets]
     frame = read(
         conn,
         scenario.id,
-        _history_names(chosen),
+        _history_names(scenario),
         min(days),
         max(days) + timedelta(days=1),
         interval_minutes=step,
@@ -270,7 +264,7 @@ def history_profiles(
     h = step / 60.0
     hours = frame.index.hour.to_numpy() + frame.index.minute.to_numpy() / 60.0
     rows = []
-    for asset in chosen:
+    for asset in scenario.park.assets:
         mw = _recorded_mw(asset, frame)
         if mw is None:
             mw = _business_as_usual_mw(asset, hours.astype(float))

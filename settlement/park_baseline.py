@@ -10,7 +10,6 @@ computed with the first block. The result is the same whatever the blocks or wor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -28,11 +27,7 @@ BLOCK_ASSETS = 2000  # meters per block: about 70 MB of look-back history at 15 
 
 
 def baseline_profiles(
-    conn: Connection,
-    scenario: Scenario,
-    days: list[date],
-    interval_minutes: int,
-    assets: Sequence[int] | None = None,
+    conn: Connection, scenario: Scenario, days: list[date], interval_minutes: int
 ) -> dict[date, bl.DayProfile]:
     """Stored metering where this service has it; the recorded history for days before it.
 
@@ -42,19 +37,15 @@ def baseline_profiles(
     if not days:
         return {}
     start, end = min(days), max(days) + timedelta(days=1)
-    profiles = store.metering_profiles(conn, scenario, start, end, interval_minutes, assets)
+    profiles = store.metering_profiles(conn, scenario, start, end, interval_minutes)
     known = store.fact_days(conn, scenario.id, start, end)
     history_days = [d for d in days if d not in profiles and d not in known]
-    profiles.update(bl.history_profiles(conn, scenario, history_days, interval_minutes, assets))
+    profiles.update(bl.history_profiles(conn, scenario, history_days, interval_minutes))
     return profiles
 
 
 def recorded_profiles(
-    conn: Connection,
-    scenario: Scenario,
-    sources: dict[str, str],
-    interval_minutes: int,
-    assets: Sequence[int] | None = None,
+    conn: Connection, scenario: Scenario, sources: dict[str, str], interval_minutes: int
 ) -> dict[date, bl.DayProfile]:
     """The baseline days of a settled day, each from the source it was taken from then."""
     metering = sorted(date.fromisoformat(d) for d, src in sources.items() if src == "metering")
@@ -62,10 +53,10 @@ def recorded_profiles(
     profiles: dict[date, bl.DayProfile] = {}
     if metering:
         stored = store.metering_profiles(
-            conn, scenario, metering[0], metering[-1] + timedelta(days=1), interval_minutes, assets
+            conn, scenario, metering[0], metering[-1] + timedelta(days=1), interval_minutes
         )
         profiles.update({d: stored[d] for d in metering if d in stored})
-    profiles.update(bl.history_profiles(conn, scenario, history, interval_minutes, assets))
+    profiles.update(bl.history_profiles(conn, scenario, history, interval_minutes))
     return profiles
 
 
@@ -86,19 +77,25 @@ def asset_blocks(scenario: Scenario, size: int = BLOCK_ASSETS) -> list[tuple[int
 
 
 @dataclass(frozen=True)
-class BaselineJob:
-    """What every block shares: the park-day, and for a replay the recorded provenance."""
+class Block:
+    """One block's meters: the park with only its assets, and (replay) their recorded days."""
 
     scenario: Scenario
+    provenance: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BaselineJob:
+    """What every block shares: the park-day."""
+
     day: date
     interval_minutes: int
     n_intervals: int
     holidays: bl.RestDays
-    provenance: dict[str, Any] | None = None
     database_url: str | None = None  # set when blocks run in other processes
 
 
-def block_baseline(block: tuple[int, ...], job: BaselineJob, conn: Connection | None = None) -> bl.Baseline:
+def block_baseline(block: Block, job: BaselineJob, conn: Connection | None = None) -> bl.Baseline:
     """The baselines of one block's meters (and the grid meter), from ``conn`` or a connection
     of its own to ``job.database_url``."""
     if conn is None:
@@ -108,17 +105,16 @@ def block_baseline(block: tuple[int, ...], job: BaselineJob, conn: Connection | 
                 return block_baseline(block, job, own)
         finally:
             engine.dispose()
-    shape = (len(block), job.n_intervals)
-    if job.provenance is None:
+    scenario = block.scenario
+    shape = (len(scenario.park.assets), job.n_intervals)
+    if block.provenance is None:
         lo, hi = bl.window(job.day)
         days = [lo + timedelta(days=i) for i in range((hi - lo).days)]
-        profiles = baseline_profiles(conn, job.scenario, days, job.interval_minutes, block)
-        n_days = job.scenario.market.demand_response.baseline_days
+        profiles = baseline_profiles(conn, scenario, days, job.interval_minutes)
+        n_days = scenario.market.demand_response.baseline_days
         return bl.compute_baseline(job.day, profiles, n_days, job.holidays, shape)
-    meters = job.provenance["meters"]
-    mine = {**job.provenance, "meters": [meters[0], *(meters[1 + i] for i in block)]}
-    profiles = recorded_profiles(conn, job.scenario, job.provenance["sources"], job.interval_minutes, block)
-    return bl.baseline_from_provenance(mine, profiles, job.holidays, shape)
+    profiles = recorded_profiles(conn, scenario, block.provenance["sources"], job.interval_minutes)
+    return bl.baseline_from_provenance(block.provenance, profiles, job.holidays, shape)
 
 
 def park_baseline(
@@ -134,22 +130,37 @@ def park_baseline(
     """Every meter's baseline for ``day``; with ``provenance``, exactly the recorded days (replay).
     ``workers`` > 1 runs the blocks as Ray tasks, each with its own database connection."""
     holidays = bl.rest_days([day.year - 1, day.year])
-    blocks = asset_blocks(scenario, block_assets)
-    job = BaselineJob(scenario, day, interval_minutes, n_intervals, holidays, provenance)
+    indices = asset_blocks(scenario, block_assets)
+    assets = scenario.park.assets
+    blocks = [Block(scenario.with_assets([assets[i] for i in b]), _part(provenance, b)) for b in indices]
+    job = BaselineJob(day, interval_minutes, n_intervals, holidays)
     if workers == 1 or len(blocks) == 1:
         parts = [block_baseline(b, job, conn) for b in blocks]
     else:
         url = conn.engine.url.render_as_string(hide_password=False)
         parts = map_chunks(block_baseline, blocks, workers, replace(job, database_url=url))
-    return _merge(parts, blocks, len(scenario.park.assets), job)
+    return _merge(parts, indices, len(assets), day, holidays, n_intervals)
+
+
+def _part(provenance: dict[str, Any] | None, block: tuple[int, ...]) -> dict[str, Any] | None:
+    """The recorded days of the grid meter and of the block's meters."""
+    if provenance is None:
+        return None
+    meters = provenance["meters"]
+    return {**provenance, "meters": [meters[0], *(meters[1 + i] for i in block)]}
 
 
 def _merge(
-    parts: list[bl.Baseline], blocks: list[tuple[int, ...]], n_assets: int, job: BaselineJob
+    parts: list[bl.Baseline],
+    blocks: list[tuple[int, ...]],
+    n_assets: int,
+    day: date,
+    holidays: bl.RestDays,
+    n_intervals: int,
 ) -> bl.Baseline:
     """One baseline from the blocks' (the grid meter from the first block)."""
     first = parts[0]
-    assets = np.full((n_assets, job.n_intervals), np.nan)
+    assets = np.full((n_assets, n_intervals), np.nan)
     meters: list[list[str]] = [[] for _ in range(n_assets)]
     sources: dict[str, str] = {}
     for part, block in zip(parts, blocks, strict=True):
@@ -160,13 +171,11 @@ def _merge(
     grid_days = first.provenance["meters"][0]
     used = {d for days in [grid_days, *meters] for d in days}
     chosen = [[date.fromisoformat(d) for d in days] for days in [grid_days, *meters]]
-    want_rest = bl.is_rest_day(job.day, job.holidays)
     provenance = {
         **first.provenance,
         "sources": {d: sources[d] for d in sorted(used)},
         "meters": [grid_days, *meters],
     }
     n_days = first.provenance["n_days"]
-    return bl.Baseline(
-        first.grid_mwh, assets, provenance, bl.baseline_notes(chosen, n_days, job.holidays, want_rest)
-    )
+    notes = bl.baseline_notes(chosen, n_days, holidays, bl.is_rest_day(day, holidays))
+    return bl.Baseline(first.grid_mwh, assets, provenance, notes)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -92,15 +91,9 @@ def fact_days(conn: Connection, park_id: str, start: date, end: date) -> set[dat
 
 
 def metering_profiles(
-    conn: Connection,
-    scenario: Scenario,
-    start: date,
-    end: date,
-    interval_minutes: int,
-    assets: Sequence[int] | None = None,
+    conn: Connection, scenario: Scenario, start: date, end: date, interval_minutes: int
 ) -> dict[date, DayProfile]:
-    """Stored metering of days ``[start, end)`` as baseline profiles; gaps and faults are NaN.
-    ``assets`` (indices into the park's assets) limits the asset rows."""
+    """Stored metering of days ``[start, end)`` as baseline profiles; gaps and faults are NaN."""
     rows = conn.execute(
         select(settlement_facts.c.market_day, settlement_facts.c.kind, settlement_facts.c.envelope).where(
             settlement_facts.c.park_id == scenario.id,
@@ -121,8 +114,6 @@ def metering_profiles(
     out = {}
     for day, m in meterings.items():
         metered, _ = metered_energy(scenario, m)
-        if assets is not None:
-            metered = metered[np.asarray(assets, dtype=np.int64)]
         out[day] = DayProfile(
             day=day,
             source="metering",

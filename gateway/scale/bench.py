@@ -108,7 +108,8 @@ def _peak_memory() -> Iterator[dict[str, float]]:
 class _Stages:
     """Times each stage, takes its peak memory and prints both as it finishes."""
 
-    def __init__(self, peak: dict[str, float]) -> None:
+    def __init__(self, peak: dict[str, float], sequential: bool = True) -> None:
+        self.sequential = sequential  # run the parallel stages' in-process references too
         self.seconds: dict[str, float] = {}
         self.peak_gib: dict[str, float] = {}
         self._peak = peak
@@ -151,11 +152,14 @@ def _clusters(scenario: Scenario, needed: dict[str, float | None]) -> list[Clust
 
 def _timed_both(
     stages: _Stages, name: str, run: Callable[[int], Any], workers: int, digest: Callable[[Any], Any]
-) -> tuple[Any, float]:
+) -> tuple[Any, float | None]:
     """Run a parallel stage with ``workers`` Ray workers (timed as the stage), then with one
     worker in this process; both must agree (by ``digest``, so no second copy of 100,000
-    devices' data is kept). Returns the Ray run's result and the speed-up."""
+    devices' data is kept). Returns the Ray run's result and the speed-up (None when the
+    stages' sequential references are switched off)."""
     parallel = stages.run(name, lambda: run(workers))
+    if not stages.sequential:
+        return parallel, None
     expected = digest(parallel)
     same, seconds = stages.reference(name, lambda: digest(run(1)) == expected)
     if not same:
@@ -241,7 +245,7 @@ def _until(
         time.sleep(0.1)
 
 
-def run(devices: int = 100_000, workers: int = 2) -> dict[str, Any]:
+def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> dict[str, Any]:
     settings = get_settings()
     url = settings.resolved_database_url
     day = settings.default_day
@@ -250,10 +254,10 @@ def run(devices: int = 100_000, workers: int = 2) -> dict[str, Any]:
     engine = make_engine(url)
     datong = load_scenario("datong")
     figures: dict[str, Any] = {"devices": devices, "market_day": day.isoformat(), "ray_workers": workers}
-    speedups: dict[str, float] = {}
+    speedups: dict[str, float | None] = {}
     sizes: dict[str, int] = {}
     with _peak_memory() as peak, local_services(settings, redis=False) as endpoints:
-        stages = _Stages(peak)
+        stages = _Stages(peak, sequential)
         bootstrap = endpoints.kafka_bootstrap
         ensure_topics(bootstrap)
         if workers > 1:
@@ -400,7 +404,10 @@ def run(devices: int = 100_000, workers: int = 2) -> dict[str, Any]:
 def summary(f: dict[str, Any]) -> str:
     """The figures as a few lines for a terminal."""
     stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in f["stage_seconds"].items())
-    speedups = ", ".join(f"{name} {ratio}x" for name, ratio in f["ray_speedup"].items())
+    speedups = ", ".join(
+        f"{name} {ratio}x" if ratio is not None else f"{name} not measured (--no-sequential)"
+        for name, ratio in f["ray_speedup"].items()
+    )
     return "\n".join(
         [
             f"market day for {f['devices']:,} devices ({f['virtual_devices']} virtual in the offer): "

@@ -743,6 +743,12 @@ class Scenario(BaseModel):
         """Assets by id, built once: parks of 100,000 devices look assets up per device."""
         return {a.id: a for a in self.park.assets}
 
+    def with_assets(self, assets: list[Any]) -> Scenario:
+        """The same park and market with only ``assets`` (part of this valid park, so not checked
+        again): what one block of a large park's per-asset work needs, small enough to send."""
+        park = self.park.model_copy(update={"assets": assets})
+        return Scenario.model_construct(park=park, market=self.market)
+
     def asset(self, asset_id: str) -> Any:
         try:
             return self.assets_by_id[asset_id]
