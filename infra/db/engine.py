@@ -6,14 +6,20 @@ import contextlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 metadata = MetaData()
 
+# Values per ``IN (...)`` list: PostgreSQL takes at most 65,535 parameters per statement, and a
+# park of 1,000,000 devices reads 200,000 series at once.
+IN_BATCH = 10_000
+
 _engines: dict[str, Engine] = {}
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -90,3 +96,16 @@ def lock_message(conn: Connection, consumer: str, message_id: str) -> None:
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"{consumer}|{message_id}"},
         )
+
+
+def in_batches(values: Iterable[T], size: int | None = None) -> Iterator[list[T]]:
+    """``values`` in lists of at most ``size`` (default :data:`IN_BATCH`): one ``IN (...)`` query per list."""
+    size = size or IN_BATCH
+    batch: list[T] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

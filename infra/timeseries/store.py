@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
-from infra.db.engine import insert_ignore
+from infra.db.engine import in_batches, insert_ignore
 from infra.timeseries.quantities import quantity_of
 from infra.timeseries.tables import ts_days, ts_revisions, ts_series
 from infra.timeutil import MARKET_TZ, day_start, now
@@ -72,14 +72,17 @@ def _conn(bind: Engine | Connection) -> tuple[Connection, bool]:
 
 def series_info(bind: Engine | Connection, park_id: str, names: Iterable[str]) -> dict[str, SeriesInfo]:
     """The catalogue entries of ``names`` that exist."""
-    names = list(names)
     conn, close = _conn(bind)
     try:
-        rows = conn.execute(
-            select(ts_series.c.id, ts_series.c.name, ts_series.c.unit, ts_series.c.interval_minutes).where(
-                ts_series.c.park_id == park_id, ts_series.c.name.in_(names)
+        rows = [
+            row
+            for batch in in_batches(names)
+            for row in conn.execute(
+                select(
+                    ts_series.c.id, ts_series.c.name, ts_series.c.unit, ts_series.c.interval_minutes
+                ).where(ts_series.c.park_id == park_id, ts_series.c.name.in_(batch))
             )
-        ).all()
+        ]
     finally:
         if close:
             conn.close()
@@ -340,15 +343,16 @@ def _day_rows(
     if not series_ids:
         return {}
     table = ts_days if as_of is None else ts_revisions
-    query = select(table.c.series_id, table.c.day, table.c.version, table.c.vals).where(
-        table.c.series_id.in_(series_ids), table.c.day >= start, table.c.day < end
-    )
-    if as_of is not None:
-        query = query.where(ts_revisions.c.ingested_at <= as_of)
-    for sid, day, version, vals in conn.execute(query):
-        best = found.setdefault(int(sid), {})
-        if day not in best or best[day][0] < version:
-            best[day] = (int(version), np.frombuffer(vals, dtype="<f8"))
+    for batch in in_batches(series_ids):
+        query = select(table.c.series_id, table.c.day, table.c.version, table.c.vals).where(
+            table.c.series_id.in_(batch), table.c.day >= start, table.c.day < end
+        )
+        if as_of is not None:
+            query = query.where(ts_revisions.c.ingested_at <= as_of)
+        for sid, day, version, vals in conn.execute(query):
+            best = found.setdefault(int(sid), {})
+            if day not in best or best[day][0] < version:
+                best[day] = (int(version), np.frombuffer(vals, dtype="<f8"))
     return {sid: sorted((d, v) for d, (_, v) in days.items()) for sid, days in found.items()}
 
 
@@ -364,11 +368,15 @@ def coverage(
         ids = {i.id: n for n, i in info.items()}
         if not ids:
             return {}
-        rows = conn.execute(
-            select(ts_days.c.series_id, func.min(ts_days.c.day), func.max(ts_days.c.day), func.count())
-            .where(ts_days.c.series_id.in_(list(ids)))
-            .group_by(ts_days.c.series_id)
-        ).all()
+        rows = [
+            row
+            for batch in in_batches(ids)
+            for row in conn.execute(
+                select(ts_days.c.series_id, func.min(ts_days.c.day), func.max(ts_days.c.day), func.count())
+                .where(ts_days.c.series_id.in_(batch))
+                .group_by(ts_days.c.series_id)
+            )
+        ]
     finally:
         if close:
             conn.close()

@@ -121,3 +121,16 @@ def test_bad_requests_name_the_series_and_the_rule(engine) -> None:
         engine.begin() as conn,
     ):
         write_frame(conn, "p", frame.rename(columns={"pv_a.pv_mw": "a.speed"}), "x")
+
+
+def test_reads_of_more_series_than_one_query_may_name_come_back_whole(engine, monkeypatch) -> None:
+    """PostgreSQL takes at most 65,535 parameters per statement and a park of a million
+    devices reads 200,000 series at once: names and ids go to the database in batches."""
+    monkeypatch.setattr("infra.db.engine.IN_BATCH", 3)
+    index = pd.date_range(pd.Timestamp(DAY, tz="Asia/Shanghai"), periods=96, freq="15min")
+    frame = pd.DataFrame({f"pv_{i}.pv_mw": np.full(96, float(i)) for i in range(10)}, index=index)
+    with engine.begin() as conn:
+        write_frame(conn, "p", frame, "test")
+    got = read(engine, "p", list(frame.columns), DAY, DAY + timedelta(days=1))
+    np.testing.assert_array_equal(got.to_numpy(), frame.to_numpy())
+    assert len(coverage(engine, "p", list(frame.columns))) == 10
