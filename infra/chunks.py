@@ -174,7 +174,7 @@ class Assembly:
         self.manifest: ChunkManifest | None = None
         self.manifest_envelope: Envelope | None = None
         self._origin: tuple[str, date, str, str | None] | None = None  # park, day, schema, parent
-        self._chunks: dict[str, tuple[Envelope, Chunkable, str]] = {}  # key: envelope, payload, digest
+        self._chunks: dict[str, tuple[str, Chunkable, str]] = {}  # key: message id, payload, digest
 
     def _check_origin(self, envelope: Envelope, schema: str, parent: str | None) -> None:
         origin = (envelope.park_id, envelope.market_day, schema, parent)
@@ -183,15 +183,15 @@ class Assembly:
         elif origin != self._origin:
             raise ChunkMismatch(f"{envelope.message_id} is of {origin}, not of {self._origin}")
 
-    def _entry_problem(self, key: str, envelope: Envelope, digest: str) -> str | None:
+    def _entry_problem(self, key: str, message_id: str, digest: str) -> str | None:
         entry = next((c for c in self.manifest.chunks if c.key == key), None) if self.manifest else None
         if entry is None:
-            return f"chunk {key} ({envelope.message_id}) is not in the manifest"
-        if entry.message_id != envelope.message_id:
-            return f"chunk {key} has id {envelope.message_id}; the manifest names {entry.message_id}"
+            return f"chunk {key} ({message_id}) is not in the manifest"
+        if entry.message_id != message_id:
+            return f"chunk {key} has id {message_id}; the manifest names {entry.message_id}"
         if entry.payload_sha256 != digest:
             return (
-                f"chunk {key} ({envelope.message_id}) has payload digest {digest} but the manifest "
+                f"chunk {key} ({message_id}) has payload digest {digest} but the manifest "
                 f"says {entry.payload_sha256}: altered, or not this message's chunk; refused"
             )
         return None
@@ -206,7 +206,7 @@ class Assembly:
                     raise ChunkMismatch(f"manifest {envelope.message_id} differs from the one received")
                 return False
             self.manifest, self.manifest_envelope = manifest, envelope
-            problems = {k: self._entry_problem(k, env, d) for k, (env, _, d) in self._chunks.items()}
+            problems = {k: self._entry_problem(k, mid, d) for k, (mid, _, d) in self._chunks.items()}
             refused = {k: p for k, p in problems.items() if p is not None}
             for k in refused:
                 del self._chunks[k]
@@ -223,12 +223,12 @@ class Assembly:
         self._check_origin(envelope, envelope.schema_.name, payload.chunk.parent_message_id)
         digest = payload_sha256(envelope)
         if (held := self._chunks.get(key)) is not None:
-            if held[2] != digest or held[0].message_id != envelope.message_id:
+            if held[2] != digest or held[0] != envelope.message_id:
                 raise ChunkMismatch(f"chunk {key} ({envelope.message_id}) differs from the copy received")
             return False
-        if self.manifest is not None and (problem := self._entry_problem(key, envelope, digest)):
+        if self.manifest is not None and (problem := self._entry_problem(key, envelope.message_id, digest)):
             raise ChunkMismatch(problem)
-        self._chunks[key] = (envelope, payload, digest)
+        self._chunks[key] = (envelope.message_id, payload, digest)
         return True
 
     @property
@@ -244,12 +244,18 @@ class Assembly:
         """The manifest and every chunk it names are here."""
         return self.manifest is not None and not self.missing
 
+    def chunks(self) -> list[Chunkable]:
+        """The chunks' payloads in manifest order, for a consumer that works chunk by chunk."""
+        if self.manifest is None or self.missing:
+            raise ValueError("the message is not whole yet")
+        return [self._chunks[c.key][1] for c in self.manifest.chunks]
+
     def whole(self) -> Chunkable:
         """The whole message (chunk None), its assets in manifest order: (enterprise, asset id)."""
         if self.manifest is None or self.missing:
             what = "the manifest" if self.manifest is None else "chunks " + ", ".join(self.missing)
             raise ValueError(f"the message is not whole yet: {what} missing")
-        parts = [self._chunks[c.key][1] for c in self.manifest.chunks]
+        parts = self.chunks()
         shared = {"assets", "chunk"}  # everything else is the park's and repeated in every chunk
         first = parts[0].model_dump(exclude=shared)
         if any(p.model_dump(exclude=shared) != first for p in parts[1:]):
