@@ -30,7 +30,8 @@ def test_blocks_give_the_baselines_of_the_whole_park(sqlite_url: str) -> None:
     with engine.connect() as conn:
         whole = park_baseline(conn, scenario, TARGET, 15, 96, block_assets=10_000)
         blocks = asset_blocks(scenario, 3)
-        assert len(blocks) > 3 and sorted(i for b in blocks for i in b) == list(range(len(scenario.park.assets)))
+        every_asset = list(range(len(scenario.park.assets)))
+        assert len(blocks) > 3 and sorted(i for b in blocks for i in b) == every_asset
         split = park_baseline(conn, scenario, TARGET, 15, 96, block_assets=3)
         replay = park_baseline(conn, scenario, TARGET, 15, 96, whole.provenance, block_assets=3)
     engine.dispose()
