@@ -142,12 +142,12 @@ def stored_envelopes(conn: Connection, park_id: str, market_day: object, schema_
     ]
 
 
-def stored_message(conn: Connection, message_id: str) -> Envelope | None:
+def stored_message(conn: Connection, fact_id: str) -> Envelope | None:
     """One stored fact by id; one stored in chunks comes back whole. None if not stored."""
-    raw = conn.execute(select(outbox.c.envelope).where(outbox.c.message_id == message_id)).scalar()
+    raw = conn.execute(select(outbox.c.envelope).where(outbox.c.message_id == fact_id)).scalar()
     if raw is not None:
         return Envelope.from_json(raw)
-    return _assembled(conn, [message_id]).get(message_id)
+    return _assembled(conn, [fact_id]).get(fact_id)
 
 
 def _stored(conn: Connection, park_id: str, market_day: object, schema_name: str) -> list[str | Envelope]:

@@ -11,9 +11,8 @@ from aggregator.dispatch import check_setpoints, disaggregate
 from aggregator.inputs import inputs_from_forecast, required_series
 from aggregator.offer import build_offer, forecast_day
 from gateway.scale.park import generated_park
-from infra.contracts import Award
 from infra.scenario.loader import load_market, parse_scenario
-from tests.aggregator.aggregator_tools import forecast
+from tests.aggregator.aggregator_tools import award_at_median, forecast
 
 HOURS = np.arange(96) / 4
 
@@ -44,16 +43,7 @@ def test_a_park_above_the_pooling_size_is_offered_and_dispatched_over_virtual_de
     virtual = sum(fs.fleet.n for fs in offer.solution.fleets if fs.fleet.flexible)
     assert virtual <= 40 < 120
     assert all(s.startswith("v") for fs in offer.solution.fleets if fs.fleet.flexible for s in fs.fleet.ids)
-    prices = 300 + 150 * np.sin(HOURS / 24 * 4 * np.pi)
-    award = Award(
-        interval_minutes=15,
-        interval_starts=fc.interval_starts,
-        market="day_ahead",
-        bid_message_id="test",
-        exchange="test",
-        cleared_mw=[c.quantity_at(p) for c, p in zip(offer.offer.energy, prices, strict=True)],
-        clearing_price_cny_per_mwh=prices.tolist(),
-    )
+    award = award_at_median(offer.offer, fc, "test")  # cleared at the forecast's median price
     result = disaggregate(scenario, fc, award, award_message_id="test")
     ids = {a.asset_id for a in result.dispatch.assets}
     assert ids == {a.id for a in scenario.park.assets}  # every real device, no virtual one
