@@ -7,7 +7,9 @@ lose per MW, turned into CNY per MW of mileage.
 
 Demand-response capacity is the headroom left after regulation and the forecast-uncertainty
 reserve, sustainable for the market's minimum response time and available in every price
-scenario. Each provider has a marginal cost; the cheapest providers hold the reserve and the
+scenario. The grid may call every interval offered, so a device's offers over the day must be
+deliverable together: its energy goes to the intervals the grid calls first, the dearest
+expected prices for peak cut and the cheapest for valley fill (:mod:`aggregator.devices.calls`). Each provider has a marginal cost; the cheapest providers hold the reserve and the
 regulation, and the rest is offered as one capacity per direction at the highest cost among
 the providers it needs (pay-as-bid then pays every provider at least its cost).
 """
@@ -19,6 +21,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from aggregator.devices.calls import deliverable
 from aggregator.solution import Solution
 from infra.contracts import DemandResponseOffer, RegulationOffer
 from infra.scenario import MarketRules
@@ -65,25 +68,52 @@ def regulation_offers(solution: Solution, rules: MarketRules) -> list[Regulation
 
 
 def _providers(
-    solution: Solution, direction: str, hours: float, reference_price: float
+    solution: Solution,
+    direction: str,
+    hours: float,
+    reference_price: float,
+    cap: float,
+    held: np.ndarray,
+    order: np.ndarray,
 ) -> list[tuple[np.ndarray, float]]:
-    """(capacity (T,) available in every scenario, cost CNY/MWh) per providing device."""
-    out = []
-    for fs in solution.fleets:
-        f = fs.fleet
-        provide = f.peak_cut if direction == "peak_cut" else f.valley_fill
-        per_scenario = []
-        cost = None
-        for s in range(solution.K):
+    """(capacity (T,), cost CNY/MWh) per device that provides ``direction`` at most at ``cap``:
+    its headroom less its part of ``held`` (T,) MW (the cheapest providers hold the reserve and
+    regulation), deliverable in every scenario if every interval is called, the intervals taking
+    energy in ``order`` (the order the grid would call them)."""
+    per_scenario, costs = [], np.zeros(0)
+    for s in range(solution.K):
+        fleets, powers, cost_parts = [], [], []
+        for fs in solution.fleets:
+            provide = fs.fleet.peak_cut if direction == "peak_cut" else fs.fleet.valley_fill
             offer = provide(fs, s, hours, reference_price, solution.carbon_price)
-            if offer is None:
-                break
-            per_scenario.append(offer[0])
-            cost = offer[1]
-        if per_scenario and cost is not None:
-            capacity = np.min(np.stack(per_scenario), axis=0)
-            out += [(capacity[i], float(cost[i])) for i in range(f.n)]
-    return out
+            if offer is not None:
+                fleets.append(fs)
+                powers.append(np.where((offer[1] <= cap)[:, None], offer[0], 0.0))
+                cost_parts.append(np.asarray(offer[1], dtype=float))
+        if not fleets:
+            return []
+        costs = np.concatenate(cost_parts)
+        free = np.split(
+            _less_held(np.concatenate(powers), costs, held), np.cumsum([fs.fleet.n for fs in fleets])[:-1]
+        )
+        per_scenario.append(
+            np.concatenate([
+                deliverable(p, fs.fleet.call_budgets(fs, s, direction), order, solution.dt_h)
+                for fs, p in zip(fleets, free, strict=True)
+            ])
+        )  # fmt: skip
+    capacity = np.min(np.stack(per_scenario), axis=0)
+    return [(capacity[i], float(costs[i])) for i in range(len(costs)) if costs[i] <= cap]
+
+
+def _less_held(power: np.ndarray, cost: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Headroom (N, T) left after the cheapest devices hold ``held`` (T,) MW in each interval."""
+    cheapest = np.argsort(cost, kind="stable")
+    ordered = np.maximum(power[cheapest], 0.0)
+    before = np.cumsum(ordered, axis=0) - ordered
+    left = np.empty_like(ordered)
+    left[cheapest] = ordered - np.clip(held[None, :] - before, 0.0, ordered)
+    return left
 
 
 def demand_response_offers(
@@ -92,35 +122,32 @@ def demand_response_offers(
     reserve_up: np.ndarray,
     reserve_down: np.ndarray,
     reference_price: float,
+    expected_price: np.ndarray,
 ) -> list[list[DemandResponseOffer]]:
+    """Per interval, one offer per direction; ``expected_price`` (T,) CNY/MWh orders the
+    intervals by how likely the grid is to call them."""
     dr = rules.demand_response
     T = solution.T
     regulation = np.zeros(T) if solution.regulation is None else solution.regulation.capacity_mw
     hours = max(rules.vpp_min_response_hours, solution.dt_h)
     tick = rules.price_tick_cny_per_mwh
     offers: list[list[DemandResponseOffer]] = [[] for _ in range(T)]
-    for direction, cap, reserve in (
-        ("peak_cut", dr.peak_cut_cap_cny_per_mwh, reserve_up),
-        ("valley_fill", dr.valley_fill_cap_cny_per_mwh, reserve_down),
+    dearest_first = np.argsort(-np.asarray(expected_price, dtype=float), kind="stable")
+    for direction, cap, reserve, order in (
+        ("peak_cut", dr.peak_cut_cap_cny_per_mwh, reserve_up, dearest_first),
+        ("valley_fill", dr.valley_fill_cap_cny_per_mwh, reserve_down, dearest_first[::-1]),
     ):
+        held = np.asarray(reserve, dtype=float) + np.asarray(regulation, dtype=float)
         providers = [
-            (c, math.ceil(round(cost / tick, 6)) * tick)
-            for c, cost in _providers(solution, direction, hours, reference_price)
+            (c, max(math.ceil(round(cost / tick, 6)) * tick, 0.0))
+            for c, cost in _providers(solution, direction, hours, reference_price, cap, held, order)
         ]
-        providers = [(c, max(price, 0.0)) for c, price in providers if price <= cap]
         for t in range(T):
             steps: dict[float, float] = defaultdict(float)
             for capacity, price in providers:
                 steps[price] += float(capacity[t])
-            # Reserve and regulation are held by the cheapest providers; the rest is offered.
-            held = float(reserve[t]) + float(regulation[t])
-            offered, price = 0.0, 0.0
-            for step_price in sorted(steps):
-                keep = min(held, steps[step_price])
-                held -= keep
-                if steps[step_price] - keep > 1e-9:
-                    offered += steps[step_price] - keep
-                    price = step_price
+            offered = sum(steps.values())
+            price = max((p for p, mw in steps.items() if mw > 1e-9), default=0.0)
             if offered >= max(rules.vpp_min_capacity_mw, rules.min_segment_mw):
                 offers[t].append(
                     DemandResponseOffer(

@@ -197,7 +197,9 @@ def build_offer(
     reference = float(np.mean(median_price)) + float(
         np.mean([charge.on(t, float(band_injection[t])) for t in range(inputs.T)])
     )
-    demand_response = demand_response_offers(solution, scenario.market, need_up, need_down, reference)
+    demand_response = demand_response_offers(
+        solution, scenario.market, need_up, need_down, reference, np.asarray(median_price, dtype=float)
+    )
     offer = Offer(
         interval_minutes=inputs.interval_minutes,
         interval_starts=[ts.to_pydatetime() for ts in inputs.starts],

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Self
 import cvxpy as cp
 import numpy as np
 
+from aggregator.devices.calls import Budgets
 from aggregator.devices.cluster import Resolution, Virtual, singletons
 
 Profiles = Mapping[str, np.ndarray]
@@ -332,6 +333,11 @@ class Fleet(ABC):
         reference_price: float,
         carbon_price: float,
     ) -> tuple[np.ndarray, np.ndarray] | None:
+        return None
+
+    def call_budgets(self, solution: FleetSolution, scenario: int, direction: str) -> Budgets | None:
+        """Energy that demand-response calls in ``direction`` draw from together
+        (:mod:`aggregator.devices.calls`); None: only power limits them."""
         return None
 
     def dispatch_caps(self, setpoints: np.ndarray, profiles: Profiles) -> dict[str, list[float | None]]:

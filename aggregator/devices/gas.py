@@ -23,6 +23,7 @@ from aggregator.devices.base import (
     param,
     problem,
 )
+from aggregator.devices.calls import Budgets
 
 DAYS_PER_YEAR = 365.0
 MJ_PER_MWH = 3600.0
@@ -112,6 +113,12 @@ class GasFleet(Fleet):
     ) -> tuple[np.ndarray, np.ndarray]:
         capacity = np.maximum(self.capacity_mw[:, None] - solution.setpoints(scenario), 0.0)
         return capacity, self.fuel_cost_per_mwh + carbon_price * self.tco2_per_mwh
+
+    def call_budgets(self, solution: FleetSolution, scenario: int, direction: str) -> Budgets:
+        """The day's fuel left after the schedule."""
+        p = solution.setpoints(scenario)
+        left = self.daily_fuel_units / self.fuel_units_per_mwh - p.sum(axis=1) * solution.dt_h
+        return Budgets.daily(left, p.shape[1])
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         hours = hour_of_day(setpoints.shape[1], dt_h)

@@ -22,6 +22,7 @@ from aggregator.devices.base import (
     problem,
     series,
 )
+from aggregator.devices.calls import Budgets
 from aggregator.devices.cluster import (
     DEFAULT_RESOLUTION,
     Cluster,
@@ -171,6 +172,13 @@ class InterruptibleFleet(Fleet):
         remaining = np.maximum(self.max_energy_mwh_per_day - u.sum(axis=1) * solution.dt_h, 0.0)
         capacity = np.minimum(hi - u, remaining[:, None] / hours)
         return np.maximum(capacity, 0.0), self.cost_cny_per_mwh
+
+    def call_budgets(self, solution: FleetSolution, scenario: int, direction: str) -> Budgets:
+        """The day's curtailment energy and every rolling duration window, after the schedule's own."""
+        used = solution.rows("curtail", scenario) * solution.dt_h
+        lengths = np.round(self.max_duration_h / solution.dt_h).astype(int) + 1
+        daily = Budgets.daily(self.max_energy_mwh_per_day - used.sum(axis=1), used.shape[1])
+        return daily + Budgets.rolling(self.max_curtail_mw * self.max_duration_h, used, lengths)
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         base = self.profile(profiles)

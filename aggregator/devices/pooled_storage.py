@@ -29,7 +29,8 @@ from itertools import pairwise
 import cvxpy as cp
 import numpy as np
 
-from aggregator.devices.base import Build, Part, Profiles, Soft, param
+from aggregator.devices.base import Build, FleetSolution, Part, Profiles, Soft, param
+from aggregator.devices.calls import Budgets
 from aggregator.devices.cluster import Cluster, Resolution, Virtual, bins, group, identity
 from aggregator.devices.storage import BatteryFleet
 
@@ -130,18 +131,63 @@ class VirtualBatteryFleet(BatteryFleet):
         part.softs.append(Soft("pooled end-of-day charge below its initial level", short, "MWh", target=True))
         return part
 
+    def _sustained(
+        self, solution: FleetSolution, scenario: int, hours: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A realigning pool has no headroom while its members realign."""
+        up, down = super()._sustained(solution, scenario, hours)
+        active = self._active(up.shape[1])
+        return up * active, down * active
+
+    def call_budgets(self, solution: FleetSolution, scenario: int, direction: str) -> Budgets:
+        """A lined pool's room is its members' lines in its cumulative charge C and discharge D:
+        a call adds to D (peak cut) or to C (valley fill) from its interval on."""
+        plain = super().call_budgets(solution, scenario, direction)
+        if not self.lined.any():
+            return plain
+        dt = solution.dt_h
+        C = np.cumsum(solution.rows("charge", scenario), axis=1) * dt
+        D = np.cumsum(solution.rows("discharge", scenario), axis=1) * dt
+        lined = self.lined[:, None]
+        if direction == "peak_cut":
+            room = np.where(lined, _lowest(self.lines[:, 0], C) - D, plain.remaining_mwh)
+            end = _lowest(self.lines[:, 2], C[:, -1:])[:, 0] + self.end_short_max - D[:, -1]
+        else:
+            room = np.where(lined, _lowest(self.lines[:, 1], C, per_charge=True, D=D), plain.remaining_mwh)
+            end = _lowest(self.lines[:, 3], C[:, -1:], per_charge=True, D=D[:, -1:])[:, 0]
+        end = np.where(self.lined, end, np.inf)
+        return Budgets.state(room) + Budgets.daily(np.nan_to_num(end, nan=np.inf), C.shape[1])
+
+    def _active(self, T: int) -> np.ndarray:
+        """1 where a pool may move, 0 in a realigning pool's idle first and last intervals (n, T)."""
+        active = np.ones((self.n, T))
+        for i, k in enumerate(self.idle_intervals):
+            if k > 0:
+                active[i, :k] = active[i, T - k :] = 0.0
+        return active
+
     def load(self, part: Part, profiles: Profiles) -> None:
         super().load(part, profiles)
         b = part.b
-        active = np.ones((self.n, b.T))
-        for i, k in enumerate(self.idle_intervals):
-            if k > 0:
-                active[i, :k] = active[i, b.T - k :] = 0.0
-        p_max = b.rows(self.power_mw[:, None] * active)
+        p_max = b.rows(self.power_mw[:, None] * self._active(b.T))
         part.set("charge_hi", p_max)
         part.set("discharge_hi", p_max)
         # A lined pool's end-of-day target is one of its lines.
         part.set("soc_end", b.rows(np.where(self.lined, -np.inf, self.soc_initial)).clip(-1e9))
+
+
+def _lowest(
+    lines: np.ndarray, C: np.ndarray, *, per_charge: bool = False, D: np.ndarray | None = None
+) -> np.ndarray:
+    """Per pool, the lowest of its lines (n, PIECES, 2) at cumulative charge ``C`` (n, T): a bound
+    on D; ``per_charge``: instead the charge that may still be added before the lines
+    ``-D <= a + s C`` (slopes below zero) bind at ``D``."""
+    a, s = lines[:, :, 0][:, :, None], lines[:, :, 1][:, :, None]
+    if per_charge:
+        value = np.where(s < 0, (a + s * C[:, None, :] + D[:, None, :]) / np.where(s < 0, -s, 1.0), np.inf)
+    else:
+        value = a + s * C[:, None, :]
+    return np.where(np.isnan(value), np.inf, value).min(axis=1)
 
 
 def _moves(

@@ -30,6 +30,7 @@ from aggregator.devices.base import (
     param,
     problem,
 )
+from aggregator.devices.calls import Budgets
 from aggregator.devices.cluster import DEFAULT_RESOLUTION, Resolution, Virtual
 
 
@@ -230,6 +231,19 @@ class BatteryFleet(Fleet):
         rte = self.charge_efficiency * self.discharge_efficiency
         cost = 2 * self.degradation_cny_per_mwh + reference_price * (1 - rte)
         return self._sustained(solution, scenario, hours)[1], cost
+
+    def call_budgets(self, solution: FleetSolution, scenario: int, direction: str) -> Budgets:
+        """The charge above the floor (peak cut) or room below the ceiling (valley fill) at the end
+        of each interval, at the grid, net of what the flexibility bands could take."""
+        soc = solution.rows("soc", scenario)[:, 1:]
+        eta_c, eta_d = self.charge_efficiency[:, None], self.discharge_efficiency[:, None]
+        band = np.maximum(
+            solution.values.get("up_band" if direction == "peak_cut" else "down_band", 0.0), 0.0
+        )
+        banded = np.cumsum(np.broadcast_to(band, soc.shape), axis=1) * solution.dt_h
+        if direction == "peak_cut":
+            return Budgets.state((soc - self.soc_min[:, None]) * eta_d - banded)
+        return Budgets.state((self.soc_max[:, None] - soc) / eta_c - banded / (eta_c * eta_d))
 
     # --- plain numpy -----------------------------------------------------------------------------
 

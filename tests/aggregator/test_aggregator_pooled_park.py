@@ -20,14 +20,19 @@ HOURS = np.arange(96) / 4
 @pytest.fixture
 def many_devices(monkeypatch):
     """120 generated devices, pooled above 50 assets into at most 40 virtual devices."""
+    return _many_devices(monkeypatch, 300 + 150 * np.sin(HOURS / 24 * 4 * np.pi))
+
+
+def _many_devices(monkeypatch, price: np.ndarray, **market_rules: float):
     monkeypatch.setattr(scale, "POOL_ABOVE_ASSETS", 50)
     monkeypatch.setattr(scale, "VIRTUAL_DEVICE_BUDGET", 40)
     raw = generated_park(120)
-    scenario = parse_scenario(raw, load_market(raw["market"]), "generated park")
+    market = load_market(raw["market"]).model_copy(update=market_rules)
+    scenario = parse_scenario(raw, market, "generated park")
     series = {}
     for sid, upper in required_series(scenario).items():
         if sid.startswith("market."):
-            series[sid] = 300 + 150 * np.sin(HOURS / 24 * 4 * np.pi)
+            series[sid] = price
         elif sid.endswith("pv_mw"):
             series[sid] = 0.5 * upper * np.clip(np.sin((HOURS - 6) / 12 * np.pi), 0, None)
         else:
@@ -65,3 +70,33 @@ def test_intraday_re_optimisation_of_a_pooled_park_is_refused_with_the_reason(ma
         reoptimise(
             scenario, fc, fc, None, None, award_message_id="x", state={}, from_time=fc.interval_starts[40]
         )
+
+
+@pytest.mark.parametrize("direction", ["peak_cut", "valley_fill"])
+def test_a_pooled_park_delivers_every_offered_demand_response_called_at_once(monkeypatch, direction):
+    """Pooled batteries keep their members inside their own windows by lines in cumulative charge
+    and discharge, not by the virtual state of charge: an offer read off that state promised
+    energy the members do not have, and realigning pools offered power while idle. On a day whose
+    prices hardly move (the batteries keep their charge for demand response), every offered
+    interval is called at once; the minimum offer is lowered to this small park's size."""
+    flat = 300 + 20 * np.sin(HOURS / 24 * 2 * np.pi)
+    scenario, fc = _many_devices(monkeypatch, flat, vpp_min_capacity_mw=0.1, min_segment_mw=0.1)
+    offer = build_offer(scenario, fc, forecast_message_id="test").offer
+    sign = 1.0 if direction == "peak_cut" else -1.0
+    called = np.array(
+        [sum(d.capacity_mw for d in per if d.direction == direction) for per in offer.demand_response]
+    )
+    assert called.sum() > 0
+    award = award_at_median(
+        offer,
+        fc,
+        "test",
+        demand_response_mw=(sign * called).tolist(),
+        demand_response_price_cny_per_mwh=[500.0] * len(called),
+    )
+    result = disaggregate(scenario, fc, award, award_message_id="test")
+    short = -sign * np.asarray(result.dispatch.deviation_mw)[called > 0]
+    assert short.max() <= 1e-3, f"short of the called {direction} by up to {short.max():.3f} MW"
+    assert result.problems == []
+    inputs = inputs_from_forecast(scenario, fc, forecast_day(fc))
+    assert check_setpoints(scenario, inputs, result.setpoints()) == []
