@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aggregator.devices.calls import Budgets, deliverable
 from aggregator.dispatch import check_setpoints, disaggregate
 from aggregator.inputs import inputs_from_forecast
 from aggregator.offer import build_offer
@@ -96,3 +97,29 @@ def test_every_offered_peak_cut_called_at_once_is_delivered_in_full(assets):
     assert short.max() <= 1e-3, f"short of the called peak cut by up to {short.max():.3f} MW"
     inputs = inputs_from_forecast(park, day_ahead, DAY)
     assert check_setpoints(park, inputs, result.setpoints()) == []
+
+
+def test_a_state_budget_gives_the_dearest_intervals_power_until_the_charge_is_spent():
+    # 7 MWh above the floor all day, 10 MW of headroom, 15-minute intervals: called in every
+    # interval offered, the two dearest take 10 MW (5 MWh), the third the last 2 MWh as 8 MW.
+    T = 8
+    power = np.full((1, T), 10.0)
+    order = np.array([5, 4, 6, 3, 7, 2, 1, 0])
+    out = deliverable(power, Budgets.state(np.full((1, T), 7.0)), order, 0.25)
+    assert np.allclose(out[0], [0, 0, 0, 0, 10, 10, 8, 0])
+    # A state that only falls later limits the earlier calls too: the charge left at the end of
+    # interval 6 is 1 MWh, so nothing called up to then may take more.
+    headroom = np.array([[7.0, 7, 7, 7, 7, 7, 1, 7]])
+    out = deliverable(power, Budgets.state(headroom), order, 0.25)
+    assert np.isclose(out[0, :7].sum() * 0.25, 1.0) and np.isclose(out[0, 7], 10.0)
+
+
+def test_daily_and_rolling_budgets_bind_together():
+    # 4 MW for at most 1 hour in any 5 intervals (rolling), 6 MWh a day, called in time order:
+    # four intervals at 4 MW fill the first window, the fifth gets nothing, then the daily
+    # energy allows two more intervals, each window holding 4 MWh at most.
+    T = 12
+    used = np.zeros((1, T))
+    budgets = Budgets.daily(np.array([6.0]), T) + Budgets.rolling(np.array([4.0]), used, np.array([5]))
+    out = deliverable(np.full((1, T), 4.0), budgets, np.arange(T), 0.25)
+    assert np.allclose(out[0], [4, 4, 4, 4, 0, 4, 4, 0, 0, 0, 0, 0])
