@@ -8,7 +8,7 @@ series, quantile and interval. Crossing quantiles are put back in order and note
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -158,6 +158,7 @@ def inputs_from_forecast(
     if not covered:
         raise InputError(f"interval_starts: the forecast covers no {minutes}-minute interval of {day}")
     first = np.array([pos[day_grid[t]] for t in covered])
+    starts = day_grid[covered]  # boxed into timestamps only for an error message
 
     notes: list[str] = []
     series: dict[str, dict[float, np.ndarray]] = {}
@@ -178,7 +179,7 @@ def inputs_from_forecast(
                 "finite number"
             )
         if sid != PRICE_DA:
-            table = _check_power(sid, table, needed[sid], [day_grid[t] for t in covered], sorted(levels))
+            table = _check_power(sid, table, needed[sid], starts, sorted(levels))
         else:
             table = _clip_price(table, scenario, notes)
         if np.any(np.diff(table, axis=0) < 0):
@@ -186,12 +187,11 @@ def inputs_from_forecast(
             table = np.sort(table, axis=0)
         series[sid] = {q: table[i] for i, q in enumerate(sorted(levels))}
 
-    starts = day_grid[covered]
     return DayInputs(day=day, starts=starts, interval_minutes=minutes, series=series, notes=tuple(notes))
 
 
 def _check_power(
-    sid: str, table: np.ndarray, upper: float | None, starts: list[datetime], levels: list[float]
+    sid: str, table: np.ndarray, upper: float | None, starts: pd.DatetimeIndex, levels: list[float]
 ) -> np.ndarray:
     q, t = np.unravel_index(np.argmin(table), table.shape)
     if table[q, t] < -NEGATIVE_TOLERANCE_MW:
