@@ -17,7 +17,7 @@ the providers it needs (pay-as-bid then pays every provider at least its cost).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from infra.contracts import DemandResponseOffer, RegulationOffer
 from infra.scenario import MarketRules
 
 CAPACITY_DECIMALS = 3
+# Offer passes: an interval whose total falls below the minimum offer gives its energy back.
+MAX_OFFER_PASSES = 4
 
 
 def regulation_value_per_mw_interval(rules: MarketRules, dt_h: float) -> float:
@@ -67,48 +69,55 @@ def regulation_offers(solution: Solution, rules: MarketRules) -> list[Regulation
     return offers
 
 
+@dataclass(frozen=True)
+class _Direction:
+    """One direction of the demand-response offer and what it must leave to the reserves."""
+
+    name: str  # peak_cut / valley_fill
+    cap_cny_per_mwh: float
+    held_mw: np.ndarray  # (T,) reserve and regulation power, held by the cheapest providers
+    held_mwh: np.ndarray  # (T,) stored energy the cover for forecast errors keeps at each interval's end
+    order: np.ndarray  # the intervals in the order the grid would call them
+
+
 def _providers(
-    solution: Solution,
-    direction: str,
-    hours: float,
-    reference_price: float,
-    cap: float,
-    held: np.ndarray,
-    order: np.ndarray,
+    solution: Solution, d: _Direction, hours: float, reference_price: float, tick: float
 ) -> list[tuple[np.ndarray, float]]:
-    """(capacity (T,), cost CNY/MWh) per device that provides ``direction`` at most at ``cap``:
-    its headroom less its part of ``held`` (T,) MW (the cheapest providers hold the reserve and
-    regulation), deliverable in every scenario if every interval is called, the intervals taking
-    energy in ``order`` (the order the grid would call them)."""
-    per_scenario, costs = [], np.zeros(0)
+    """(capacity (T,), price CNY/MWh on the tick) per device that provides ``d`` at most at its
+    cap: its headroom less its part of the held power, deliverable in every scenario if every
+    interval is called, the intervals taking energy in ``d.order`` after the stored energy the
+    forecast-error cover needs (each store keeping its share of it)."""
+    per_scenario, prices = [], np.zeros(0)
     for s in range(solution.K):
-        fleets, powers, cost_parts = [], [], []
+        fleets, powers, costs = [], [], []
         for fs in solution.fleets:
-            provide = fs.fleet.peak_cut if direction == "peak_cut" else fs.fleet.valley_fill
+            provide = fs.fleet.peak_cut if d.name == "peak_cut" else fs.fleet.valley_fill
             offer = provide(fs, s, hours, reference_price, solution.carbon_price)
             if offer is not None:
                 fleets.append(fs)
-                powers.append(np.where((offer[1] <= cap)[:, None], offer[0], 0.0))
-                cost_parts.append(np.asarray(offer[1], dtype=float))
+                powers.append(offer[0])
+                costs.append(np.asarray(offer[1], dtype=float))
         if not fleets:
             return []
-        costs = np.concatenate(cost_parts)
-        free = np.split(
-            _less_held(np.concatenate(powers), costs, held), np.cumsum([fs.fleet.n for fs in fleets])[:-1]
-        )
+        prices = np.maximum(np.ceil(np.round(np.concatenate(costs) / tick, 6)) * tick, 0.0)
+        power = np.where((prices <= d.cap_cny_per_mwh)[:, None], np.concatenate(powers), 0.0)
+        free = np.split(_less_held(power, prices, d.held_mw), np.cumsum([fs.fleet.n for fs in fleets])[:-1])
+        budgets = [fs.fleet.call_budgets(fs, s, d.name) for fs in fleets]
+        stored = sum((b.stored_mwh(solution.T) for b in budgets if b is not None), np.zeros(solution.T))
+        kept = np.clip(np.divide(d.held_mwh, stored, out=np.ones(solution.T), where=stored > 0), 0.0, 1.0)
         per_scenario.append(
             np.concatenate([
-                deliverable(p, fs.fleet.call_budgets(fs, s, direction), order, solution.dt_h)
-                for fs, p in zip(fleets, free, strict=True)
+                deliverable(p, b.holding(kept) if b is not None else None, d.order, solution.dt_h)
+                for p, b in zip(free, budgets, strict=True)
             ])
         )  # fmt: skip
     capacity = np.min(np.stack(per_scenario), axis=0)
-    return [(capacity[i], float(costs[i])) for i in range(len(costs)) if costs[i] <= cap]
+    return [(capacity[i], float(prices[i])) for i in range(len(prices)) if prices[i] <= d.cap_cny_per_mwh]
 
 
-def _less_held(power: np.ndarray, cost: np.ndarray, held: np.ndarray) -> np.ndarray:
+def _less_held(power: np.ndarray, price: np.ndarray, held: np.ndarray) -> np.ndarray:
     """Headroom (N, T) left after the cheapest devices hold ``held`` (T,) MW in each interval."""
-    cheapest = np.argsort(cost, kind="stable")
+    cheapest = np.argsort(price, kind="stable")
     ordered = np.maximum(power[cheapest], 0.0)
     before = np.cumsum(ordered, axis=0) - ordered
     left = np.empty_like(ordered)
@@ -119,41 +128,46 @@ def _less_held(power: np.ndarray, cost: np.ndarray, held: np.ndarray) -> np.ndar
 def demand_response_offers(
     solution: Solution,
     rules: MarketRules,
-    reserve_up: np.ndarray,
-    reserve_down: np.ndarray,
+    reserve_mw: tuple[np.ndarray, np.ndarray],
+    reserve_mwh: tuple[np.ndarray, np.ndarray],
     reference_price: float,
     expected_price: np.ndarray,
 ) -> list[list[DemandResponseOffer]]:
-    """Per interval, one offer per direction; ``expected_price`` (T,) CNY/MWh orders the
-    intervals by how likely the grid is to call them."""
+    """Per interval, one offer per direction. ``reserve_mw`` (up, down) (T,) is the forecast
+    reserve power, ``reserve_mwh`` (up, down) (T,) the stored energy its window cover keeps;
+    ``expected_price`` (T,) CNY/MWh orders the intervals by how likely the grid is to call them.
+    An interval too small to offer gives its energy back to the others."""
     dr = rules.demand_response
     T = solution.T
     regulation = np.zeros(T) if solution.regulation is None else solution.regulation.capacity_mw
     hours = max(rules.vpp_min_response_hours, solution.dt_h)
-    tick = rules.price_tick_cny_per_mwh
+    smallest = max(rules.vpp_min_capacity_mw, rules.min_segment_mw)
     offers: list[list[DemandResponseOffer]] = [[] for _ in range(T)]
     dearest_first = np.argsort(-np.asarray(expected_price, dtype=float), kind="stable")
-    for direction, cap, reserve, order in (
-        ("peak_cut", dr.peak_cut_cap_cny_per_mwh, reserve_up, dearest_first),
-        ("valley_fill", dr.valley_fill_cap_cny_per_mwh, reserve_down, dearest_first[::-1]),
+    for k, (name, cap, order) in enumerate(
+        (
+            ("peak_cut", dr.peak_cut_cap_cny_per_mwh, dearest_first),
+            ("valley_fill", dr.valley_fill_cap_cny_per_mwh, dearest_first[::-1]),
+        )
     ):
-        held = np.asarray(reserve, dtype=float) + np.asarray(regulation, dtype=float)
-        providers = [
-            (c, max(math.ceil(round(cost / tick, 6)) * tick, 0.0))
-            for c, cost in _providers(solution, direction, hours, reference_price, cap, held, order)
-        ]
+        held = np.asarray(reserve_mw[k], dtype=float) + np.asarray(regulation, dtype=float)
+        d = _Direction(name, cap, held, np.asarray(reserve_mwh[k], dtype=float), order)
+        for _ in range(MAX_OFFER_PASSES):
+            providers = _providers(solution, d, hours, reference_price, rules.price_tick_cny_per_mwh)
+            total = sum((c for c, _ in providers), np.zeros(T))
+            small = (total > 0) & (total < smallest)
+            if not small[d.order].any():
+                break
+            d = replace(d, order=np.array([t for t in d.order if not small[t]], dtype=int))
         for t in range(T):
-            steps: dict[float, float] = defaultdict(float)
-            for capacity, price in providers:
-                steps[price] += float(capacity[t])
-            offered = sum(steps.values())
-            price = max((p for p, mw in steps.items() if mw > 1e-9), default=0.0)
-            if offered >= max(rules.vpp_min_capacity_mw, rules.min_segment_mw):
-                offers[t].append(
-                    DemandResponseOffer(
-                        direction=direction,
-                        capacity_mw=round(offered, CAPACITY_DECIMALS),
-                        price_cny_per_mwh=price,
-                    )
+            if total[t] < smallest:
+                continue
+            price = max(p for c, p in providers if c[t] > 1e-9)
+            offers[t].append(
+                DemandResponseOffer(
+                    direction=name,
+                    capacity_mw=round(float(total[t]), CAPACITY_DECIMALS),
+                    price_cny_per_mwh=price,
                 )
+            )
     return offers

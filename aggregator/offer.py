@@ -198,7 +198,12 @@ def build_offer(
         np.mean([charge.on(t, float(band_injection[t])) for t in range(inputs.T)])
     )
     demand_response = demand_response_offers(
-        solution, scenario.market, need_up, need_down, reference, np.asarray(median_price, dtype=float)
+        solution,
+        scenario.market,
+        (need_up, need_down),
+        (energy_up.max(axis=0), energy_down.max(axis=0)),
+        reference,
+        np.asarray(median_price, dtype=float),
     )
     offer = Offer(
         interval_minutes=inputs.interval_minutes,

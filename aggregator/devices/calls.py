@@ -24,24 +24,41 @@ class Budgets:
 
     masks: np.ndarray  # (B, T) bool: the intervals whose calls draw from each budget
     remaining_mwh: np.ndarray  # (n, B) energy left in each budget (inf: no limit for that device)
+    # (B,) the interval at whose end a budget is stored energy (that the park's cover for
+    # forecast errors also counts on), -1 for other budgets.
+    stored_at: np.ndarray
 
     def __add__(self, other: Budgets) -> Budgets:
         return Budgets(
             np.concatenate([self.masks, other.masks]),
             np.concatenate([self.remaining_mwh, other.remaining_mwh], axis=1),
+            np.concatenate([self.stored_at, other.stored_at]),
         )
 
     @staticmethod
     def state(headroom_mwh: np.ndarray) -> Budgets:
-        """A state that every call up to the end of interval t draws from: ``headroom_mwh``
-        (n, T) is what the state can still give at the end of each interval."""
+        """Stored energy that every call up to the end of interval t draws from: ``headroom_mwh``
+        (n, T) is what the store can still give at the end of each interval."""
         T = headroom_mwh.shape[1]
-        return Budgets(np.tril(np.ones((T, T), dtype=bool)), np.maximum(headroom_mwh, 0.0))
+        return Budgets(np.tril(np.ones((T, T), dtype=bool)), np.maximum(headroom_mwh, 0.0), np.arange(T))
+
+    def holding(self, fraction_kept: np.ndarray) -> Budgets:
+        """These budgets with the fraction ``fraction_kept`` (T,) of stored energy at the end of
+        each interval held back."""
+        keep = np.where(self.stored_at >= 0, fraction_kept[np.maximum(self.stored_at, 0)], 0.0)
+        return Budgets(self.masks, self.remaining_mwh * (1.0 - keep)[None, :], self.stored_at)
+
+    def stored_mwh(self, T: int) -> np.ndarray:
+        """Stored energy (T,) of all devices at the end of each interval."""
+        out = np.zeros(T)
+        on = self.stored_at >= 0
+        np.add.at(out, self.stored_at[on], self.remaining_mwh[:, on].sum(axis=0))
+        return out
 
     @staticmethod
     def daily(remaining_mwh: np.ndarray, T: int) -> Budgets:
         """One budget (n,) for the whole day."""
-        return Budgets(np.ones((1, T), dtype=bool), np.maximum(remaining_mwh, 0.0)[:, None])
+        return Budgets(np.ones((1, T), dtype=bool), np.maximum(remaining_mwh, 0.0)[:, None], np.array([-1]))
 
     @staticmethod
     def rolling(limit_mwh: np.ndarray, used_mwh: np.ndarray, lengths: np.ndarray) -> Budgets:
@@ -60,8 +77,8 @@ class Budgets:
                 left = limit_mwh - used_mwh[:, s : s + L].sum(axis=1)
                 remaining.append(np.where(mine, np.maximum(left, 0.0), np.inf))
         if not masks:
-            return Budgets(np.zeros((0, T), dtype=bool), np.zeros((n, 0)))
-        return Budgets(np.array(masks), np.stack(remaining, axis=1))
+            return Budgets(np.zeros((0, T), dtype=bool), np.zeros((n, 0)), np.zeros(0, dtype=int))
+        return Budgets(np.array(masks), np.stack(remaining, axis=1), np.full(len(masks), -1))
 
 
 def deliverable(power_mw: np.ndarray, budgets: Budgets | None, order: np.ndarray, dt_h: float) -> np.ndarray:

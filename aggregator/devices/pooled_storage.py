@@ -180,11 +180,12 @@ def _lowest(
     lines: np.ndarray, C: np.ndarray, *, per_charge: bool = False, D: np.ndarray | None = None
 ) -> np.ndarray:
     """Per pool, the lowest of its lines (n, PIECES, 2) at cumulative charge ``C`` (n, T): a bound
-    on D; ``per_charge``: instead the charge that may still be added before the lines
-    ``-D <= a + s C`` (slopes below zero) bind at ``D``."""
+    on D; ``per_charge``: instead the slack ``a + s C + D`` of the lines ``-D <= a + s C`` (slopes
+    below zero) at ``D``: what less discharge or more charge may still add (a grid MWh takes at
+    most one of it, less discharge exactly one, more charge ``-s`` < 1: the cautious side)."""
     a, s = lines[:, :, 0][:, :, None], lines[:, :, 1][:, :, None]
     if per_charge:
-        value = np.where(s < 0, (a + s * C[:, None, :] + D[:, None, :]) / np.where(s < 0, -s, 1.0), np.inf)
+        value = np.where(s < 0, a + s * C[:, None, :] + D[:, None, :], np.inf)
     else:
         value = a + s * C[:, None, :]
     return np.where(np.isnan(value), np.inf, value).min(axis=1)

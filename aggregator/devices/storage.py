@@ -236,14 +236,15 @@ class BatteryFleet(Fleet):
         """The charge above the floor (peak cut) or room below the ceiling (valley fill) at the end
         of each interval, at the grid, net of what the flexibility bands could take."""
         soc = solution.rows("soc", scenario)[:, 1:]
-        eta_c, eta_d = self.charge_efficiency[:, None], self.discharge_efficiency[:, None]
+        eta_d = self.discharge_efficiency[:, None]
         band = np.maximum(
             solution.values.get("up_band" if direction == "peak_cut" else "down_band", 0.0), 0.0
         )
         banded = np.cumsum(np.broadcast_to(band, soc.shape), axis=1) * solution.dt_h
-        if direction == "peak_cut":
-            return Budgets.state((soc - self.soc_min[:, None]) * eta_d - banded)
-        return Budgets.state((self.soc_max[:, None] - soc) / eta_c - banded / (eta_c * eta_d))
+        # A grid MWh moves the charge by at most 1 / eta_d (discharging more or less; charging moves
+        # it by eta_c only): counted at that rate both ways, the cautious side.
+        room = soc - self.soc_min[:, None] if direction == "peak_cut" else self.soc_max[:, None] - soc
+        return Budgets.state(room * eta_d - banded)
 
     # --- plain numpy -----------------------------------------------------------------------------
 
