@@ -16,6 +16,17 @@ from infra.timeutil import day_intervals
 
 DAY = date(2026, 7, 15)
 T = 96
+# A flat 30 MW site load (series ``base.load_mw``).
+FLAT_LOAD = {
+    "id": "base",
+    "type": "inflexible_load",
+    "name": "base load",
+    "peak_mw": 30,
+    "load_factor": 1.0,
+    "profile": "flat",
+    "weekend_factor": 1.0,
+    "holiday_factor": 1.0,
+}
 
 
 def small_park(

@@ -18,7 +18,7 @@ from aggregator.dispatch import check_setpoints, disaggregate
 from aggregator.inputs import inputs_from_forecast
 from aggregator.offer import build_offer
 from infra.contracts import Offer
-from tests.aggregator.aggregator_tools import DAY, award_at_median, forecast, hours, small_park
+from tests.aggregator.aggregator_tools import DAY, FLAT_LOAD, award_at_median, forecast, hours, small_park
 
 COMPRESSORS = {
     "id": "il",
@@ -41,16 +41,6 @@ GAS = {
     "fuel": "natural_gas",
     "annual_fuel_budget_units": 1_000_000,
 }
-LOAD = {
-    "id": "base",
-    "type": "inflexible_load",
-    "name": "base load",
-    "peak_mw": 30,
-    "load_factor": 1.0,
-    "profile": "flat",
-    "weekend_factor": 1.0,
-    "holiday_factor": 1.0,
-}
 # A day with a small evening bump: too small to pay the battery's round trip or the compressors'
 # cost, so both keep their energy, which the offers may sell once, not once per interval.
 PRICES = 300 + 50 * np.exp(-(((hours() - 19.0) / 2.5) ** 2))
@@ -68,7 +58,7 @@ def _offered_mw(offer: Offer, direction: str) -> np.ndarray:
 def test_every_offered_demand_response_called_at_once_is_delivered_in_full(assets, direction):
     """A point forecast: with a range, these one-device parks spend their daily energy and fuel
     on the downward reserve (pooled batteries with a range: test_aggregator_pooled_park.py)."""
-    park = small_park([LOAD, *assets])
+    park = small_park([FLAT_LOAD, *assets])
     day_ahead = forecast(
         {"base.load_mw": 30.0, "il.load_mw": 12.0, "market.price_da_cny_per_mwh": PRICES}, spread=0.0
     )

@@ -26,7 +26,7 @@ from aggregator.solution import Solution
 from infra.contracts import Award
 from infra.scenario import Scenario
 from infra.scenario.loader import PACKAGE_DIR, load_market, parse_scenario
-from tests.aggregator.aggregator_tools import DAY, forecast, hours
+from tests.aggregator.aggregator_tools import DAY, FLAT_LOAD, forecast, hours
 
 BATTERY = {
     "id": "b1",
@@ -40,16 +40,6 @@ BATTERY = {
     "soc_max_fraction": 0.9,
     "soc_initial_fraction": 0.5,
     "degradation_cny_per_mwh": 40,
-}
-LOAD = {
-    "id": "base",
-    "type": "inflexible_load",
-    "name": "base load",
-    "peak_mw": 30,
-    "load_factor": 1.0,
-    "profile": "flat",
-    "weekend_factor": 1.0,
-    "holiday_factor": 1.0,
 }
 OPTIONAL = {
     "pv": {
@@ -152,7 +142,7 @@ def to_tick(price: float, tick: float) -> float:
 def test_an_offer_cleared_at_its_scenario_prices_yields_the_optimal_schedules_value(
     mix, tariff, carbon, green_mw, level, dip, peak, spread
 ):
-    scenario = park([BATTERY, LOAD] + [OPTIONAL[m] for m in mix], tariff, green_mw)
+    scenario = park([BATTERY, FLAT_LOAD] + [OPTIONAL[m] for m in mix], tariff, green_mw)
     h = hours()
     price = level - dip * np.exp(-(((h - 12) / 3) ** 2)) + peak * np.exp(-(((h - 19) / 2) ** 2))
     medians = {"market.price_da_cny_per_mwh": np.clip(price, 5, 1400)}
