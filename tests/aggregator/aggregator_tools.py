@@ -16,6 +16,17 @@ from infra.timeutil import day_intervals
 
 DAY = date(2026, 7, 15)
 T = 96
+# An 8 MW gas engine on natural gas (its annual fuel budget about 8 h a day at full output).
+GAS_ENGINE = {
+    "id": "gas",
+    "type": "gas_generator",
+    "name": "gas engine",
+    "capacity_mw": 8,
+    "min_load_fraction": 0.0,
+    "electric_efficiency": 0.4,
+    "fuel": "natural_gas",
+    "annual_fuel_budget_units": 4226900,
+}
 # A flat 30 MW site load (series ``base.load_mw``).
 FLAT_LOAD = {
     "id": "base",

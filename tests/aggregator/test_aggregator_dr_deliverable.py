@@ -18,7 +18,15 @@ from aggregator.dispatch import check_setpoints, disaggregate
 from aggregator.inputs import inputs_from_forecast
 from aggregator.offer import build_offer
 from infra.contracts import Offer
-from tests.aggregator.aggregator_tools import DAY, FLAT_LOAD, award_at_median, forecast, hours, small_park
+from tests.aggregator.aggregator_tools import (
+    DAY,
+    FLAT_LOAD,
+    GAS_ENGINE,
+    award_at_median,
+    forecast,
+    hours,
+    small_park,
+)
 
 COMPRESSORS = {
     "id": "il",
@@ -31,16 +39,7 @@ COMPRESSORS = {
     "cost_cny_per_mwh": 900,
     "notice_minutes": 0,
 }
-GAS = {
-    "id": "gas",
-    "type": "gas_generator",
-    "name": "gas engine",
-    "capacity_mw": 8,
-    "min_load_fraction": 0.0,
-    "electric_efficiency": 0.4,
-    "fuel": "natural_gas",
-    "annual_fuel_budget_units": 1_000_000,
-}
+GAS = {**GAS_ENGINE, "annual_fuel_budget_units": 1_000_000}  # about 11 MWh a day
 # A day with a small evening bump: too small to pay the battery's round trip or the compressors'
 # cost, so both keep their energy, which the offers may sell once, not once per interval.
 PRICES = 300 + 50 * np.exp(-(((hours() - 19.0) / 2.5) ** 2))

@@ -26,7 +26,7 @@ from aggregator.solution import Solution
 from infra.contracts import Award
 from infra.scenario import Scenario
 from infra.scenario.loader import PACKAGE_DIR, load_market, parse_scenario
-from tests.aggregator.aggregator_tools import DAY, FLAT_LOAD, forecast, hours
+from tests.aggregator.aggregator_tools import DAY, FLAT_LOAD, GAS_ENGINE, forecast, hours
 
 BATTERY = {
     "id": "b1",
@@ -64,16 +64,7 @@ OPTIONAL = {
         "cost_cny_per_mwh": 250,
         "notice_minutes": 0,
     },
-    "gas": {
-        "id": "gas",
-        "type": "gas_generator",
-        "name": "gas engine",
-        "capacity_mw": 8,
-        "min_load_fraction": 0.0,
-        "electric_efficiency": 0.4,
-        "fuel": "natural_gas",
-        "annual_fuel_budget_units": 4226900,
-    },
+    "gas": GAS_ENGINE,
     "batch": {
         "id": "kiln",
         "type": "shiftable_batch",
