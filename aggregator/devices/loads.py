@@ -105,9 +105,13 @@ class InterruptibleFleet(Fleet):
             base = np.minimum(base, np.stack([np.asarray(profiles[s], dtype=float) for s in self.cap_series]))
         return np.minimum(self.max_curtail_mw[:, None], base)
 
+    def _window_lengths(self, dt_h: float) -> np.ndarray:
+        """Each asset's rolling-window length (intervals): one interval longer than its maximum duration."""
+        return np.round(self.max_duration_h / dt_h).astype(int) + 1
+
     def _windows(self, T: int, dt_h: float) -> dict[int, np.ndarray]:
         """Asset indices by rolling-window length (intervals), for windows shorter than the day."""
-        lengths = np.round(self.max_duration_h / dt_h).astype(int) + 1
+        lengths = self._window_lengths(dt_h)
         return {int(L): np.flatnonzero(lengths == L) for L in np.unique(lengths) if L <= T}
 
     def build(self, b: Build) -> Part:
@@ -176,9 +180,9 @@ class InterruptibleFleet(Fleet):
     def call_budgets(self, solution: FleetSolution, scenario: int, direction: str) -> Budgets:
         """The day's curtailment energy and every rolling duration window, after the schedule's own."""
         used = solution.rows("curtail", scenario) * solution.dt_h
-        lengths = np.round(self.max_duration_h / solution.dt_h).astype(int) + 1
         daily = Budgets.daily(self.max_energy_mwh_per_day - used.sum(axis=1), used.shape[1])
-        return daily + Budgets.rolling(self.max_curtail_mw * self.max_duration_h, used, lengths)
+        limit = self.max_curtail_mw * self.max_duration_h
+        return daily + Budgets.rolling(limit, used, self._window_lengths(solution.dt_h))
 
     def check(self, setpoints: np.ndarray, profiles: Profiles, dt_h: float) -> list[str]:
         base = self.profile(profiles)

@@ -153,8 +153,8 @@ class VirtualBatteryFleet(BatteryFleet):
             room = np.where(lined, _lowest(self.lines[:, 0], C) - D, plain.remaining_mwh)
             end = _lowest(self.lines[:, 2], C[:, -1:])[:, 0] + self.end_short_max - D[:, -1]
         else:
-            room = np.where(lined, _lowest(self.lines[:, 1], C, per_charge=True, D=D), plain.remaining_mwh)
-            end = _lowest(self.lines[:, 3], C[:, -1:], per_charge=True, D=D[:, -1:])[:, 0]
+            room = np.where(lined, _lowest(self.lines[:, 1], C, D), plain.remaining_mwh)
+            end = _lowest(self.lines[:, 3], C[:, -1:], D[:, -1:])[:, 0]
         end = np.where(self.lined, end, np.inf)
         return Budgets.state(room) + Budgets.daily(np.nan_to_num(end, nan=np.inf), C.shape[1])
 
@@ -176,15 +176,13 @@ class VirtualBatteryFleet(BatteryFleet):
         part.set("soc_end", b.rows(np.where(self.lined, -np.inf, self.soc_initial)).clip(-1e9))
 
 
-def _lowest(
-    lines: np.ndarray, C: np.ndarray, *, per_charge: bool = False, D: np.ndarray | None = None
-) -> np.ndarray:
+def _lowest(lines: np.ndarray, C: np.ndarray, D: np.ndarray | None = None) -> np.ndarray:
     """Per pool, the lowest of its lines (n, PIECES, 2) at cumulative charge ``C`` (n, T): a bound
-    on D; ``per_charge``: instead the slack ``a + s C + D`` of the lines ``-D <= a + s C`` (slopes
-    below zero) at ``D``: what less discharge or more charge may still add (a grid MWh takes at
+    on D; given the discharge ``D``, instead the slack ``a + s C + D`` of the lines ``-D <= a + s C``
+    (slopes below zero): what less discharge or more charge may still add (a grid MWh takes at
     most one of it, less discharge exactly one, more charge ``-s`` < 1: the cautious side)."""
     a, s = lines[:, :, 0][:, :, None], lines[:, :, 1][:, :, None]
-    if per_charge:
+    if D is not None:
         value = np.where(s < 0, a + s * C[:, None, :] + D[:, None, :], np.inf)
     else:
         value = a + s * C[:, None, :]
