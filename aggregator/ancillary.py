@@ -160,7 +160,7 @@ def demand_response_offers(
                 break
             d = replace(d, order=np.array([t for t in d.order if not small[t]], dtype=int))
         for t in range(T):
-            if total[t] < smallest:
+            if total[t] < smallest or total[t] <= 1e-9:  # nothing, or below the minimum offer
                 continue
             price = max(p for c, p in providers if c[t] > 1e-9)
             offers[t].append(

@@ -102,3 +102,14 @@ def test_daily_and_rolling_budgets_bind_together():
     budgets = Budgets.daily(np.array([6.0]), T) + Budgets.rolling(np.array([4.0]), used, np.array([5]))
     out = deliverable(np.full((1, T), 4.0), budgets, np.arange(T), 0.25)
     assert np.allclose(out[0], [4, 4, 4, 4, 0, 4, 4, 0, 0, 0, 0, 0])
+
+
+def test_without_a_minimum_offer_only_intervals_with_capacity_are_offered():
+    park = small_park([FLAT_LOAD, COMPRESSORS])
+    rules = park.market.model_copy(update={"vpp_min_capacity_mw": 0.0, "min_segment_mw": 0.0})
+    park = park.model_copy(update={"market": rules})
+    day_ahead = forecast({"base.load_mw": 30.0, "il.load_mw": 12.0, "market.price_da_cny_per_mwh": PRICES})
+    offers = [
+        o for per in build_offer(park, day_ahead, forecast_message_id="fc").offer.demand_response for o in per
+    ]
+    assert offers and all(o.capacity_mw > 0 for o in offers)
