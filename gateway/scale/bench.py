@@ -27,25 +27,20 @@ children (Ray) sampled every 0.2 s. Progress goes to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
-import psutil
 
 from aggregator.dispatch import disaggregate
 from aggregator.inputs import required_series
 from aggregator.offer import build_offer
 from bidding.rules import make_bid
 from gateway.scale.history import device_frame, store_history
+from gateway.scale.measure import Stages, digest, peak_memory, say, settled_digest, timed_both
 from gateway.scale.park import generated_park
 from gateway.scale.stages import Cluster, DeliveryShared, ForecastShared, deliver_chunk, forecast_cluster
 from infra.chunks import Assembly, chunk_envelopes
@@ -68,73 +63,6 @@ from sim.exchange import clear_day_ahead, real_time_results
 CONSUMERS = 2  # dispatch consumers in one group
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@contextmanager
-def _peak_memory() -> Iterator[dict[str, float]]:
-    """The largest memory of this process plus its children (Ray, the broker) while the block
-    runs, in GiB: ``gib`` as proportional set size (PSS: a page shared by n processes, such as
-    Ray's object store, counts 1/n in each, so the sum is the memory the tree really holds),
-    ``rss_gib`` as the plain sum of resident sets (counts shared pages once per process, an
-    overstatement kept for comparison); ``stage_gib`` (PSS) is the largest since a caller last
-    set it to 0."""
-    peak = {"gib": 0.0, "rss_gib": 0.0, "stage_gib": 0.0, "now_gib": 0.0}
-    stop = threading.Event()
-    me = psutil.Process()
-
-    def sample() -> None:
-        while not stop.wait(0.2):
-            pss = rss = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):  # a child may end between listing and reading
-                    info = p.memory_full_info()
-                    pss, rss = pss + info.pss, rss + info.rss
-            peak["gib"] = max(peak["gib"], pss / 2**30)
-            peak["rss_gib"] = max(peak["rss_gib"], rss / 2**30)
-            peak["stage_gib"] = max(peak["stage_gib"], pss / 2**30)
-            peak["now_gib"] = pss / 2**30
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield peak
-    finally:
-        stop.set()
-        thread.join()
-
-
-class _Stages:
-    """Times each stage, takes its peak memory and prints both as it finishes."""
-
-    def __init__(self, peak: dict[str, float], sequential: bool = True) -> None:
-        self.sequential = sequential  # run the parallel stages' in-process references too
-        self.seconds: dict[str, float] = {}
-        self.peak_gib: dict[str, float] = {}
-        self._peak = peak
-
-    def run(self, name: str, work: Callable[[], Any]) -> Any:
-        _say(f"{name} ...")
-        self._peak["stage_gib"] = self._peak["now_gib"]  # a stage shorter than a sample holds at least this
-        started = time.perf_counter()
-        result = work()
-        self.seconds[name] = round(time.perf_counter() - started, 3)
-        self.peak_gib[name] = round(self._peak["stage_gib"], 2)
-        _say(f"  {name}: {self.seconds[name]:.2f} s, peak {self.peak_gib[name]:.2f} GiB")
-        return result
-
-    def reference(self, name: str, work: Callable[[], Any]) -> tuple[Any, float]:
-        """A stage's sequential reference run: its result and seconds, not part of the day."""
-        self._peak["stage_gib"] = self._peak["now_gib"]
-        started = time.perf_counter()
-        result = work()
-        seconds = time.perf_counter() - started
-        self.peak_gib[f"{name}_sequential"] = round(self._peak["stage_gib"], 2)
-        _say(f"  {name} sequential reference: {seconds:.2f} s, peak {self._peak['stage_gib']:.2f} GiB")
-        return result, seconds
-
-
 def _clusters(scenario: Scenario, needed: dict[str, float | None]) -> list[Cluster]:
     """One cluster per enterprise's device baselines; the site series and the price alone."""
     by_enterprise: dict[str, list[str]] = {}
@@ -148,47 +76,6 @@ def _clusters(scenario: Scenario, needed: dict[str, float | None]) -> list[Clust
             singles.append(sid)
     clusters = [Cluster(e, tuple(s), tuple(needed[x] for x in s)) for e, s in sorted(by_enterprise.items())]
     return clusters + [Cluster(s.split(".")[0], (s,), (needed[s],)) for s in singles]
-
-
-def _timed_both(
-    stages: _Stages, name: str, run: Callable[[int], Any], workers: int, digest: Callable[[Any], Any]
-) -> tuple[Any, float | None]:
-    """Run a parallel stage with ``workers`` Ray workers (timed as the stage), then with one
-    worker in this process; both must agree (by ``digest``, so no second copy of 100,000
-    devices' data is kept). Returns the Ray run's result and the speed-up (None when the
-    stages' sequential references are switched off)."""
-    parallel = stages.run(name, lambda: run(workers))
-    if not stages.sequential:
-        return parallel, None
-    expected = digest(parallel)
-    same, seconds = stages.reference(name, lambda: digest(run(1)) == expected)
-    if not same:
-        raise RuntimeError(f"{name}: the Ray result differs from the sequential one")
-    return parallel, round(seconds / stages.seconds[name], 2)
-
-
-def _comparable(result: Any) -> Any:
-    """A digest of a stage result (a model, or tuples and lists of them and numbers): equal
-    results, equal digests, without keeping a second copy of 100,000 devices' data."""
-    digest = hashlib.sha256()
-
-    def feed(value: Any) -> None:
-        if isinstance(value, (tuple, list)):
-            for v in value:
-                feed(v)
-        elif hasattr(value, "model_dump_json"):
-            digest.update(value.model_dump_json().encode())
-        else:
-            digest.update(repr(value).encode())
-
-    feed(result)
-    return digest.hexdigest()
-
-
-def _settled(result: Any) -> str:
-    """A digest of a settled day: its statements and every asset's amounts."""
-    amounts = {item: fen.tolist() for item, fen in result.asset_amounts_fen.items()}
-    return _comparable([result.statements, repr(sorted(amounts.items()))])
 
 
 def _assembled(shares: list[list[Envelope]], what: str) -> Assembly:
@@ -256,15 +143,15 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
     settings = get_settings()
     url = settings.resolved_database_url
     day = settings.default_day
-    _say(f"bench scale: {devices:,} heterogeneous devices, market day {day}, database {url.split('@')[-1]}")
+    say(f"bench scale: {devices:,} heterogeneous devices, market day {day}, database {url.split('@')[-1]}")
     migrate(url)
     engine = make_engine(url)
     datong = load_scenario("datong")
     figures: dict[str, Any] = {"devices": devices, "market_day": day.isoformat(), "ray_workers": workers}
     speedups: dict[str, float | None] = {}
     sizes: dict[str, int] = {}
-    with _peak_memory() as peak, local_services(settings, redis=False) as endpoints:
-        stages = _Stages(peak, sequential)
+    with peak_memory() as peak, local_services(settings, redis=False) as endpoints:
+        stages = Stages(peak, sequential)
         bootstrap = endpoints.kafka_bootstrap
         ensure_topics(bootstrap)
         if workers > 1:
@@ -284,8 +171,8 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
         clusters = _clusters(scenario, needed)
         figures["forecast_clusters"] = len(clusters)
         job = ForecastShared(url, park, day)
-        results, speedups["forecast"] = _timed_both(
-            stages, "forecast", lambda w: map_chunks(forecast_cluster, clusters, w, job), workers, _comparable
+        results, speedups["forecast"] = timed_both(
+            stages, "forecast", lambda w: map_chunks(forecast_cluster, clusters, w, job), workers, digest
         )
         issued = day_start(day) - timedelta(hours=14)
         forecast = ForecastSet(
@@ -340,19 +227,19 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
             truth,
             scenario.park.simulation.delivery_deviation_fraction,
         )
-        delivered, speedups["delivery_metering"] = _timed_both(
+        delivered, speedups["delivery_metering"] = timed_both(
             stages,
             "delivery_metering",
             lambda w: map_chunks(deliver_chunk, chunks, w, shared),
             workers,
-            _comparable,
+            digest,
         )
         chunks = frame = None  # type: ignore[assignment]
         figures["metered_values"] = sum(n for _, n in delivered)
         parts = [m for m, _ in delivered]
         del delivered
 
-        def send_metering(parts: list[Metering]) -> Metering:
+        def send_metering(parts: list[Metering]) -> Envelope:
             """The park's metering (the chunks' readings, the park meter as their sum) as chunks
             through a group of settlement consumers, assembled by the manifest."""
             whole = Metering(
@@ -368,7 +255,7 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
             sizes["metering_largest_message_bytes"] = max(len(e.to_json().encode()) for e in envelopes)
             shares = _through_group(bootstrap, Topic.METERING, envelopes, f"bench-scale-settlement-{park}")
             figures["metering_consumer_shares"] = [len(s) for s in shares]
-            return _assembled(shares, "metering").whole()  # type: ignore[return-value]
+            return _assembled(shares, "metering").whole_envelope()
 
         metering = stages.run("metering", functools.partial(send_metering, parts))
         del parts
@@ -379,7 +266,7 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
             for f in (
                 read_fact(award.envelope(park, day, "day_ahead")),
                 read_fact(rt.envelope(park, day, "real_time")),
-                read_fact(metering.envelope(park, day, "day")),
+                read_fact(metering),  # as a settlement consumer reads the assembled message
             )
         }
         metering = None  # type: ignore[assignment]
@@ -388,7 +275,7 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
             with engine.connect() as conn:
                 return settle_facts(conn, scenario, facts, workers=w)
 
-        settled, speedups["settlement"] = _timed_both(stages, "settlement", settle, workers, _settled)
+        settled, speedups["settlement"] = timed_both(stages, "settlement", settle, workers, settled_digest)
         figures["settlement_statements"] = len(settled.statements)
     figures["stage_seconds"] = stages.seconds
     figures["stage_peak_memory_gib"] = stages.peak_gib
