@@ -18,6 +18,7 @@ import psutil
 
 SAMPLE_S = 0.2  # memory sampling period
 
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -99,38 +100,38 @@ class Stages:
 
 
 def timed_both(
-    stages: Stages, name: str, run: Callable[[int], Any], workers: int, digest: Callable[[Any], Any]
+    stages: Stages, name: str, run: Callable[[int], Any], workers: int, fingerprint: Callable[[Any], str]
 ) -> tuple[Any, float | None]:
     """Run a parallel stage with ``workers`` Ray workers (timed as the stage), then with one
     worker in this process; both must agree (by ``digest``, so no second copy of 100,000
-    devices' data is kept). Returns the Ray run's result and the speed-up (None when the
+    devices' data is kept): ``fingerprint`` is :func:`digest` or :func:`settled_digest`. Returns the Ray run's result and the speed-up (None when the
     stages' sequential references are switched off)."""
     parallel = stages.run(name, lambda: run(workers))
     if not stages.sequential:
         return parallel, None
-    expected = digest(parallel)
-    same, seconds = stages.reference(name, lambda: digest(run(1)) == expected)
+    expected = fingerprint(parallel)
+    same, seconds = stages.reference(name, lambda: fingerprint(run(1)) == expected)
     if not same:
         raise RuntimeError(f"{name}: the Ray result differs from the sequential one")
     return parallel, round(seconds / stages.seconds[name], 2)
 
 
-def digest(result: Any) -> Any:
+def digest(result: Any) -> str:
     """A digest of a stage result (a model, or tuples and lists of them and numbers): equal
     results, equal digests, without keeping a second copy of 100,000 devices' data."""
-    digest = hashlib.sha256()
+    sha = hashlib.sha256()
 
     def feed(value: Any) -> None:
         if isinstance(value, (tuple, list)):
             for v in value:
                 feed(v)
         elif hasattr(value, "model_dump_json"):
-            digest.update(value.model_dump_json().encode())
+            sha.update(value.model_dump_json().encode())
         else:
-            digest.update(repr(value).encode())
+            sha.update(repr(value).encode())
 
     feed(result)
-    return digest.hexdigest()
+    return sha.hexdigest()
 
 
 def settled_digest(result: Any) -> str:
