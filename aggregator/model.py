@@ -33,7 +33,7 @@ from aggregator.devices import Build, Part
 from aggregator.errors import InputError, SolverFailed
 from aggregator.portfolio import Portfolio, per_node, per_scenario
 from aggregator.solution import DayData, Regulation, Solution, SolveInfo, frozen
-from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_cover
+from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_cover, shortfalls, uncovered
 from aggregator.violations import check_bounds, slack_left
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,11 @@ class ParkModel:
     ) -> None:
         """Offer scenarios are ordered by price (scenario k+1 dearer than k in every interval); the
         offer model adds storage flexibility bands on the median scenario. ``reserves=False``
-        leaves out regulation, reserve headroom and bands (the scale benchmark's energy offer)."""
+        leaves out regulation, reserve headroom, bands and energy cover (a pooled park's energy
+        offer); its solutions still report what the schedule leaves uncovered."""
         self.portfolio = portfolio
         self.mode = mode
+        self._reserves = reserves
         self.b = b = Build(K, T, dt_h, band_scenario=K // 2 if mode == "offer" and reserves else None)
         self._lock = threading.RLock()  # one solve at a time: load, solve, read
         self._parts: list[Part] = [f.build(b) for f in portfolio.fleets]
@@ -337,12 +339,14 @@ class ParkModel:
         if self._problem.status == cp.OPTIMAL_INACCURATE:
             log.warning("%s: %s model solved inaccurately", solver, self.mode)
 
-    def _energy_short(self, name: str) -> np.ndarray | None:
-        """Window energy short (W, K, T) MWh, or None without energy cover."""
-        if self._energy is None:
-            return None
-        value = np.maximum(np.asarray(getattr(self._energy, name).value, dtype=float), 0.0)
-        return frozen(value.reshape(len(ENERGY_WINDOWS_H), self.b.K, self.b.T))
+    def _shortfalls(self, day: DayData) -> dict[str, np.ndarray | None]:
+        """Headroom and window energy short: the cover rows' slacks, or what a schedule solved
+        without them (``reserves=False``) leaves uncovered."""
+        if not self._reserves:
+            needs = (self._need_up.value, self._need_down.value, day.energy_need_up, day.energy_need_down)
+            return uncovered(self._parts, self._per_scenario, *needs, self.b.dt_h)
+        cover = (None, None) if self._energy is None else (self._energy.short_up, self._energy.short_down)
+        return shortfalls(*(v if v is None else v.value for v in (self._short_up, self._short_down, *cover)))
 
     def _read(self, info: SolveInfo, day: DayData, starts_h: np.ndarray) -> Solution:
         fleets = tuple(p.solution() for p in self._parts)
@@ -381,10 +385,7 @@ class ParkModel:
             injection=frozen(G),
             costs_cny=frozen(costs),
             emissions_tco2=frozen(emissions),
-            short_up=frozen(np.maximum(np.asarray(self._short_up.value, dtype=float), 0.0)),
-            short_down=frozen(np.maximum(np.asarray(self._short_down.value, dtype=float), 0.0)),
-            energy_short_up=self._energy_short("short_up"),
-            energy_short_down=self._energy_short("short_down"),
+            **self._shortfalls(day),
             regulation=regulation,
             violations=tuple(info.violations),
             targets_missed=tuple(

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from aggregator.devices import Build, Part, fleets_for
 from aggregator.inputs import DayInputs
+from aggregator.solution import frozen
 from infra.scenario import Scenario
 
 RISK_LOW, RISK_HIGH = 0.1, 0.9  # the forecast range the schedule must stay deliverable for
@@ -139,3 +140,72 @@ def energy_cover(
         down = stored_down + head_down @ window * dt
         cons += [up + short_up[rows] >= need_up[rows], down + short_down[rows] >= need_down[rows]]
     return EnergyCover(need_up, need_down, short_up, short_down, cons)
+
+
+def shortfalls(
+    up: np.ndarray, down: np.ndarray, energy_up: np.ndarray | None, energy_down: np.ndarray | None
+) -> dict[str, np.ndarray | None]:
+    """A solution's shortfalls, read-only and never negative: headroom (K, T) MW, window energy
+    (W, K, T) MWh (None: the park has no storage to cover it)."""
+    K, T = np.shape(up)
+
+    def clean(v: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+        return None if v is None else frozen(np.maximum(np.asarray(v, dtype=float), 0.0).reshape(shape))
+
+    W = len(ENERGY_WINDOWS_H)
+    return {
+        "short_up": clean(up, (K, T)),
+        "short_down": clean(down, (K, T)),
+        "energy_short_up": clean(energy_up, (W, K, T)),
+        "energy_short_down": clean(energy_down, (W, K, T)),
+    }
+
+
+def uncovered(
+    parts: Sequence[Part],
+    per_scenario: Callable[[Part], sp.csr_matrix],
+    need_up: np.ndarray,
+    need_down: np.ndarray,
+    energy_need_up: np.ndarray | None,
+    energy_need_down: np.ndarray | None,
+    dt_h: float,
+) -> dict[str, np.ndarray | None]:
+    """What a schedule solved without the cover rows (a pooled park) leaves uncovered, from its
+    values by the rows' own formulas: headroom short (K, T) MW up and down, and window energy
+    short (W, K, T) MWh (None without storage), so the offer and the dispatch still report it."""
+
+    def summed(exprs: list[cp.Expression | None], on: list[Part]) -> np.ndarray:
+        out = np.zeros_like(need_up)
+        for p, e in zip(on, exprs, strict=True):
+            if e is not None:
+                out = out + per_scenario(p) @ np.asarray(e.value, dtype=float)
+        return out
+
+    up, down = summed([p.up for p in parts], list(parts)), summed([p.down for p in parts], list(parts))
+    short_up, short_down = np.maximum(need_up - up, 0.0), np.maximum(need_down - down, 0.0)
+    storage = [p for p in parts if p.energy_up is not None]
+    if not storage:
+        return shortfalls(short_up, short_down, None, None)
+    others = [p for p in parts if p.energy_up is None]
+    energy = []
+    for stored, head, need in (
+        (
+            summed([p.energy_up for p in storage], storage),
+            summed([p.up for p in others], others),
+            energy_need_up,
+        ),
+        (
+            summed([p.energy_down for p in storage], storage),
+            summed([p.down for p in others], others),
+            energy_need_down,
+        ),
+    ):
+        need = np.zeros((len(ENERGY_WINDOWS_H), need_up.shape[1])) if need is None else np.maximum(need, 0.0)
+        running = np.cumsum(np.maximum(head, 0.0), axis=1)
+        windows = []
+        for w, hours in enumerate(ENERGY_WINDOWS_H):
+            L = max(1, round(hours / dt_h))
+            window = running - np.pad(running, ((0, 0), (L, 0)))[:, : running.shape[1]]  # sums over (t-L, t]
+            windows.append(np.maximum(need[w][None, :] - stored - window * dt_h, 0.0))
+        energy.append(np.stack(windows))
+    return shortfalls(short_up, short_down, energy[0], energy[1])

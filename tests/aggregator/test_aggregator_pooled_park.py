@@ -10,9 +10,10 @@ import aggregator.scale as scale
 from aggregator.dispatch import check_setpoints, disaggregate
 from aggregator.inputs import inputs_from_forecast, required_series
 from aggregator.offer import build_offer, forecast_day
+from aggregator.uncertainty import ENERGY_WINDOWS_H, window_energy
 from gateway.scale.park import generated_park
 from infra.scenario.loader import load_market, parse_scenario
-from tests.aggregator.aggregator_tools import award_at_median, forecast
+from tests.aggregator.aggregator_tools import FLAT_LOAD, award_at_median, forecast, small_park
 
 HOURS = np.arange(96) / 4
 
@@ -100,3 +101,52 @@ def test_a_pooled_park_delivers_every_offered_demand_response_called_at_once(mon
     assert result.problems == []
     inputs = inputs_from_forecast(scenario, fc, forecast_day(fc))
     assert check_setpoints(scenario, inputs, result.setpoints()) == []
+
+
+def test_a_pooled_offer_reports_the_forecast_error_energy_its_batteries_will_not_have(monkeypatch):
+    """A pooled offer keeps no energy for hours of forecast error (aggregator/README.md "Pooled
+    parks in production"); it must say so: an evening peak empties the batteries, and the
+    windows whose error energy they no longer hold are reported as energy at risk."""
+    monkeypatch.setattr(scale, "POOL_ABOVE_ASSETS", 50)
+    rng = np.random.default_rng(3)
+    batteries = [
+        {
+            "id": f"b{i}",
+            "type": "battery",
+            "name": f"battery {i}",
+            "power_mw": 1.0,
+            "energy_mwh": round(float(rng.uniform(0.5, 0.7)), 3),
+            "charge_efficiency": 0.95,
+            "discharge_efficiency": 0.95,
+            "soc_min_fraction": 0.1,
+            "soc_max_fraction": 0.9,
+            "soc_initial_fraction": round(float(rng.uniform(0.4, 0.6)), 3),
+            "degradation_cny_per_mwh": 20,
+        }
+        for i in range(60)
+    ]
+    scenario = small_park([FLAT_LOAD, *batteries])
+    price = 300 + 900 * ((HOURS >= 18) & (HOURS < 21))
+    fc = forecast({f"{FLAT_LOAD['id']}.load_mw": 10.0, "market.price_da_cny_per_mwh": price}, spread=0.2)
+
+    offer = build_offer(scenario, fc, forecast_message_id="test")
+    fleet = offer.solution.fleet("battery")
+    assert fleet.fleet.n < 60  # pooled
+
+    # What the virtual batteries could still give at each interval's end, from their charge.
+    K, n = offer.solution.K, fleet.fleet.n
+    soc = fleet.values["soc"][:, 1:].reshape(K, n, 96)
+    usable = (0.95 * (soc - fleet.fleet.soc_min[None, :, None])).sum(axis=1)  # (K, T)
+    needed = window_energy(np.full((1, 96), 2.0), 0.25, max(ENERGY_WINDOWS_H))  # 10 MW +- 20 %, 4 h
+    missing = np.maximum(needed[None, :] - usable, 0.0).max(axis=0)  # worst scenario per window end
+    assert missing.max() > 1.0, "the evening peak should empty the batteries"
+
+    reported = {
+        r.window_end: r.shortfall_mwh
+        for r in offer.energy_at_risk
+        if r.direction == "up" and r.window_h == max(ENERGY_WINDOWS_H)
+    }
+    starts = [s.isoformat() for s in offer.offer.interval_starts]
+    for t in np.flatnonzero(missing > 0.05):
+        assert reported.get(starts[t]) == pytest.approx(missing[t], abs=1e-3), starts[t]
+    assert set(reported) <= {starts[t] for t in np.flatnonzero(missing > 0)}
