@@ -174,32 +174,24 @@ def uncovered(
     values by the rows' own formulas: headroom short (K, T) MW up and down, and window energy
     short (W, K, T) MWh (None without storage), so the offer and the dispatch still report it."""
 
-    def summed(exprs: list[cp.Expression | None], on: list[Part]) -> np.ndarray:
+    def summed(name: str, on: Sequence[Part]) -> np.ndarray:
+        """The parts' ``name`` (up, down, energy_up, energy_down) added up per scenario (K, T)."""
         out = np.zeros_like(need_up)
-        for p, e in zip(on, exprs, strict=True):
-            if e is not None:
-                out = out + per_scenario(p) @ np.asarray(e.value, dtype=float)
+        for p in on:
+            value = getattr(p, name)
+            if value is not None:
+                out = out + per_scenario(p) @ np.asarray(value.value, dtype=float)
         return out
 
-    up, down = summed([p.up for p in parts], list(parts)), summed([p.down for p in parts], list(parts))
-    short_up, short_down = np.maximum(need_up - up, 0.0), np.maximum(need_down - down, 0.0)
+    short_up = np.maximum(need_up - summed("up", parts), 0.0)
+    short_down = np.maximum(need_down - summed("down", parts), 0.0)
     storage = [p for p in parts if p.energy_up is not None]
     if not storage:
         return shortfalls(short_up, short_down, None, None)
     others = [p for p in parts if p.energy_up is None]
     energy = []
-    for stored, head, need in (
-        (
-            summed([p.energy_up for p in storage], storage),
-            summed([p.up for p in others], others),
-            energy_need_up,
-        ),
-        (
-            summed([p.energy_down for p in storage], storage),
-            summed([p.down for p in others], others),
-            energy_need_down,
-        ),
-    ):
+    for direction, need in (("up", energy_need_up), ("down", energy_need_down)):
+        stored, head = summed(f"energy_{direction}", storage), summed(direction, others)
         need = np.zeros((len(ENERGY_WINDOWS_H), need_up.shape[1])) if need is None else np.maximum(need, 0.0)
         running = np.cumsum(np.maximum(head, 0.0), axis=1)
         windows = []
