@@ -22,7 +22,8 @@ Stages and what runs them (all production code unless marked):
 The parallel stages (forecast, delivery + metering, settlement) run twice in the same process, with one
 worker (in-process) and with ``workers`` Ray workers, and must give identical results; their
 ratio is the Ray speed-up. Peak memory is the largest resident set of this process and its
-children (Ray) sampled every 0.2 s. Progress goes to stderr.
+children (Ray) sampled every 0.2 s, or less often when a sample itself is slow (a tenth of a
+core at most). Progress goes to stderr.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def release() -> None:
+def release(sample_period_s: float = SAMPLE_S) -> None:
     """Give what earlier stages dropped back to the system before the next one is measured:
     Python frees its objects, but glibc keeps the freed blocks of a million lists until
     trimmed, which would count against every later stage (and crowd the machine at 1,000,000
@@ -31,7 +31,7 @@ def release() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    time.sleep(1.5 * SAMPLE_S)  # the sampler sees what is held now, not before the release
+    time.sleep(1.5 * sample_period_s)  # the sampler sees what is held now, not before the release
 
 
 @contextmanager
@@ -42,12 +42,13 @@ def peak_memory() -> Iterator[dict[str, float]]:
     ``rss_gib`` as the plain sum of resident sets (counts shared pages once per process, an
     overstatement kept for comparison); ``stage_gib`` (PSS) is the largest since a caller last
     set it to 0."""
-    peak = {"gib": 0.0, "rss_gib": 0.0, "stage_gib": 0.0, "now_gib": 0.0}
+    peak = {"gib": 0.0, "rss_gib": 0.0, "stage_gib": 0.0, "now_gib": 0.0, "period_s": SAMPLE_S}
     stop = threading.Event()
     me = psutil.Process()
 
     def sample() -> None:
-        while not stop.wait(SAMPLE_S):
+        while not stop.wait(peak["period_s"]):
+            started = time.perf_counter()
             pss = rss = 0
             for p in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):  # a child may end between listing and reading
@@ -57,6 +58,9 @@ def peak_memory() -> Iterator[dict[str, float]]:
             peak["rss_gib"] = max(peak["rss_gib"], rss / 2**30)
             peak["stage_gib"] = max(peak["stage_gib"], pss / 2**30)
             peak["now_gib"] = pss / 2**30
+            # Reading PSS walks every page table: at a million devices (16 GiB) one sample took
+            # most of a core; keep the sampler under a tenth of one.
+            peak["period_s"] = max(SAMPLE_S, 9 * (time.perf_counter() - started))
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -77,7 +81,7 @@ class Stages:
         self._peak = peak
 
     def run(self, name: str, work: Callable[[], Any]) -> Any:
-        release()
+        release(self._peak["period_s"])
         say(f"{name} ... (holding {self._peak['now_gib']:.2f} GiB)")
         self._peak["stage_gib"] = self._peak["now_gib"]  # a stage shorter than a sample holds at least this
         started = time.perf_counter()
@@ -89,7 +93,7 @@ class Stages:
 
     def reference(self, name: str, work: Callable[[], Any]) -> tuple[Any, float]:
         """A stage's sequential reference run: its result and seconds, not part of the day."""
-        release()
+        release(self._peak["period_s"])
         self._peak["stage_gib"] = self._peak["now_gib"]
         started = time.perf_counter()
         result = work()
