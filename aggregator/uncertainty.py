@@ -95,6 +95,13 @@ def energy_needs(scenario: Scenario, inputs: DayInputs) -> tuple[np.ndarray, np.
     )
 
 
+def window_sums(T: int, window_h: float, dt_h: float) -> sp.csr_matrix:
+    """(T, T): column t sums the intervals of the window of ``window_h`` ending at t, (t-L, t]
+    (cut at midnight): ``x @ window_sums(...)`` for the cover rows and for the check after a solve."""
+    L = max(1, round(window_h / dt_h))
+    return sp.csr_matrix(np.triu(np.tril(np.ones((T, T)), L - 1)))
+
+
 @dataclass
 class EnergyCover:
     """The window-energy rows of one model: parameters to fill, shortfalls to read and penalise."""
@@ -133,8 +140,7 @@ def energy_cover(
     cons += [head_up <= sum(power_up)] if power_up else [head_up == 0]
     cons += [head_down <= sum(power_down)] if power_down else [head_down == 0]
     for w, hours in enumerate(ENERGY_WINDOWS_H):
-        L = max(1, round(hours / dt))
-        window = sp.csr_matrix(np.triu(np.tril(np.ones((T, T)), L - 1)))  # column t sums (t-L, t]
+        window = window_sums(T, hours, dt)
         rows = slice(w * K, (w + 1) * K)
         up = stored_up + head_up @ window * dt
         down = stored_down + head_down @ window * dt
@@ -193,11 +199,14 @@ def uncovered(
     for direction, need in (("up", energy_need_up), ("down", energy_need_down)):
         stored, head = summed(f"energy_{direction}", storage), summed(direction, others)
         need = np.zeros((len(ENERGY_WINDOWS_H), need_up.shape[1])) if need is None else np.maximum(need, 0.0)
-        running = np.cumsum(np.maximum(head, 0.0), axis=1)
-        windows = []
-        for w, hours in enumerate(ENERGY_WINDOWS_H):
-            L = max(1, round(hours / dt_h))
-            window = running - np.pad(running, ((0, 0), (L, 0)))[:, : running.shape[1]]  # sums over (t-L, t]
-            windows.append(np.maximum(need[w][None, :] - stored - window * dt_h, 0.0))
-        energy.append(np.stack(windows))
+        head = np.maximum(head, 0.0)
+        T = head.shape[1]
+        energy.append(
+            np.stack(
+                [
+                    np.maximum(need[w][None, :] - stored - (head @ window_sums(T, hours, dt_h)) * dt_h, 0.0)
+                    for w, hours in enumerate(ENERGY_WINDOWS_H)
+                ]
+            )
+        )
     return shortfalls(short_up, short_down, energy[0], energy[1])
