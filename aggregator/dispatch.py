@@ -281,18 +281,21 @@ def _ranges(mask: np.ndarray, inputs: DayInputs) -> list[tuple[int, int]]:
 
 def _span(inputs: DayInputs, start: int, end: int) -> str:
     last = inputs.starts[end - 1] + pd.Timedelta(minutes=inputs.interval_minutes)
-    return f"{inputs.starts[start]:%H:%M}-{last:%H:%M}"
+    first = inputs.starts[start]
+    return f"{first:%H:%M}-{'24:00' if last.date() > first.date() else f'{last:%H:%M}'}"
 
 
-def _with_headroom(solution: Solution, direction: str, t0: int, t1: int) -> list[str]:
-    """Flexible assets with power headroom left in ``direction`` somewhere in intervals [t0, t1)."""
-    free = []
+def _with_headroom(solution: Solution, direction: str, t0: int, t1: int) -> tuple[list[str], np.ndarray]:
+    """Flexible assets with power headroom left in ``direction`` somewhere in intervals [t0, t1),
+    and the park's headroom in that direction per interval (all of them together, MW)."""
+    free, total = [], np.zeros(t1 - t0)
     for fs in solution.fleets:
         head = fs.up if direction == "up" else fs.down
         if head is not None:
             value = head[0][:, t0:t1]
             free += [fs.fleet.ids[i] for i in range(fs.fleet.n) if value[i].max() > 1e-3]
-    return free
+            total += value.sum(axis=0)
+    return free, total
 
 
 def _deviation_notes(solution: Solution, inputs: DayInputs, deviation: np.ndarray) -> list[str]:
@@ -301,8 +304,14 @@ def _deviation_notes(solution: Solution, inputs: DayInputs, deviation: np.ndarra
         mask = sign * deviation > DEVIATION_TOLERANCE_MW
         for t0, t1 in _ranges(mask, inputs):
             worst = float(np.max(np.abs(deviation[t0:t1])))
-            free = _with_headroom(solution, direction, t0, t1)
-            if not free:
+            free, room = _with_headroom(solution, direction, t0, t1)
+            beyond = float(np.max(np.abs(deviation[t0:t1]) - room))
+            if beyond > DEVIATION_TOLERANCE_MW:
+                reason = (
+                    f"the award is beyond the park's reach: the headroom all its flexible assets have left "
+                    f"would still leave it {beyond:.3f} MW {words} the award"
+                )
+            elif not free:
                 reason = "every flexible asset is at its power limit in that direction"
             else:
                 reason = (
