@@ -8,7 +8,8 @@ Stages and what runs them (all production code unless marked):
   price) with the forecast service's model, as parallel Ray tasks;
 * offer: the aggregator's day-ahead offer (pooled into virtual devices above
   ``aggregator.scale.POOL_ABOVE_ASSETS`` assets);
-* bid and clear: the province's bid rules and the exchange simulator (Datong's market day);
+* bid and clear: the province's bid rules and the exchange simulator (Datong's market day, in a
+  bidding space widened for a park larger than its spare supply: :mod:`gateway.scale.market`);
 * disaggregate: the award split back into set-points for every device;
 * dispatch: the set-points as chunks of at most ``PARKVPP_MESSAGE_CHUNK_BYTES`` with a manifest
   on the partitioned ``vpp.dispatch`` topic, read back by two consumers in one group;
@@ -41,6 +42,7 @@ from aggregator.inputs import required_series
 from aggregator.offer import build_offer
 from bidding.rules import make_bid
 from gateway.scale.history import device_frame, store_history
+from gateway.scale.market import market_scale, widened
 from gateway.scale.measure import Stages, digest, peak_memory, say, settled_digest, timed_both
 from gateway.scale.park import generated_park
 from gateway.scale.stages import Cluster, DeliveryShared, ForecastShared, deliver_chunk, forecast_cluster
@@ -194,7 +196,14 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
             (r.shortfall_mwh for r in offer.energy_at_risk), default=0.0
         )
         bid = stages.run("bid", lambda: make_bid(offer.offer, "bench-scale-offer", scenario.market))
-        award: Award = stages.run("clear", lambda: clear_day_ahead(bid, "bench-scale-bid", datong, day))
+        figures["market_scale"] = round(market_scale(datong, bid.energy, day), 3)
+        market = widened(datong, figures["market_scale"])
+        if figures["market_scale"] > 1:
+            say(
+                f"the park buys or sells more than Shanxi's simulated bidding space has to spare: it clears in "
+                f"one widened {figures['market_scale']}x (gateway/scale/market.py)"
+            )
+        award: Award = stages.run("clear", lambda: clear_day_ahead(bid, "bench-scale-bid", market, day))
         result = stages.run(
             "disaggregate",
             lambda: disaggregate(scenario, forecast, award, award_message_id="bench-scale-award"),
@@ -266,7 +275,7 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
         metering = stages.run("metering", functools.partial(send_metering, parts))
         del parts
 
-        rt = real_time_results(award, datong, day)
+        rt = real_time_results(award, market, day)
         facts = {
             f.kind: f
             for f in (
@@ -311,6 +320,8 @@ def summary(f: dict[str, Any]) -> str:
             f"stages: {stages}",
             f"pooled offer leaves uncovered: forecast headroom in {f['offer_intervals_at_risk']} interval-directions, "
             f"window energy up to {f['offer_energy_at_risk_max_mwh']} MWh",
+            f"cleared in Shanxi's bidding space widened {f['market_scale']:.2f}x; dispatch short of or above "
+            f"the award by at most {f['dispatch_max_deviation_mw']} MW (award up to {f['award_max_mw']} MW)",
             f"Ray speed-up with {f['ray_workers']} workers over one: {speedups}",
             f"largest message {f['largest_message_bytes'] / 1024:.0f} KiB; the whole dispatch would be "
             f"{f['dispatch_whole_bytes'] / 2**20:.1f} MiB, sent as {f['dispatch_chunks']} chunks "
