@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
-import pandas as pd
 
 from aggregator.devices import fleets_for
+from aggregator.dispatch_notes import demand_response_notes, deviation_notes, reserve_notes
 from aggregator.errors import InfeasibleError, InputError, Violation
 from aggregator.inputs import DayInputs, contract_positions, inputs_from_forecast
 from aggregator.model import ParkModel
@@ -28,13 +28,12 @@ from aggregator.offer import forecast_day
 from aggregator.portfolio import ModelStore, Portfolio, fingerprint
 from aggregator.scale import Aggregated, is_pooled, pooled_model
 from aggregator.solution import DayData, Intraday, Solution, SolveInfo
-from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_needs, reserve_needs
+from aggregator.uncertainty import energy_needs, reserve_needs
 from infra.contracts import AssetSetpoints, Award, Dispatch, ForecastSet
 from infra.scenario import Scenario
 from infra.timeutil import ensure_aware
 
 # Deviations below this (MW) are solver tolerance, not a deviation worth a note.
-DEVIATION_TOLERANCE_MW = 1e-3
 SETPOINT_DECIMALS = 6
 MAX_PROBLEM_NOTES = 20  # feasibility problems named in a dispatch's notes; the rest are counted
 
@@ -234,9 +233,9 @@ def _result(
     enterprise = {a.id: a.enterprise for a in scenario.park.assets}
     total = np.sum(list(setpoints.values()), axis=0)
     deviation = total - target_mw(award)
-    notes = notes + _demand_response_notes(inputs, award, deviation)
-    notes += _deviation_notes(solution, inputs, deviation)
-    notes += _reserve_notes(solution, inputs)
+    notes = notes + demand_response_notes(inputs, award, deviation)
+    notes += deviation_notes(solution, inputs, deviation)
+    notes += reserve_notes(solution, inputs)
     notes += [f"relaxed: {v.describe()}" for v in info.violations]
     notes += [f"{v.asset_id}: {v.family} by {v.amount:.3g} {v.unit}" for v in solution.targets_missed]
     problems = check_setpoints(scenario, inputs, setpoints)
@@ -272,101 +271,6 @@ def _regulation_held(solution: Solution) -> list[float]:
         return []
     held = solution.regulation.capacity_mw.round(3)
     return held.tolist() if np.any(held > 0) else []
-
-
-def _ranges(mask: np.ndarray, inputs: DayInputs) -> list[tuple[int, int]]:
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))
-    return list(zip(edges[::2], edges[1::2], strict=True))
-
-
-def _span(inputs: DayInputs, start: int, end: int) -> str:
-    last = inputs.starts[end - 1] + pd.Timedelta(minutes=inputs.interval_minutes)
-    first = inputs.starts[start]
-    return f"{first:%H:%M}-{'24:00' if last.date() > first.date() else f'{last:%H:%M}'}"
-
-
-def _with_headroom(solution: Solution, direction: str, t0: int, t1: int) -> tuple[list[str], np.ndarray]:
-    """Flexible assets with power headroom left in ``direction`` somewhere in intervals [t0, t1),
-    and the park's headroom in that direction per interval (all of them together, MW)."""
-    free, total = [], np.zeros(t1 - t0)
-    for fs in solution.fleets:
-        head = fs.up if direction == "up" else fs.down
-        if head is not None:
-            value = head[0][:, t0:t1]
-            free += [fs.fleet.ids[i] for i in range(fs.fleet.n) if value[i].max() > 1e-3]
-            total += value.sum(axis=0)
-    return free, total
-
-
-def _deviation_notes(solution: Solution, inputs: DayInputs, deviation: np.ndarray) -> list[str]:
-    notes = []
-    for sign, direction, words in ((-1, "up", "short of"), (1, "down", "above")):
-        mask = sign * deviation > DEVIATION_TOLERANCE_MW
-        for t0, t1 in _ranges(mask, inputs):
-            worst = float(np.max(np.abs(deviation[t0:t1])))
-            free, room = _with_headroom(solution, direction, t0, t1)
-            beyond = float(np.max(np.abs(deviation[t0:t1]) - room))
-            if beyond > DEVIATION_TOLERANCE_MW:
-                reason = (
-                    f"the award is beyond the park's reach: the headroom all its flexible assets have left "
-                    f"would still leave it {beyond:.3f} MW {words} the award"
-                )
-            elif not free:
-                reason = "every flexible asset is at its power limit in that direction"
-            else:
-                reason = (
-                    f"{', '.join(free[:4])}{', ...' if len(free) > 4 else ''} still have power but not the energy: "
-                    "storage must end the day at its initial charge and daily energy limits bind"
-                )
-            notes.append(
-                f"{_span(inputs, t0, t1)}: set-points are {words} the award by up to {worst:.3f} MW; {reason}"
-            )
-    return notes
-
-
-def _demand_response_notes(
-    inputs: DayInputs, award: dict[str, np.ndarray], deviation: np.ndarray
-) -> list[str]:
-    """One note per demand-response event executed: its span, direction and MW, and how much the
-    set-points deliver of it."""
-    dr = award["demand_response_mw"]
-    notes = []
-    for sign, direction in ((1, "peak cut"), (-1, "valley fill")):
-        for t0, t1 in _ranges(sign * dr > DEVIATION_TOLERANCE_MW, inputs):
-            asked = float(np.max(np.abs(dr[t0:t1])))
-            short = float(np.max(np.maximum(-sign * deviation[t0:t1], 0.0)))
-            delivered = "in full" if short <= DEVIATION_TOLERANCE_MW else f"short by up to {short:.3f} MW"
-            notes.append(
-                f"{_span(inputs, t0, t1)}: demand response {direction} of {asked:.3f} MW executed on top of the "
-                f"energy award ({delivered})"
-            )
-    return notes
-
-
-def _reserve_notes(solution: Solution, inputs: DayInputs) -> list[str]:
-    notes = []
-    if solution.regulation is not None:
-        short = solution.regulation.short_mw
-        for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW, inputs):
-            notes.append(
-                f"{_span(inputs, t0, t1)}: batteries hold only part of the awarded regulation (short by up to "
-                f"{short[t0:t1].max():.3f} MW)"
-            )
-    for direction, short in (("up", solution.short_up[0]), ("down", solution.short_down[0])):
-        for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW, inputs):
-            notes.append(
-                f"{_span(inputs, t0, t1)}: {direction}ward headroom for the forecast reserve is short by up to "
-                f"{short[t0:t1].max():.3f} MW"
-            )
-    for direction, energy in (("up", solution.energy_short_up), ("down", solution.energy_short_down)):
-        for w, hours in enumerate(ENERGY_WINDOWS_H if energy is not None else ()):
-            short = energy[w, 0]
-            for t0, t1 in _ranges(short > DEVIATION_TOLERANCE_MW * hours, inputs):
-                notes.append(
-                    f"{_span(inputs, t0, t1)}: energy for a {hours:g} h forecast error {direction}ward (windows ending "
-                    f"then) is short by up to {short[t0:t1].max():.3f} MWh"
-                )
-    return notes
 
 
 def check_setpoints(scenario: Scenario, inputs: DayInputs, setpoints: dict[str, np.ndarray]) -> list[str]:
