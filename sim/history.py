@@ -221,13 +221,14 @@ _NOT_IN_HISTORY = ("battery", "gas_generator")
 
 def history_key(scenario: Scenario) -> str:
     """What the generated history depends on: the park's place, simulator settings, the assets that
-    produce or consume by themselves, and the market. Enrolling a battery keeps the same history."""
+    produce or consume by themselves, and the market (not its exchange simulator's settings, which
+    clear bids and never shape the history). Enrolling a battery keeps the same history."""
     park = scenario.park
     relevant = {
         "location": park.location.model_dump(),
         "simulation": park.simulation.model_dump(),
         "assets": [a.model_dump() for a in park.assets if a.type not in _NOT_IN_HISTORY],
-        "market": scenario.market.model_dump(mode="json"),
+        "market": scenario.market.model_dump(mode="json", exclude={"exchange_simulator"}),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

@@ -10,6 +10,7 @@ from infra.contracts import EnergyCurve, Segment
 from infra.scenario import load_scenario
 from infra.settings import get_settings
 from sim.exchange import clear_energy, market_truth
+from sim.history import history_key
 
 DAY = get_settings().default_day
 
@@ -46,3 +47,10 @@ def test_a_park_larger_than_the_province_is_served_whole_in_the_widened_market()
     # Without the park the widened market clears at the history price, as the province does.
     quiet = [EnergyCurve(base_mw=0.0, segments=[])] * 96
     assert np.allclose(_clear(widened(datong, factor), quiet)[0], _clear(datong, quiet)[0], atol=1e-3)
+
+
+def test_the_widened_market_reads_the_province_history():
+    """Widening the stack changes how bids clear, not the simulated history: no second year of
+    history is generated for it."""
+    datong = load_scenario("datong")
+    assert history_key(widened(datong, 13.4)) == history_key(datong)
