@@ -196,8 +196,9 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
             (r.shortfall_mwh for r in offer.energy_at_risk), default=0.0
         )
         bid = stages.run("bid", lambda: make_bid(offer.offer, "bench-scale-offer", scenario.market))
-        figures["market_scale"] = round(market_scale(datong, bid.energy, day), 3)
-        market = widened(datong, figures["market_scale"])
+        scale = market_scale(datong, bid.energy, day)
+        market = widened(datong, scale)
+        figures["market_scale"] = round(scale, 3)
         if figures["market_scale"] > 1:
             say(
                 f"the park buys or sells more than Shanxi's simulated bidding space has to spare: it clears in "

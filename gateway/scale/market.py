@@ -40,9 +40,9 @@ def market_scale(scenario: Scenario, curves: list[EnergyCurve], day: date) -> fl
     prices = market_truth(scenario, day)["market.price_da_cny_per_mwh"].to_numpy()
     demand = calibrated_demand(stack, prices)
     spare_buy, spare_sell = stack[-1][1] - demand, demand - stack[0][1]
-    low = np.array([c.base_mw for c in curves])
+    low = np.array([c.base_mw for c in curves])  # segments only add injection (quantities >= 0)
     high = low + np.array([sum(s.quantity_mw for s in c.segments) for c in curves])
-    buy, sell = np.maximum(-np.minimum(low, high), 0.0), np.maximum(np.maximum(low, high), 0.0)
+    buy, sell = np.maximum(-low, 0.0), np.maximum(high, 0.0)
     need = max(
         float(np.max(buy / (MAX_SHARE_OF_SPARE * np.maximum(spare_buy, 1e-9)))),
         float(np.max(sell / (MAX_SHARE_OF_SPARE * np.maximum(spare_sell, 1e-9)))),
