@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from typing import Literal
 
 import cvxpy as cp
@@ -30,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from aggregator.devices import Build, Part
+from aggregator.energy_holds import EnergyHolds
 from aggregator.errors import InputError, SolverFailed
 from aggregator.portfolio import Portfolio, per_node, per_scenario
 from aggregator.solution import DayData, Regulation, Solution, SolveInfo, frozen
@@ -69,14 +71,18 @@ class ParkModel:
     ) -> None:
         """Offer scenarios are ordered by price (scenario k+1 dearer than k in every interval); the
         offer model adds storage flexibility bands on the median scenario. ``reserves=False``
-        leaves out regulation, reserve headroom, bands and energy cover (a pooled park's energy
-        offer); its solutions still report what the schedule leaves uncovered."""
+        leaves out regulation, reserve headroom, bands and the park-wide energy cover (a pooled
+        park's energy offer, which keeps window energy by holds on each battery instead,
+        :mod:`aggregator.energy_holds`); its solutions report what the schedule leaves uncovered."""
         self.portfolio = portfolio
         self.mode = mode
         self._reserves = reserves
-        self.b = b = Build(K, T, dt_h, band_scenario=K // 2 if mode == "offer" and reserves else None)
+        offer = mode == "offer"
+        bands = K // 2 if offer and reserves else None
+        self.b = b = Build(K, T, dt_h, band_scenario=bands, holds=offer and not reserves)
         self._lock = threading.RLock()  # one solve at a time: load, solve, read
         self._parts: list[Part] = [f.build(b) for f in portfolio.fleets]
+        self._holds = EnergyHolds(self._parts, self._per_scenario)  # none without Build.holds
         self._G = sum(self._per_scenario(p) @ p.power for p in self._parts)  # (K, T) park net injection
         self._weights = np.full(K, 1.0 / K)
 
@@ -301,25 +307,19 @@ class ParkModel:
             self._load(day)
             check_bounds(self._parts, starts_h)
             started = time.perf_counter()
-            solves = 0
-            while True:
-                self._solve_once(solver, warm_start, once)
+            solve_once = partial(self._solve_once, solver, warm_start, once)
+            solve_once()
+            solves = 1
+            if any([p.fleet.commit(p) for p in self._parts]):  # on/off decisions fixed: solve again
+                solve_once()
                 solves += 1
-                changed = [p.fleet.commit(p) for p in self._parts]
-                if not any(changed) or solves >= 2:
-                    break
+            solves += self._holds.cover(partial(self._shortfalls, day), solve_once)
             seconds = time.perf_counter() - started
             violations = slack_left(
                 self._parts, self._grid_slacks, self.portfolio.grid, self.b.K, starts_h, targets=False
             )
-            info = SolveInfo(
-                solver=solver,
-                status=self._problem.status,
-                seconds=seconds,
-                solves=solves,
-                objective=float(self._problem.value),
-                violations=violations,
-            )
+            status, objective = self._problem.status, float(self._problem.value)
+            info = SolveInfo(solver, status, seconds, solves, objective, violations)
             return self._read(info, day, starts_h)
 
     def _solve_once(self, solver: str, warm_start: bool, once: bool) -> None:

@@ -83,10 +83,11 @@ def pooled_model(
 
     The clustering is the first of :data:`POOLED_RESOLUTIONS` within :data:`VIRTUAL_DEVICE_BUDGET`
     virtual devices (else the coarsest). The model is built for the day's profiles (the
-    clusters depend on them), so it is not kept between days. Pooled, the offer is an energy offer and the dispatch delivers
-    it: reserve headroom, regulation, storage bands and energy cover add park-wide rows per
-    scenario and interval that made ECOS take 6-12 minutes over 100-200 devices
-    (aggregator/README.md "Scale")."""
+    clusters depend on them), so it is not kept between days. Pooled, the offer is an energy offer
+    and the dispatch delivers it: reserve headroom, regulation, storage bands and the park-wide
+    energy cover add rows per scenario and interval that made ECOS take 6-12 minutes over 100-200
+    devices (aggregator/README.md "Scale"); the offer keeps window energy by holds on each battery
+    instead (:mod:`aggregator.energy_holds`)."""
     if not is_pooled(scenario):
         return None
     portfolio = Portfolio.from_scenario(scenario)

@@ -44,13 +44,16 @@ class Build:
     """Shape of the model being built: K scenarios of T intervals of dt_h hours.
 
     ``band_scenario`` (offer model with reserves): the scenario on which storage offers
-    flexibility bands; None builds no bands.
+    flexibility bands; None builds no bands. ``holds`` (a pooled offer model): storage keeps
+    window energy by parameters ``hold_up``/``hold_down`` in its own limits
+    (:mod:`aggregator.energy_holds`).
     """
 
     K: int
     T: int
     dt_h: float
     band_scenario: int | None = None
+    holds: bool = False
 
     def rows(self, values: np.ndarray) -> np.ndarray:
         """Repeat per-asset values (n,) or (n, T) for every scenario: (K*n,) or (K*n, T)."""

@@ -28,6 +28,7 @@ from itertools import pairwise
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from aggregator.devices.base import Build, FleetSolution, Part, Profiles, Soft, param
 from aggregator.devices.calls import Budgets
@@ -92,10 +93,7 @@ class VirtualBatteryFleet(BatteryFleet):
 
     def soc_limits(self, part: Part, soc: cp.Variable) -> list[cp.Constraint]:
         plain = np.flatnonzero(~part.b.rows(self.lined))
-        if len(plain) == 0:
-            return []
-        smin, smax = part.b.column(self.soc_min)[plain], part.b.column(self.soc_max)[plain]
-        return [soc[plain] >= smin, soc[plain] <= smax]
+        return self.window(part, soc, plain) if len(plain) else []
 
     def build(self, b: Build) -> Part:
         part = super().build(b)
@@ -117,9 +115,17 @@ class VirtualBatteryFleet(BatteryFleet):
         limited = np.flatnonzero(np.isfinite(b.rows(self.end_short_max)[rows]))
         if len(limited):
             cons.append(end_short[limited] <= b.rows(self.end_short_max)[rows][limited])
+        held_up, held_down = (
+            (drawn, -drawn)
+            if not b.holds
+            else (
+                drawn + part.params["hold_up"][rows],
+                -drawn + part.params["hold_down"][rows],
+            )
+        )
         for j in range(lines.shape[2]):
             floor, ceiling, end, end_max = (lines[:, k, j, :] for k in range(4))
-            for line, lhs in ((floor, drawn), (ceiling, -drawn)):
+            for line, lhs in ((floor, held_up), (ceiling, held_down)):
                 on = np.flatnonzero(np.isfinite(line[:, 0]))
                 if len(on):
                     cons.append(lhs[on] <= line[on, :1] + cp.multiply(line[on, 1:], charged[on]))
@@ -129,6 +135,13 @@ class VirtualBatteryFleet(BatteryFleet):
                     cons.append(lhs[on] <= line[on, 0] + cp.multiply(line[on, 1], charged[on, -1]))
         part.constraints += cons
         part.softs.append(Soft("pooled end-of-day charge below its initial level", short, "MWh", target=True))
+        # What a lined pool could still deliver (take) is its members' room under their lines, not
+        # the virtual charge, which counts every member at the pool's lowest efficiencies.
+        plain = np.flatnonzero(~b.rows(self.lined))
+        for name, line, sign in (("energy_up", 0, -1), ("energy_down", 1, 1)):
+            virtual = getattr(part, name)
+            room = _placed(part, rows, _line_room(lines[:, line], charged, sign * drawn))
+            setattr(part, name, room + _placed(part, plain, virtual[plain]) if len(plain) else room)
         return part
 
     def _sustained(
@@ -172,8 +185,24 @@ class VirtualBatteryFleet(BatteryFleet):
         p_max = b.rows(self.power_mw[:, None] * self._active(b.T))
         part.set("charge_hi", p_max)
         part.set("discharge_hi", p_max)
-        # A lined pool's end-of-day target is one of its lines.
-        part.set("soc_end", b.rows(np.where(self.lined, -np.inf, self.soc_initial)).clip(-1e9))
+        # A lined pool's end-of-day target is one of its lines; its virtual charge gets the level a
+        # whole day of discharge would leave, never binding (a huge number instead stalled ECOS).
+        emptied = self.soc_initial - self.power_mw * b.T * b.dt_h / self.discharge_efficiency
+        part.set("soc_end", b.rows(np.where(self.lined, emptied, self.soc_initial)))
+
+
+def _line_room(lines: np.ndarray, charged: cp.Variable, drawn: cp.Expression) -> cp.Expression:
+    """The least room ``intercept + slope C + drawn`` over each pool's lines (L, PIECES, 2); a
+    missing line (NaN) repeats the first, which every pool has."""
+    lines = np.where(np.isnan(lines), lines[:, :1], lines)
+    rooms = [lines[:, j, :1] + cp.multiply(lines[:, j, 1:], charged) + drawn for j in range(lines.shape[1])]
+    return cp.minimum(*rooms) if len(rooms) > 1 else rooms[0]
+
+
+def _placed(part: Part, rows: np.ndarray, values: cp.Expression) -> cp.Expression:
+    """``values`` (one per row of ``rows``) at those rows of a (K*n, T) expression, zero elsewhere."""
+    place = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(part.rows, len(rows)))
+    return place @ values
 
 
 def _lowest(lines: np.ndarray, C: np.ndarray, D: np.ndarray | None = None) -> np.ndarray:

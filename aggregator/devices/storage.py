@@ -14,6 +14,7 @@ energy, the dual of its state-of-charge balance.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -76,6 +77,9 @@ class BatteryFleet(Fleet):
         soc0 = part.parameter("soc0", (R,))
         soc_end = part.parameter("soc_end", (R,))
         short = cp.Variable(R, nonneg=True, name="battery_terminal_short")
+        if b.holds:  # energy (MWh at the grid) to keep deliverable / absorbable at each interval's end
+            part.parameter("hold_up", (R, b.T), nonneg=True)
+            part.parameter("hold_down", (R, b.T), nonneg=True)
         net = d - c
         balance = soc[:, 1:] == soc[:, :-1] + (cp.multiply(eta_c, c) - cp.multiply(1 / eta_d, d)) * dt
         part.constraints += [
@@ -101,8 +105,27 @@ class BatteryFleet(Fleet):
 
     def soc_limits(self, part: Part, soc: cp.Variable) -> list[cp.Constraint]:
         """The state-of-charge window (a pool of batteries states its members' own)."""
+        return self.window(part, soc)
+
+    def window(self, part: Part, soc: cp.Variable, rows: np.ndarray | None = None) -> list[cp.Constraint]:
+        """The window on ``rows`` (all by default), narrowed at each interval's end by the holds
+        if the model keeps them (MWh at the grid, so divided by the efficiency they pass through)."""
         b = part.b
-        return [soc >= b.column(self.soc_min), soc <= b.column(self.soc_max)]
+
+        def on(x: Any) -> Any:
+            return x if rows is None else x[rows]
+
+        smin, smax = on(b.column(self.soc_min)), on(b.column(self.soc_max))
+        if not b.holds:
+            return [on(soc) >= smin, on(soc) <= smax]
+        eta_c, eta_d = on(b.column(self.charge_efficiency)), on(b.column(self.discharge_efficiency))
+        start, ends = on(soc)[:, :1], on(soc)[:, 1:]
+        return [
+            start >= smin,
+            start <= smax,
+            ends >= smin + cp.multiply(1 / eta_d, on(part.params["hold_up"])),
+            ends <= smax - cp.multiply(eta_c, on(part.params["hold_down"])),
+        ]
 
     def _build_bands(self, part: Part, net: cp.Expression, soc_all: cp.Variable) -> None:
         """Bands on one scenario's rows; its headroom is what is left with every band called."""
@@ -160,6 +183,9 @@ class BatteryFleet(Fleet):
         part.set("discharge_hi", p_max)
         part.set("soc0", b.rows(self.soc_initial))
         part.set("soc_end", b.rows(self.soc_initial))
+        if b.holds:
+            part.set("hold_up", 0.0)
+            part.set("hold_down", 0.0)
 
     def freeze(self, part: Part, previous: np.ndarray, mask: np.ndarray) -> None:
         b = part.b

@@ -190,7 +190,7 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
             "offer", lambda: build_offer(scenario, forecast, forecast_message_id="bench-scale")
         )
         figures["virtual_devices"] = sum(fs.fleet.n for fs in offer.solution.fleets if fs.fleet.flexible)
-        # A pooled offer keeps no forecast-error cover; what it leaves uncovered is reported.
+        # What the pooled offer leaves uncovered after its energy holds (aggregator/energy_holds.py).
         figures["offer_intervals_at_risk"] = len(offer.at_risk)
         figures["offer_energy_at_risk_max_mwh"] = max(
             (r.shortfall_mwh for r in offer.energy_at_risk), default=0.0
