@@ -1,0 +1,60 @@
+"""A pooled offer's energy holds (aggregator/energy_holds.py): raised holds that no schedule can
+meet must not lose the offer; the previous holds are restored and their schedule kept."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import aggregator.scale as scale
+from aggregator.energy_holds import EnergyHolds
+from aggregator.offer import build_offer
+from tests.aggregator.aggregator_tools import FLAT_LOAD, forecast, small_park
+
+HOURS = np.arange(96) / 4
+
+
+def _park():
+    batteries = [
+        {
+            "id": f"b{i}",
+            "type": "battery",
+            "name": f"battery {i}",
+            "power_mw": 1.0,
+            "energy_mwh": 2.0,
+            "charge_efficiency": 0.95,
+            "discharge_efficiency": 0.95,
+            "soc_min_fraction": 0.1,
+            "soc_max_fraction": 0.9,
+            "soc_initial_fraction": 0.5,
+            "degradation_cny_per_mwh": 20,
+        }
+        for i in range(8)
+    ]
+    price = 300 + 900 * ((HOURS >= 18) & (HOURS < 21))
+    fc = forecast({f"{FLAT_LOAD['id']}.load_mw": 10.0, "market.price_da_cny_per_mwh": price}, spread=0.2)
+    return small_park([FLAT_LOAD, *batteries]), fc
+
+
+def test_holds_no_schedule_can_meet_are_undone_and_the_offer_kept(monkeypatch):
+    monkeypatch.setattr(scale, "POOL_ABOVE_ASSETS", 5)
+    scenario, fc = _park()
+    monkeypatch.setattr("aggregator.energy_holds.HOLD_ROUNDS", 0)
+    plain = build_offer(scenario, fc, forecast_message_id="test")
+    assert plain.solution.info.solves == 1
+
+    def impossible(self, short):
+        """Every battery asked to keep 1,000 MWh (it has 2): infeasible for the solver."""
+        previous = [
+            (p.params["hold_up"].value.copy(), p.params["hold_down"].value.copy()) for p in self.parts
+        ]
+        for p in self.parts:
+            p.params["hold_up"].value = np.full(p.params["hold_up"].shape, 1000.0)
+        return previous
+
+    monkeypatch.setattr("aggregator.energy_holds.HOLD_ROUNDS", 3)
+    monkeypatch.setattr(EnergyHolds, "_raise", impossible)
+    offer = build_offer(scenario, fc, forecast_message_id="test")
+    assert offer.solution.info.solves == 3  # the first, the infeasible one, the restored one
+    assert offer.solution.info.status == "optimal"
+    assert np.allclose(offer.solution.injection, plain.solution.injection, atol=1e-4)
+    assert [c.model_dump() for c in offer.offer.energy] == [c.model_dump() for c in plain.offer.energy]
