@@ -31,8 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from aggregator.devices import Build, Part
-from aggregator.energy_holds import EnergyHolds
 from aggregator.errors import InputError, SolverFailed
+from aggregator.holds import Holds
 from aggregator.portfolio import Portfolio, per_node, per_scenario
 from aggregator.solution import DayData, Regulation, Solution, SolveInfo, frozen
 from aggregator.uncertainty import ENERGY_WINDOWS_H, energy_cover, shortfalls, uncovered
@@ -56,8 +56,10 @@ TARGET_PENALTY_CNY_PER_UNIT = 5e3
 # Flexibility bands use only headroom nothing priced wants: a token value per MWh of band (far
 # below any price spread, so the schedule does not bend for it) makes them as large as that allows.
 BAND_VALUE_CNY_PER_MWH = 0.2
+# ECOS's primal residual can stall just above its default 1e-8 at the optimum (a pooled dispatch
+# looped at 5e-8 from iteration 13 to 500); 1e-7 is far below a MW that matters (checks: 1e-3).
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
-    "ECOS": {"max_iters": 500},
+    "ECOS": {"max_iters": 500, "feastol": 1e-7},
     "CLARABEL": {},
     "HIGHS": {},
 }
@@ -72,8 +74,8 @@ class ParkModel:
         """Offer scenarios are ordered by price (scenario k+1 dearer than k in every interval); the
         offer model adds storage flexibility bands on the median scenario. ``reserves=False``
         leaves out regulation, reserve headroom, bands and the park-wide energy cover (a pooled
-        park's energy offer, which keeps window energy by holds on each battery instead,
-        :mod:`aggregator.energy_holds`); its solutions report what the schedule leaves uncovered."""
+        park's energy offer, which keeps that cover by holds on each battery instead,
+        :mod:`aggregator.holds`); its solutions report what the schedule leaves uncovered."""
         self.portfolio = portfolio
         self.mode = mode
         self._reserves = reserves
@@ -82,7 +84,7 @@ class ParkModel:
         self.b = b = Build(K, T, dt_h, band_scenario=bands, holds=offer and not reserves)
         self._lock = threading.RLock()  # one solve at a time: load, solve, read
         self._parts: list[Part] = [f.build(b) for f in portfolio.fleets]
-        self._holds = EnergyHolds(self._parts, self._per_scenario)  # none without Build.holds
+        self._holds = Holds(self._parts, self._per_scenario)  # none without Build.holds
         self._G = sum(self._per_scenario(p) @ p.power for p in self._parts)  # (K, T) park net injection
         self._weights = np.full(K, 1.0 / K)
 

@@ -86,8 +86,8 @@ def pooled_model(
     clusters depend on them), so it is not kept between days. Pooled, the offer is an energy offer
     and the dispatch delivers it: reserve headroom, regulation, storage bands and the park-wide
     energy cover add rows per scenario and interval that made ECOS take 6-12 minutes over 100-200
-    devices (aggregator/README.md "Scale"); the offer keeps window energy by holds on each battery
-    instead (:mod:`aggregator.energy_holds`)."""
+    devices (aggregator/README.md "Scale"); the offer keeps forecast headroom and window energy by
+    holds on each battery instead (:mod:`aggregator.holds`)."""
     if not is_pooled(scenario):
         return None
     portfolio = Portfolio.from_scenario(scenario)

@@ -45,8 +45,8 @@ class Build:
 
     ``band_scenario`` (offer model with reserves): the scenario on which storage offers
     flexibility bands; None builds no bands. ``holds`` (a pooled offer model): storage keeps
-    window energy by parameters ``hold_up``/``hold_down`` in its own limits
-    (:mod:`aggregator.energy_holds`).
+    forecast-error cover in its own limits: window energy by parameters ``hold_up``/``hold_down``,
+    headroom by its power limits (:mod:`aggregator.holds`).
     """
 
     K: int

@@ -187,6 +187,22 @@ class BatteryFleet(Fleet):
             part.set("hold_up", 0.0)
             part.set("hold_down", 0.0)
 
+    def headroom_room(self, part: Part) -> tuple[np.ndarray, np.ndarray]:
+        """Power headroom (K*n, T) a solved schedule could give up for more headroom: its discharge
+        (for upward headroom) and its charge (downward)."""
+        return tuple(
+            np.maximum(np.asarray(part.outputs[n].value, dtype=float), 0.0) for n in ("discharge", "charge")
+        )
+
+    def hold_headroom(self, part: Part, up_mw: np.ndarray, down_mw: np.ndarray) -> None:
+        """Keep ``up_mw`` more upward (``down_mw`` downward) headroom (K*n, T) than the solved
+        schedule: its discharge (charge) limit there drops that far below what it discharged
+        (charged), never below the lower bound (:mod:`aggregator.holds`)."""
+        for name, more in (("discharge", up_mw), ("charge", down_mw)):
+            now = np.asarray(part.outputs[name].value, dtype=float)
+            lo, hi = part.params[f"{name}_lo"].value, part.params[f"{name}_hi"]
+            hi.value = np.where(more > 0, np.minimum(hi.value, np.maximum(now - more, lo)), hi.value)
+
     def freeze(self, part: Part, previous: np.ndarray, mask: np.ndarray) -> None:
         b = part.b
         part.pin(("charge_lo", "charge_hi"), b.rows(np.maximum(-previous, 0.0)), mask)

@@ -190,8 +190,8 @@ def run(devices: int = 100_000, workers: int = 2, sequential: bool = True) -> di
             "offer", lambda: build_offer(scenario, forecast, forecast_message_id="bench-scale")
         )
         figures["virtual_devices"] = sum(fs.fleet.n for fs in offer.solution.fleets if fs.fleet.flexible)
-        # What the pooled offer leaves uncovered after its energy holds (aggregator/energy_holds.py).
-        figures["offer_solves"] = offer.solution.info.solves  # 1 + rounds of raised energy holds
+        # What the pooled offer leaves uncovered after its holds (aggregator/holds.py).
+        figures["offer_solves"] = offer.solution.info.solves  # 1 + rounds of raised holds
         figures["offer_intervals_at_risk"] = len(offer.at_risk)
         figures["offer_energy_at_risk_max_mwh"] = max(
             (r.shortfall_mwh for r in offer.energy_at_risk), default=0.0
@@ -320,7 +320,7 @@ def summary(f: dict[str, Any]) -> str:
             f"{f['market_day_seconds']} s, peak memory {f['peak_memory_gib']} GiB (PSS; resident sets summed "
             f"{f['peak_rss_sum_gib']} GiB)",
             f"stages: {stages}",
-            f"pooled offer ({f['offer_solves']} solves with its energy holds) leaves uncovered: forecast "
+            f"pooled offer ({f['offer_solves']} solves with its holds) leaves uncovered: forecast "
             f"headroom in {f['offer_intervals_at_risk']} interval-directions, window energy up to "
             f"{f['offer_energy_at_risk_max_mwh']} MWh",
             f"cleared in Shanxi's bidding space widened {f['market_scale']:.2f}x; dispatch short of or above "
