@@ -10,13 +10,14 @@ in rows its batteries already have:
 * **energy**: a battery built with ``Build(holds=True)`` narrows its state-of-charge window (a
   lined pool, its lines) by parameters ``hold_up`` / ``hold_down``, the energy (MWh at the
   grid) it must still be able to deliver / take at each interval's end;
-* **power**: its discharge (charge) limit in an interval is lowered below what the schedule
-  discharged (charged) there (:meth:`~aggregator.devices.storage.BatteryFleet.hold_headroom`).
+* **headroom**: its discharge (charge) limit in an interval is lowered below what the schedule
+  discharged (charged) there, and its energy hold raised to sustain the headroom for the
+  interval (:meth:`~aggregator.devices.storage.BatteryFleet.hold_headroom`).
 
 Nothing is held at first. After a solve, what the schedule leaves uncovered by the cover rows'
 own formulas (:func:`aggregator.uncertainty.uncovered`) is shared among the batteries by the
-room each has that way (for energy, the energy it could take the other way; for power, what it
-discharges or charges) and held on top of the schedule, and the model is solved again,
+room each has that way (for energy, the energy it could take the other way; for headroom, its
+power less the headroom it has) and held on top of the schedule, and the model is solved again,
 :data:`HOLD_ROUNDS` times at most. Holds are hard limits (the penalised alternative is the extra
 row ECOS is slow with); if raised holds make the model infeasible, the previous ones are
 restored and their schedule kept. The dispatch keeps no holds: delivering the award comes first,
@@ -70,7 +71,7 @@ class Holds:
         return solves
 
     def _raise(self, short: dict[str, np.ndarray | None]) -> bool:
-        """Hold what the solved schedule leaves short, on top of it; False when nothing is."""
+        """Hold what the solved schedule leaves short, on top of it; False if nothing more can be held."""
         raised = False
         for direction, other in (("up", "down"), ("down", "up")):
             energy_short = short[f"energy_short_{direction}"]
@@ -83,7 +84,7 @@ class Holds:
                     hold = p.params[f"hold_{direction}"]
                     held = _value(p, f"energy_{direction}") + more
                     hold.value = np.where(more > 0, np.maximum(hold.value, held), hold.value)
-                raised = True
+                    raised = raised or bool(np.any(more > 0))
         up, down = short["short_up"], short["short_down"]
         if max(np.max(up, initial=0.0), np.max(down, initial=0.0)) > HOLD_TOLERANCE_MW:
             rooms = [p.fleet.headroom_room(p) for p in self.parts]
@@ -91,7 +92,7 @@ class Holds:
             more_down = self._shared(down, [r[1] for r in rooms])
             for p, u, d in zip(self.parts, more_up, more_down, strict=True):
                 p.fleet.hold_headroom(p, u, d)
-            raised = True
+                raised = raised or bool(np.any(u > 0) or np.any(d > 0))
         return raised
 
     def _shared(self, missing: np.ndarray, rooms: list[np.ndarray]) -> list[np.ndarray]:

@@ -142,6 +142,10 @@ class VirtualBatteryFleet(BatteryFleet):
             virtual = getattr(part, name)
             room = _placed(part, rows, _line_room(lines[:, line], charged, sign * drawn))
             setattr(part, name, room + _placed(part, plain, virtual[plain]) if len(plain) else room)
+        if b.band_scenario is None:  # headroom sustained from the same room (bands redefine it)
+            p_max = b.column(self.power_mw)
+            part.up = cp.minimum(p_max - part.power, part.energy_up / b.dt_h)
+            part.down = cp.minimum(p_max + part.power, part.energy_down / b.dt_h)
         return part
 
     def _sustained(

@@ -188,20 +188,29 @@ class BatteryFleet(Fleet):
             part.set("hold_down", 0.0)
 
     def headroom_room(self, part: Part) -> tuple[np.ndarray, np.ndarray]:
-        """Power headroom (K*n, T) a solved schedule could give up for more headroom: its discharge
-        (for upward headroom) and its charge (downward)."""
-        return tuple(
-            np.maximum(np.asarray(part.outputs[n].value, dtype=float), 0.0) for n in ("discharge", "charge")
-        )
+        """How much more headroom (K*n, T, MW) up and down each battery could give than in the solved
+        schedule: at most its power (idle, with the energy to sustain it for an interval)."""
+        p_max = part.b.column(self.power_mw)
+        return tuple(np.maximum(p_max - np.asarray(h.value, dtype=float), 0.0) for h in (part.up, part.down))
 
     def hold_headroom(self, part: Part, up_mw: np.ndarray, down_mw: np.ndarray) -> None:
         """Keep ``up_mw`` more upward (``down_mw`` downward) headroom (K*n, T) than the solved
-        schedule: its discharge (charge) limit there drops that far below what it discharged
-        (charged), never below the lower bound (:mod:`aggregator.holds`)."""
-        for name, more in (("discharge", up_mw), ("charge", down_mw)):
-            now = np.asarray(part.outputs[name].value, dtype=float)
-            lo, hi = part.params[f"{name}_lo"].value, part.params[f"{name}_hi"]
-            hi.value = np.where(more > 0, np.minimum(hi.value, np.maximum(now - more, lo)), hi.value)
+        schedule (:mod:`aggregator.holds`): the discharge (charge) limit drops below what it
+        discharged (charged) as far as its power needs, never below the lower bound, and the
+        energy hold covers the new headroom for one interval."""
+        net = np.asarray(part.power.value, dtype=float)
+        p_max = part.b.column(self.power_mw)
+        for direction, more, flow, power_room in (
+            ("up", up_mw, "discharge", p_max - net),
+            ("down", down_mw, "charge", p_max + net),
+        ):
+            target = np.asarray(getattr(part, direction).value, dtype=float) + more
+            over = np.where(more > 0, np.maximum(target - power_room, 0.0), 0.0)
+            now = np.asarray(part.outputs[flow].value, dtype=float)
+            lo, hi = part.params[f"{flow}_lo"].value, part.params[f"{flow}_hi"]
+            hi.value = np.where(over > 0, np.minimum(hi.value, np.maximum(now - over, lo)), hi.value)
+            hold = part.params[f"hold_{direction}"]
+            hold.value = np.where(more > 0, np.maximum(hold.value, target * part.b.dt_h), hold.value)
 
     def freeze(self, part: Part, previous: np.ndarray, mask: np.ndarray) -> None:
         b = part.b
