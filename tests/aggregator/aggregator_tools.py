@@ -40,6 +40,24 @@ FLAT_LOAD = {
 }
 
 
+def battery(asset_id: str, **changes: Any) -> dict[str, Any]:
+    """A 1 MW / 2 MWh battery asset at half charge (window 10-90 %, 95 % each way), with ``changes``."""
+    return {
+        "id": asset_id,
+        "type": "battery",
+        "name": f"battery {asset_id}",
+        "power_mw": 1.0,
+        "energy_mwh": 2.0,
+        "charge_efficiency": 0.95,
+        "discharge_efficiency": 0.95,
+        "soc_min_fraction": 0.1,
+        "soc_max_fraction": 0.9,
+        "soc_initial_fraction": 0.5,
+        "degradation_cny_per_mwh": 20,
+        **changes,
+    }
+
+
 def small_park(
     assets: list[dict[str, Any]], *, grid: list[dict[str, Any]] | None = None, regulation: bool = False
 ) -> Scenario:

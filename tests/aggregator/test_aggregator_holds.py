@@ -8,7 +8,7 @@ import numpy as np
 import aggregator.scale as scale
 from aggregator.holds import Holds
 from aggregator.offer import build_offer
-from tests.aggregator.aggregator_tools import FLAT_LOAD, forecast, small_park
+from tests.aggregator.aggregator_tools import FLAT_LOAD, battery, forecast, small_park
 
 HOURS = np.arange(96) / 4
 EVENING = (HOURS >= 18) & (HOURS < 21)
@@ -16,22 +16,7 @@ EVENING = (HOURS >= 18) & (HOURS < 21)
 
 def _park(power_mw: float = 1.0, energy_mwh: float = 2.0):
     """Eight batteries and a 10 MW load (+-20 %), an evening price peak."""
-    batteries = [
-        {
-            "id": f"b{i}",
-            "type": "battery",
-            "name": f"battery {i}",
-            "power_mw": power_mw,
-            "energy_mwh": energy_mwh,
-            "charge_efficiency": 0.95,
-            "discharge_efficiency": 0.95,
-            "soc_min_fraction": 0.1,
-            "soc_max_fraction": 0.9,
-            "soc_initial_fraction": 0.5,
-            "degradation_cny_per_mwh": 20,
-        }
-        for i in range(8)
-    ]
+    batteries = [battery(f"b{i}", power_mw=power_mw, energy_mwh=energy_mwh) for i in range(8)]
     price = 300 + 900 * EVENING
     fc = forecast({f"{FLAT_LOAD['id']}.load_mw": 10.0, "market.price_da_cny_per_mwh": price}, spread=0.2)
     return small_park([FLAT_LOAD, *batteries]), fc

@@ -15,7 +15,7 @@ from aggregator.offer import build_offer, forecast_day
 from aggregator.uncertainty import ENERGY_WINDOWS_H, window_energy
 from gateway.scale.park import generated_park
 from infra.scenario.loader import load_market, parse_scenario
-from tests.aggregator.aggregator_tools import FLAT_LOAD, award_at_median, forecast, small_park
+from tests.aggregator.aggregator_tools import FLAT_LOAD, award_at_median, battery, forecast, small_park
 
 HOURS = np.arange(96) / 4
 
@@ -113,19 +113,11 @@ def evening_peak():
         mp.setattr(scale, "POOL_ABOVE_ASSETS", 50)
         rng = np.random.default_rng(3)
         batteries = [
-            {
-                "id": f"b{i}",
-                "type": "battery",
-                "name": f"battery {i}",
-                "power_mw": 1.0,
-                "energy_mwh": round(float(rng.uniform(0.5, 0.7)), 3),
-                "charge_efficiency": 0.95,
-                "discharge_efficiency": 0.95,
-                "soc_min_fraction": 0.1,
-                "soc_max_fraction": 0.9,
-                "soc_initial_fraction": round(float(rng.uniform(0.4, 0.6)), 3),
-                "degradation_cny_per_mwh": 20,
-            }
+            battery(
+                f"b{i}",
+                energy_mwh=round(float(rng.uniform(0.5, 0.7)), 3),
+                soc_initial_fraction=round(float(rng.uniform(0.4, 0.6)), 3),
+            )
             for i in range(60)
         ]
         scenario = small_park([FLAT_LOAD, *batteries])

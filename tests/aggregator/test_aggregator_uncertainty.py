@@ -7,7 +7,7 @@ import pytest
 
 from aggregator.offer import build_offer
 from aggregator.uncertainty import ENERGY_WINDOWS_H, window_energy
-from tests.aggregator.aggregator_tools import forecast, small_park
+from tests.aggregator.aggregator_tools import battery, forecast, small_park
 
 LOAD = {
     "id": "base",
@@ -19,22 +19,6 @@ LOAD = {
     "weekend_factor": 1.0,
     "holiday_factor": 1.0,
 }
-
-
-def _battery(energy_mwh: float) -> dict:
-    return {
-        "id": "b1",
-        "type": "battery",
-        "name": "battery",
-        "power_mw": 10,
-        "energy_mwh": energy_mwh,
-        "charge_efficiency": 0.95,
-        "discharge_efficiency": 0.95,
-        "soc_min_fraction": 0.1,
-        "soc_max_fraction": 0.9,
-        "soc_initial_fraction": 0.5,
-        "degradation_cny_per_mwh": 40,
-    }
 
 
 def test_window_energy_adds_correlated_errors_and_less_when_they_decorrelate():
@@ -53,7 +37,11 @@ def test_window_energy_adds_correlated_errors_and_less_when_they_decorrelate():
 def test_a_small_battery_covers_each_interval_but_not_hours_of_error_and_says_so():
     fc = forecast({"base.load_mw": 10.0, "market.price_da_cny_per_mwh": 300.0}, spread=0.2)
     # 10 MW of power covers the 2 MW range in every interval; 2 MWh cannot cover 4 h of it.
-    small = build_offer(small_park([LOAD, _battery(2.0)]), fc, forecast_message_id="fc")
+    small = build_offer(
+        small_park([LOAD, battery("b1", power_mw=10, energy_mwh=2.0, degradation_cny_per_mwh=40)]),
+        fc,
+        forecast_message_id="fc",
+    )
     assert small.at_risk == []
     up = [r for r in small.energy_at_risk if r.direction == "up" and r.window_h == max(ENERGY_WINDOWS_H)]
     assert up, "the 4 h upward error energy exceeds what 2 MWh can give"
@@ -61,7 +49,11 @@ def test_a_small_battery_covers_each_interval_but_not_hours_of_error_and_says_so
     stored = 0.95 * (0.9 - 0.1) * 2.0  # at best the whole usable charge
     assert max(r.shortfall_mwh for r in up) >= needed - stored - 1e-3
     # A battery with the energy keeps it in store: nothing at risk over any window.
-    large = build_offer(small_park([LOAD, _battery(40.0)]), fc, forecast_message_id="fc")
+    large = build_offer(
+        small_park([LOAD, battery("b1", power_mw=10, energy_mwh=40.0, degradation_cny_per_mwh=40)]),
+        fc,
+        forecast_message_id="fc",
+    )
     assert large.energy_at_risk == [] and large.at_risk == []
     soc = large.solution.fleet("battery").values["soc"]
     assert np.all(0.95 * (soc[:, 16:] - 4.0) >= needed - 1e-3)  # energy above the floor for 4 h of error
@@ -69,6 +61,10 @@ def test_a_small_battery_covers_each_interval_but_not_hours_of_error_and_says_so
 
 def test_without_forecast_spread_nothing_is_held_for_energy():
     fc = forecast({"base.load_mw": 10.0, "market.price_da_cny_per_mwh": 300.0})
-    result = build_offer(small_park([LOAD, _battery(2.0)]), fc, forecast_message_id="fc")
+    result = build_offer(
+        small_park([LOAD, battery("b1", power_mw=10, energy_mwh=2.0, degradation_cny_per_mwh=40)]),
+        fc,
+        forecast_message_id="fc",
+    )
     assert result.energy_at_risk == []
     assert np.max(result.solution.energy_short_up) < 1e-6
