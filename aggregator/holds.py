@@ -81,9 +81,7 @@ class Holds:
                 for p, more in zip(
                     self.parts, self._shared(np.max(energy_short, axis=0), rooms), strict=True
                 ):
-                    hold = p.params[f"hold_{direction}"]
-                    held = _value(p, f"energy_{direction}") + more
-                    hold.value = np.where(more > 0, np.maximum(hold.value, held), hold.value)
+                    p.fleet.hold_energy(p, direction, _value(p, f"energy_{direction}") + more, more > 0)
                     raised = raised or bool(np.any(more > 0))
         up, down = short["short_up"], short["short_down"]
         if max(np.max(up, initial=0.0), np.max(down, initial=0.0)) > HOLD_TOLERANCE_MW:

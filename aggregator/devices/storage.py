@@ -209,8 +209,14 @@ class BatteryFleet(Fleet):
             now = np.asarray(part.outputs[flow].value, dtype=float)
             lo, hi = part.params[f"{flow}_lo"].value, part.params[f"{flow}_hi"]
             hi.value = np.where(over > 0, np.minimum(hi.value, np.maximum(now - over, lo)), hi.value)
-            hold = part.params[f"hold_{direction}"]
-            hold.value = np.where(more > 0, np.maximum(hold.value, target * part.b.dt_h), hold.value)
+            self.hold_energy(part, direction, target * part.b.dt_h, more > 0)
+
+    @staticmethod
+    def hold_energy(part: Part, direction: str, mwh: np.ndarray, where: np.ndarray) -> None:
+        """Hold at least ``mwh`` (K*n, T) deliverable (``direction`` "up") or receivable ("down")
+        where ``where`` holds; holds only grow between solves (:mod:`aggregator.holds`)."""
+        hold = part.params[f"hold_{direction}"]
+        hold.value = np.where(where, np.maximum(hold.value, mwh), hold.value)
 
     def freeze(self, part: Part, previous: np.ndarray, mask: np.ndarray) -> None:
         b = part.b
