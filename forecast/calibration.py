@@ -1,6 +1,6 @@
-"""Quantiles from backtest residuals (split conformal), then physics.
+"""Quantiles from backtest residuals (split conformal, :mod:`forecast.conformal`), then physics.
 
-The point forecast plus the empirical quantiles of its backtest residuals (actual minus
+The point forecast plus the conformal quantiles of its backtest residuals (actual minus
 point) in the same bucket gives every quantile, the median included (which also removes
 bias). Buckets: the hour of day for most series; for wind the forecast level, because the
 power curve makes errors small at calm and at rated wind and large in between. Then
@@ -13,11 +13,13 @@ come from replaying the day-ahead backtest as rolling intraday issues.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from forecast.conformal import residual_quantiles, widened
 from forecast.series import SeriesSpec
 
 WIND_LEVEL_EDGES = (0.05, 0.2, 0.45, 0.75)  # fractions of capacity splitting wind buckets
@@ -65,19 +67,9 @@ def buckets(kind: str, index: pd.DatetimeIndex, point: np.ndarray, capacity: flo
     return index.hour.to_numpy()
 
 
-def _quantiles(residuals: np.ndarray, levels: tuple[float, ...]) -> list[float]:
-    return (
-        [float(v) for v in np.quantile(residuals, levels, method="linear")]
-        if len(residuals)
-        else [0.0] * len(levels)
-    )
-
-
-def widened(levels: tuple[float, ...], independent_samples: int) -> tuple[float, ...]:
-    """Finite-sample conformal widening: errors within a day move together, so the number of
-    independent samples is the number of backtest issues, not of intervals."""
-    factor = (independent_samples + 1) / max(independent_samples, 1)
-    return tuple(float(np.clip(0.5 + (q - 0.5) * factor, 0.0, 1.0)) for q in levels)
+def _quantiles(residuals: np.ndarray, levels: Sequence[float]) -> list[float]:
+    """Conformal quantiles of all ``residuals`` (:mod:`forecast.conformal`)."""
+    return residual_quantiles(residuals, levels)[0].tolist()
 
 
 def fit_calibration(
@@ -91,13 +83,12 @@ def fit_calibration(
     kind = bucket_kind(spec)
     resid = actual - point
     ok = np.isfinite(resid)
-    keys = buckets(kind, index, point, spec.capacity)
+    keys = buckets(kind, index, point, spec.capacity)[ok]
     used = widened(levels, independent_samples) if independent_samples else levels
-    table = {}
-    for key in np.unique(keys[ok]):
-        sel = ok & (keys == key)
-        if sel.sum() >= MIN_BUCKET_SAMPLES:
-            table[int(key)] = _quantiles(resid[sel], used)
+    labels, counts = np.unique(keys, return_counts=True)
+    big = labels[counts >= MIN_BUCKET_SAMPLES]  # smaller buckets use the pooled quantiles
+    quantiles = residual_quantiles(resid[ok], used, [keys], [big], MIN_BUCKET_SAMPLES)
+    table = {int(key): q.tolist() for key, q in zip(big, quantiles, strict=True)}
     return Calibration(levels, kind, table, _quantiles(resid[ok], used))
 
 
@@ -180,7 +171,7 @@ def _intraday_metrics(errors: np.ndarray, levels: tuple[float, ...], normaliser:
             tr, te = train[:, h][np.isfinite(train[:, h])], test[:, h][np.isfinite(test[:, h])]
             if not len(tr) or not len(te):
                 continue
-            q = dict(zip(levels, np.quantile(tr, levels), strict=True))
+            q = dict(zip(levels, _quantiles(tr, levels), strict=True))
             if 0.1 in q and 0.9 in q:
                 inside.extend((te >= q[0.1]) & (te <= q[0.9]))
             # The forecast quantile is point + q, the actual is point + e: pinball of e - q.

@@ -6,10 +6,10 @@ compared with persistence on the origins where it ran (MAE ratio), and only mode
 enough origins compete. Persistence always competes, so the chosen model is never worse than
 persistence in backtest. The spread of the per-origin ratio (10th-90th percentile) is reported.
 
-Quantiles: split conformal, Mondrian by bucket (the bucket of a forecast interval is its lead
+Quantiles: split conformal, Mondrian by bucket (:mod:`forecast.conformal`; the bucket of a forecast interval is its lead
 day, time-of-day block and the level of its P50 relative to the series' range; for PV with a
-known site, the clear-sky irradiance replaces the time of day). Residual quantiles are widened
-by the finite-sample factor ``(n+1)/n`` with n the number of origins. Then physics: where the
+known site, the clear-sky irradiance replaces the time of day). Levels are widened by the
+finite-sample factor ``(n+1)/n`` with n the number of origins. Then physics: where the
 series is known to sit at its floor (PV with the sun down) the band has zero width at the floor
 value; every quantile lies within the series' bounds; levels never cross.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from forecast.conformal import residual_quantiles, widened
 from forecast.pool import MODEL_MIN_DAYS, RollingForecasts
 
 MIN_ORIGINS = 2  # a model needs at least this many backtest origins to compete
@@ -210,33 +211,17 @@ def conformal_quantiles(
         res.append(actual - p)
         fine_k.append(f)
         coarse_k.append(c)
-    n = len(origins)
-    factor = (n + 1) / max(n, 1)
-    used_levels = np.clip(0.5 + (np.asarray(levels) - 0.5) * factor, 0.0, 1.0)
     out = np.repeat(point[:, None], len(levels), axis=1).astype(float)
-    if n:
-        r = np.concatenate(res)
-        fk, ck = np.concatenate(fine_k), np.concatenate(coarse_k)
-        ok = np.isfinite(r)
-        r, fk, ck = r[ok], fk[ok], ck[ok]
-        pooled = np.quantile(r, used_levels) if len(r) else np.zeros(len(levels))
-        clear_now = clearsky[cut : cut + steps] if clearsky is not None else None
-        f_now, c_now = buckets(
-            np.arange(steps), np.arange(cut, cut + steps) % per_day, per_day, point, scale, clear_now
-        )
-        cache: dict[tuple[str, int], np.ndarray] = {}
-        for i in range(steps):
-            q = cache.get(("f", int(f_now[i])))
-            if q is None:
-                sel = r[fk == f_now[i]]
-                if len(sel) >= MIN_BUCKET:
-                    q = np.quantile(sel, used_levels)
-                else:
-                    sel = r[ck == c_now[i]]
-                    q = np.quantile(sel, used_levels) if len(sel) >= MIN_BUCKET else pooled
-                cache[("f", int(f_now[i]))] = q
-            out[i] = point[i] + q
-    return out
+    if not origins:
+        return out
+    r, fk, ck = np.concatenate(res), np.concatenate(fine_k), np.concatenate(coarse_k)
+    ok = np.isfinite(r)
+    clear_now = clearsky[cut : cut + steps] if clearsky is not None else None
+    f_now, c_now = buckets(
+        np.arange(steps), np.arange(cut, cut + steps) % per_day, per_day, point, scale, clear_now
+    )
+    used_levels = widened(levels, len(origins))
+    return out + residual_quantiles(r[ok], used_levels, [fk[ok], ck[ok]], [f_now, c_now], MIN_BUCKET)
 
 
 def published_point(

@@ -45,7 +45,9 @@ def test_price_quantiles_stay_inside_clearing_limits_and_cover_about_80_percent(
     cal = fit_calibration(spec, LEVELS, index[:half], point[:half], actual[:half], 20)
     q = quantile_forecast(spec, cal, index[half:], point[half:], None)
     inside = (actual[half:] >= q[0.1]) & (actual[half:] <= q[0.9])
-    assert 0.75 <= inside.mean() <= 0.85
+    # P10-P90 widened for 20 origins is 8-92 %; conformal ranks in hourly buckets of 80
+    # residuals round outward (6th and 75th of 80): expected coverage (75 - 6) / 81 = 85 %.
+    assert 0.80 <= inside.mean() <= 0.90
     near_floor = quantile_forecast(spec, cal, index[half:], np.full(len(index) - half, 10.0), None)
     near_cap = quantile_forecast(spec, cal, index[half:], np.full(len(index) - half, 1490.0), None)
     assert min(v.min() for v in near_floor.values()) == 0.0
