@@ -87,7 +87,7 @@ def fit_calibration(
     used = widened(levels, independent_samples) if independent_samples else levels
     labels, counts = np.unique(keys, return_counts=True)
     big = labels[counts >= MIN_BUCKET_SAMPLES]  # smaller buckets use the pooled quantiles
-    quantiles = residual_quantiles(resid[ok], used, [keys], [big], MIN_BUCKET_SAMPLES)
+    quantiles = residual_quantiles(resid[ok], used, [keys], [big])
     table = {int(key): q.tolist() for key, q in zip(big, quantiles, strict=True)}
     return Calibration(levels, kind, table, _quantiles(resid[ok], used))
 

@@ -9,10 +9,11 @@ Every model forecasts ``steps`` intervals from a cut-off using only readings bef
   CLIPER, the field's standard day-ahead reference; Yang, Solar Energy 193, 2019).
 * ``theta``: sktime's ``ThetaForecaster`` on the series deseasonalised with its daily profile
   (sktime ``Deseasonalizer``, additive). Needs 4 days.
-* ``gbm``: gradient-boosted trees (scikit-learn ``HistGradientBoostingRegressor``, squared
-  error loss: absolute error, the P50's own loss, was tried on the real series on 2026-12-07
-  and lost on load (0.358 against 0.339 x persistence) for a gain of 0.006 on one PV plant) on time of day, lead, calendar, the values of the models above and, with
-  a site, pvlib clear-sky irradiance; trained on earlier origins only. Needs 10 days.
+* ``gbm``: gradient-boosted trees (scikit-learn ``HistGradientBoostingRegressor``) on time of
+  day, lead, calendar, the values of the models above and, with a site, pvlib clear-sky
+  irradiance; trained on earlier origins only. Needs 10 days. Squared-error loss: absolute
+  error, the P50's own loss, was tried on the real series on 2026-12-07 and lost on load
+  (0.358 against 0.339 x persistence) for a gain of 0.006 on one PV plant.
 * ``combo``: the mean of ``gbm`` and ``profile7`` (a combination, kept only when it wins).
 
 :func:`rolling_forecasts` forecasts every model at every origin once; the selection and
