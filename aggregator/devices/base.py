@@ -115,16 +115,16 @@ class Part:
         self.params[name] = param
         return param
 
-    def bounded(self, name: str, family: str) -> cp.Variable:
-        """A (K*n, T) variable between parameters ``<name>_lo`` and ``<name>_hi``; ``family``
-        names the bounds in errors."""
-        var = cp.Variable((self.rows, self.b.T), name=f"{self.fleet.kind}_{name}")
+    def bounded(self, name: str, family: str, expr: cp.Expression | None = None) -> cp.Expression:
+        """A (K*n, T) variable (or ``expr``, if the fleet derives it) between parameters
+        ``<name>_lo`` and ``<name>_hi``; ``family`` names the bounds in errors."""
+        x = cp.Variable((self.rows, self.b.T), name=f"{self.fleet.kind}_{name}") if expr is None else expr
         lo = self.parameter(f"{name}_lo", (self.rows, self.b.T))
         hi = self.parameter(f"{name}_hi", (self.rows, self.b.T))
-        self.constraints += [var >= lo, var <= hi]
+        self.constraints += [x >= lo, x <= hi]
         self.bounds.append((family, lo, hi))
-        self.outputs[name] = var
-        return var
+        self.outputs[name] = x
+        return x
 
     def set(self, name: str, value: np.ndarray | float) -> None:
         param = self.params[name]

@@ -91,7 +91,30 @@ class VirtualBatteryFleet(BatteryFleet):
     # limited for a realigning pool, whose fixed last transfers start from its end level.
     end_short_max: np.ndarray = field(metadata=param())
 
-    def soc_limits(self, part: Part, soc: cp.Variable) -> list[cp.Constraint]:
+    def flows(self, part: Part) -> tuple[cp.Expression, cp.Expression, cp.Expression]:
+        """A pool's variables are its cumulative charge C and discharge D (MWh at the grid by each
+        interval's end), which its lines read; charge, discharge and state of charge are
+        expressions of them, so a pool has no per-interval variables or balance rows beyond
+        those (ECOS pays for every row on every pool, scenario and interval). No balance, so no
+        value of stored energy: pools offer no flexibility bands (a pooled park's offer is an
+        energy offer)."""
+        b = part.b
+        if b.band_scenario is not None:
+            raise ValueError(
+                "pooled batteries offer no flexibility bands: model a pooled park with reserves=False"
+            )
+        charged = cp.Variable((part.rows, b.T), name="battery_charged")
+        drawn = cp.Variable((part.rows, b.T), name="battery_discharged")
+        step = (sp.eye(b.T) - sp.eye(b.T, k=1)).tocsc()  # (X @ step)[:, t] = X_t - X_{t-1}
+        c = part.bounded("charge", "charge power limits", charged @ step / b.dt_h)
+        d = part.bounded("discharge", "discharge power limits", drawn @ step / b.dt_h)
+        eta_c, eta_d = b.column(self.charge_efficiency), b.column(self.discharge_efficiency)
+        start = cp.reshape(part.params["soc0"], (part.rows, 1), order="C")
+        soc = cp.hstack([start, start + cp.multiply(eta_c, charged) - cp.multiply(1 / eta_d, drawn)])
+        part.outputs["charged"], part.outputs["drawn"] = charged, drawn
+        return c, d, soc
+
+    def soc_limits(self, part: Part, soc: cp.Expression) -> list[cp.Constraint]:
         plain = np.flatnonzero(~part.b.rows(self.lined))
         return self.window(part, soc, plain) if len(plain) else []
 
@@ -100,17 +123,10 @@ class VirtualBatteryFleet(BatteryFleet):
         rows = np.flatnonzero(b.rows(self.lined))
         if len(rows) == 0:
             return part
-        c, d = part.outputs["charge"][rows], part.outputs["discharge"][rows]
-        charged = cp.Variable((len(rows), b.T), name="battery_charged")
-        drawn = cp.Variable((len(rows), b.T), name="battery_discharged")
+        charged, drawn = part.outputs["charged"][rows], part.outputs["drawn"][rows]
         short = cp.Variable(part.rows, nonneg=True, name="battery_pool_end_short")  # used on lined rows
         lines = b.rows(self.lines)[rows]  # (L, 4, PIECES, 2)
-        cons = [
-            charged[:, 0] == c[:, 0] * b.dt_h,
-            charged[:, 1:] == charged[:, :-1] + c[:, 1:] * b.dt_h,
-            drawn[:, 0] == d[:, 0] * b.dt_h,
-            drawn[:, 1:] == drawn[:, :-1] + d[:, 1:] * b.dt_h,
-        ]
+        cons: list[cp.Constraint] = []
         end_short = short[rows]
         limited = np.flatnonzero(np.isfinite(b.rows(self.end_short_max)[rows]))
         if len(limited):
@@ -162,9 +178,7 @@ class VirtualBatteryFleet(BatteryFleet):
         plain = super().call_budgets(solution, scenario, direction)
         if not self.lined.any():
             return plain
-        dt = solution.dt_h
-        C = np.cumsum(solution.rows("charge", scenario), axis=1) * dt
-        D = np.cumsum(solution.rows("discharge", scenario), axis=1) * dt
+        C, D = solution.rows("charged", scenario), solution.rows("drawn", scenario)
         lined = self.lined[:, None]
         if direction == "peak_cut":
             room = np.where(lined, _lowest(self.lines[:, 0], C) - D, plain.remaining_mwh)

@@ -71,20 +71,15 @@ class BatteryFleet(Fleet):
         p_max = b.column(self.power_mw)
         eta_c, eta_d = b.column(self.charge_efficiency), b.column(self.discharge_efficiency)
         smin, smax = b.column(self.soc_min), b.column(self.soc_max)
-        c = part.bounded("charge", "charge power limits")
-        d = part.bounded("discharge", "discharge power limits")
-        soc = cp.Variable((R, b.T + 1), name="battery_soc")
-        soc0 = part.parameter("soc0", (R,))
+        part.parameter("soc0", (R,))
         soc_end = part.parameter("soc_end", (R,))
+        c, d, soc = self.flows(part)
         short = cp.Variable(R, nonneg=True, name="battery_terminal_short")
         if b.holds:  # energy (MWh at the grid) to keep deliverable / absorbable at each interval's end
             part.parameter("hold_up", (R, b.T), nonneg=True)
             part.parameter("hold_down", (R, b.T), nonneg=True)
         net = d - c
-        balance = soc[:, 1:] == soc[:, :-1] + (cp.multiply(eta_c, c) - cp.multiply(1 / eta_d, d)) * dt
         part.constraints += [
-            soc[:, 0] == soc0,
-            balance,
             *self.soc_limits(part, soc),
             soc[:, b.T] + short >= soc_end,
         ]
@@ -92,7 +87,6 @@ class BatteryFleet(Fleet):
         # a battery lower, which the market paid for at the energy's value.
         part.softs = [Soft("end-of-day charge below its initial level", short, "MWh", target=True)]
         part.outputs["soc"] = soc
-        part.duals["balance"] = balance
         part.power = net
         part.cost = cp.multiply(b.column(self.degradation_cny_per_mwh) * dt, c + d)
         part.energy_up = cp.multiply(eta_d, soc[:, 1:] - smin)
@@ -103,11 +97,25 @@ class BatteryFleet(Fleet):
             self._build_bands(part, net, soc)
         return part
 
-    def soc_limits(self, part: Part, soc: cp.Variable) -> list[cp.Constraint]:
+    def flows(self, part: Part) -> tuple[cp.Expression, cp.Expression, cp.Expression]:
+        """Charge and discharge (R, T; MW at the grid) within their bounds, and the state of
+        charge (R, T+1; MWh) their balance leads to from ``soc0``; the balance's dual is the
+        value of stored energy the flexibility bands are priced at."""
+        b = part.b
+        eta_c, eta_d = b.column(self.charge_efficiency), b.column(self.discharge_efficiency)
+        c = part.bounded("charge", "charge power limits")
+        d = part.bounded("discharge", "discharge power limits")
+        soc = cp.Variable((part.rows, b.T + 1), name="battery_soc")
+        balance = soc[:, 1:] == soc[:, :-1] + (cp.multiply(eta_c, c) - cp.multiply(1 / eta_d, d)) * b.dt_h
+        part.constraints += [soc[:, 0] == part.params["soc0"], balance]
+        part.duals["balance"] = balance
+        return c, d, soc
+
+    def soc_limits(self, part: Part, soc: cp.Expression) -> list[cp.Constraint]:
         """The state-of-charge window (a pool of batteries states its members' own)."""
         return self.window(part, soc)
 
-    def window(self, part: Part, soc: cp.Variable, rows: np.ndarray | None = None) -> list[cp.Constraint]:
+    def window(self, part: Part, soc: cp.Expression, rows: np.ndarray | None = None) -> list[cp.Constraint]:
         """The window on ``rows`` (all by default), narrowed at each interval's end by the holds
         if the model keeps them (MWh at the grid, so divided by the efficiency they pass through)."""
         b = part.b

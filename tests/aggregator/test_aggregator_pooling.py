@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from aggregator.bench_data import generate_portfolio
 from aggregator.devices import BatteryFleet, Resolution
@@ -69,6 +70,31 @@ def test_batteries_with_different_starts_and_efficiencies_realign_and_split_feas
     assert batteries.check(points, {}, DT) == []
     # The pool traded (it is worth something) and every member takes part.
     assert np.abs(points).sum(axis=1).min() > 0.1
+
+
+def test_a_battery_pool_refuses_flexibility_bands_by_name():
+    """A pool counts its cumulative charge and discharge, with no balance whose dual would price
+    a band: a model with reserves over pooled batteries says so instead of offering unpriced bands."""
+    from aggregator.model import ParkModel
+    from aggregator.portfolio import Grid, Portfolio
+
+    batteries = BatteryFleet(
+        ids=["b0", "b1"],
+        enterprises=["e"] * 2,
+        nodes=["n"] * 2,
+        power_mw=[1.0, 2.0],
+        energy_mwh=[2.0, 4.0],
+        charge_efficiency=[0.95] * 2,
+        discharge_efficiency=[0.95] * 2,
+        soc_min_fraction=[0.1] * 2,
+        soc_max_fraction=[0.9] * 2,
+        soc_initial_fraction=[0.5] * 2,
+        degradation_cny_per_mwh=[30.0] * 2,
+    )
+    virtual = batteries.virtualise({}, T, DT, Resolution(1, 1, 1))
+    portfolio = Portfolio("pool", (virtual.fleet,), Grid.unconstrained(), 0.5)
+    with pytest.raises(ValueError, match=r"flexibility bands.*reserves=False"):
+        ParkModel(portfolio, 2, T, DT, "offer", reserves=True)
 
 
 def test_the_envelope_of_lines_never_exceeds_their_minimum_and_is_exact_for_few_lines():
