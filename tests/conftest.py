@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from gateway.run_day import RunOutcome, run_day
 from infra.db.engine import scratch_schema
 from infra.embedded import Endpoints, local_services
 from infra.settings import Settings
@@ -50,6 +53,26 @@ def services(session_run_dir: Path) -> Iterator[Endpoints]:
 @pytest.fixture()
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'parkvpp.sqlite'}"
+
+
+@dataclass(frozen=True)
+class FinishedDay:
+    settings: Settings
+    outcome: RunOutcome
+
+
+@pytest.fixture(scope="session")
+def datong_day(services: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> FinishedDay:
+    """Datong's 2026-07-15 run end to end once on SQLite over the session's Kafka, for every test
+    that checks a finished day or builds the next one on it (a whole day costs CI a minute)."""
+    run_dir = tmp_path_factory.mktemp("datong-day")
+    settings = Settings(
+        run_dir=run_dir,
+        database_url=f"sqlite:///{run_dir / 'parkvpp.sqlite'}",
+        kafka_bootstrap=services.kafka_bootstrap,
+        redis_url=services.redis_url,
+    )
+    return FinishedDay(settings, run_day("datong", date(2026, 7, 15), settings))
 
 
 @pytest.fixture(scope="session")

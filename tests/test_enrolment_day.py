@@ -1,7 +1,7 @@
 """An enterprise enrols a battery with the CLI; it takes part from the next market day on.
 
-Two real market days (every service over Kafka): before the enrolment, and with the battery
-approved by a second person. The battery is in day 2's offer, dispatch, metering (stored
+Two real market days (every service over Kafka): before the enrolment (the session's finished
+Datong day, ``datong_day`` in conftest), and with the battery approved by a second person. The battery is in day 2's offer, dispatch, metering (stored
 through the telemetry worker) and its enterprise's statement. After it is withdrawn, the
 portfolio every service loads for day 3 (``infra.registry.portfolio``, the same call that put
 it into day 2) no longer holds it and is day 1's again; the statements of the days before each
@@ -23,15 +23,13 @@ from gateway.run_day import run_day
 from infra.contracts import Dispatch, Metering, Offer
 from infra.db import make_engine
 from infra.db.outbox import stored_json
-from infra.embedded import Endpoints
 from infra.registry.portfolio import portfolio
-from infra.settings import Settings
 from infra.timeseries import read
 from settlement.store import asset_amounts
 
 pytestmark = pytest.mark.slow
 
-PARK, DAY = "datong", date(2026, 8, 11)  # a day no other test runs on the shared broker
+PARK, DAY = "datong", date(2026, 7, 15)  # day 1 is the session's finished Datong day (conftest)
 BATTERY = {
     "id": "cell_bess_2",
     "name": "Cell plant battery 2 (enrolled)",
@@ -65,18 +63,14 @@ def _one(outcome, schema: str, cls):
 
 
 def test_an_enrolled_battery_joins_the_next_day_and_a_withdrawn_one_leaves(
-    tmp_path: Path, services: Endpoints, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, datong_day, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = Settings(
-        run_dir=tmp_path,
-        database_url=sqlite_url,
-        kafka_bootstrap=services.kafka_bootstrap,
-        redis_url=services.redis_url,
-    )
+    settings, day1 = datong_day.settings, datong_day.outcome
+    sqlite_url = settings.database_url
+    assert (day1.park_id, day1.day) == (PARK, DAY)
     monkeypatch.setenv("PARKVPP_DATABASE_URL", sqlite_url)
     cli = CliRunner()
 
-    day1 = run_day(PARK, DAY, settings)
     day1_statements = _statements(sqlite_url, DAY)
     assert "cell_bess_2" not in {a.id for a in day1.scenario.park.assets}
 

@@ -101,13 +101,11 @@ def _outbox_counts(database_url: str, park: str, day: date) -> dict[str, int]:
     return dict(rows)
 
 
-def test_datong_day_end_to_end_on_sqlite_and_rerun_adds_nothing(
-    tmp_path: Path, services: Endpoints, sqlite_url: str
-) -> None:
+def test_datong_day_end_to_end_on_sqlite_and_rerun_adds_nothing(services: Endpoints, datong_day) -> None:
     park, day = "datong", date(2026, 7, 15)
-    settings = _settings(tmp_path, services, sqlite_url)
-    outcome = run_day(park, day, settings)
-    assert not outcome.already_settled
+    settings, outcome = datong_day.settings, datong_day.outcome
+    sqlite_url = settings.database_url
+    assert outcome.park_id == park and outcome.day == day and not outcome.already_settled
     scenario = load_scenario(park)
     folder = write_run_folder(outcome, scenario, make_engine(sqlite_url))
 
