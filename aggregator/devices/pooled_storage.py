@@ -97,12 +97,16 @@ class VirtualBatteryFleet(BatteryFleet):
         expressions of them, so a pool has no per-interval variables or balance rows beyond
         those (ECOS pays for every row on every pool, scenario and interval). No balance, so no
         value of stored energy: pools offer no flexibility bands (a pooled park's offer is an
-        energy offer)."""
+        energy offer). A fleet with no lined pool (members of one efficiency, as in a catalogue)
+        keeps the plain balance: its window rows would read two variables each, and ECOS took
+        30 % longer on the catalogue portfolio's 114 pools that way."""
         b = part.b
         if b.band_scenario is not None:
             raise ValueError(
                 "pooled batteries offer no flexibility bands: model a pooled park with reserves=False"
             )
+        if not self.lined.any():
+            return super().flows(part)
         charged = cp.Variable((part.rows, b.T), name="battery_charged")
         drawn = cp.Variable((part.rows, b.T), name="battery_discharged")
         step = (sp.eye(b.T) - sp.eye(b.T, k=1)).tocsc()  # (X @ step)[:, t] = X_t - X_{t-1}
