@@ -8,10 +8,10 @@ persistence in backtest. The spread of the per-origin ratio (10th-90th percentil
 
 Quantiles: split conformal, Mondrian by bucket (:mod:`forecast.conformal`; the bucket of a
 forecast interval is its lead day, time-of-day block and the level of its P50 relative to the
-series' range; for PV with a known site, the clear-sky irradiance replaces the time of day). Levels are widened by the
-finite-sample factor ``(n+1)/n`` with n the number of origins. Then physics: where the
-series is known to sit at its floor (PV with the sun down) the band has zero width at the floor
-value; every quantile lies within the series' bounds; levels never cross.
+series' range; for PV with a known site, the clear-sky irradiance replaces the time of day).
+Levels are widened by the finite-sample factor ``(n+1)/n`` with n the number of origins. Then
+physics: where the series is known to sit at its floor (PV with the sun down) the band has zero
+width at the floor value; every quantile lies within the series' bounds; levels never cross.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """An enterprise enrols a battery with the CLI; it takes part from the next market day on.
 
 Two real market days (every service over Kafka): before the enrolment (the session's finished
-Datong day, ``datong_day`` in conftest), and with the battery approved by a second person. The battery is in day 2's offer, dispatch, metering (stored
-through the telemetry worker) and its enterprise's statement. After it is withdrawn, the
-portfolio every service loads for day 3 (``infra.registry.portfolio``, the same call that put
-it into day 2) no longer holds it and is day 1's again; the statements of the days before each
-change stay byte for byte the same. (Day 3 is not run end to end: day 2 already shows every
-service following the portfolio, and a third day would add 80 s to CI.)
+Datong day, ``datong_day`` in conftest), and with the battery approved by a second person. The
+battery is in day 2's offer, dispatch, metering (stored through the telemetry worker) and its
+enterprise's statement. After it is withdrawn, the portfolio every service loads for day 3
+(``infra.registry.portfolio``, the same call that put it into day 2) no longer holds it and is
+day 1's again; the statements of the days before each change stay byte for byte the same. (Day 3
+is not run end to end: day 2 already shows every service following the portfolio, and a third
+day would add 80 s to CI.)
 """
 
 from __future__ import annotations
